@@ -1,0 +1,56 @@
+"""What an environment left on the Docker engine, found by the labels every resource of ours carries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Leftovers:
+    containers: list[str]
+    networks: list[str]
+    images: list[str]
+    volumes: list[str]
+
+    def others(self) -> dict[str, list[str]]:
+        """Everything but volumes, which `down` keeps on purpose."""
+        found = {"containers": self.containers, "networks": self.networks, "images": self.images}
+        return {kind: names for kind, names in found.items() if names}
+
+
+def _filters(project: str, stack: str) -> dict[str, list[str]]:
+    return {"label": [f"mlops.project={project}", f"mlops.stack={stack}"]}
+
+
+def _client():
+    import docker
+
+    return docker.from_env()
+
+
+def leftovers(project: str, stack: str) -> Leftovers:
+    """Labelled objects of this project's stack; empty lists when no Docker engine answers (e.g. kubernetes)."""
+    import docker.errors
+
+    try:
+        client = _client()
+        client.ping()
+    except docker.errors.DockerException:
+        return Leftovers([], [], [], [])
+    filters = _filters(project, stack)
+    return Leftovers(
+        containers=[c.name for c in client.containers.list(all=True, filters=filters)],
+        networks=[n.name for n in client.networks.list(filters=filters)],
+        images=[t for i in client.images.list(filters=filters) for t in (i.tags or [i.short_id])],
+        volumes=[v.name for v in client.volumes.list(filters=filters)],
+    )
+
+
+def remove_volumes(project: str, stack: str) -> list[str]:
+    """Delete the stack's volumes (its registered models and pushed images go with them)."""
+    client = _client()
+    removed = []
+    for volume in client.volumes.list(filters=_filters(project, stack)):
+        volume.remove(force=True)
+        removed.append(volume.name)
+    return removed
