@@ -8,7 +8,7 @@ CDFs). Categorical columns keep category counts. The layout is the contract in d
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -31,33 +31,24 @@ def _round(value: float) -> float:
 
 
 def _spec_columns(spec: Any) -> dict[str, dict[str, Any]]:
-    """Column name -> {kind, min, max, categories} from a dataset spec, whatever its container shape."""
+    """Column name -> {kind, min, max, categories} from an ``ml.spec.DatasetSpec`` (or a plain mapping
+    ``{"columns": {name: {"type": ..., "min": ..., "categories": ...}}}``)."""
     if spec is None:
         return {}
-    columns = getattr(spec, "features", None) or getattr(spec, "columns", None)
-    if columns is None and isinstance(spec, Mapping):
-        columns = spec.get("features") or spec.get("columns")
-    if columns is None:
+    columns = spec.get("columns") if isinstance(spec, Mapping) else getattr(spec, "columns", None)
+    if not isinstance(columns, Mapping):
         raise TypeError(
-            f"dataset spec {type(spec).__name__} has no 'features' or 'columns'; pass the object from "
-            "ml.spec or spec=None to infer column types from dtypes"
+            f"dataset spec {type(spec).__name__} has no 'columns' mapping; pass the DatasetSpec from "
+            "ml.spec, or spec=None to infer column types from dtypes"
         )
-    items: Iterable[Any] = columns.values() if isinstance(columns, Mapping) else columns
-    names = list(columns.keys()) if isinstance(columns, Mapping) else [None] * len(list(columns))
     out: dict[str, dict[str, Any]] = {}
-    for key, col in zip(names, items, strict=True):
-        get = col.get if isinstance(col, Mapping) else (lambda k, c=col: getattr(c, k, None))
-        name = get("name") or key
-        kind = str(get("kind") or get("type") or get("dtype") or "")
-        allowed = get("categories") or get("allowed") or get("values")
-        lo, hi = get("min"), get("max")
-        value_range = get("range")
-        if value_range is not None and lo is None and hi is None:
-            lo, hi = value_range
+    for name, col in columns.items():
+        fields = col if isinstance(col, Mapping) else vars(col)
+        kind = str(getattr(fields.get("type"), "value", fields.get("type")) or "").lower()
+        allowed = fields.get("categories")
+        lo, hi = fields.get("min"), fields.get("max")
         out[str(name)] = {
-            "kind": "categorical" if allowed is not None or kind.lower() in {"categorical", "category", "str",
-                                                                              "string", "bool", "object"}
-            else "numeric",
+            "kind": "categorical" if allowed is not None or kind in {"category", "categorical"} else "numeric",
             "min": None if lo is None else float(lo),
             "max": None if hi is None else float(hi),
             "categories": None if allowed is None else [str(v) for v in allowed],

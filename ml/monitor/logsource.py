@@ -1,0 +1,134 @@
+"""Read the prediction log (docs/architecture.md) as a stream of Arrow batches within a time window.
+
+Files live under ``<sink>/<model>/date=YYYY-MM-DD/``; whole days outside the window are skipped by
+path, and rows are filtered on ``_ts``. Parquet is read one row group at a time and jsonl in fixed-size
+blocks, so memory does not grow with the size of the window.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from urllib.parse import urlparse
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
+
+log = logging.getLogger(__name__)
+
+BATCH_ROWS = 262_144
+JSON_BLOCK_BYTES = 32 << 20
+_DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
+_SUFFIXES = (".parquet", ".jsonl", ".json", ".jsonl.gz")
+
+
+@dataclass(frozen=True)
+class Window:
+    """Half-open time range [start, end) in UTC; None on either side means unbounded."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def covers_day(self, day: date) -> bool:
+        return not ((self.start and day < self.start.date()) or (self.end and day > self.end.date()))
+
+
+def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
+    """An Arrow filesystem and the path inside it, for file:// URIs, plain paths and s3:// URIs."""
+    parsed = urlparse(uri)
+    if parsed.scheme in ("", "file"):
+        path = parsed.path if parsed.scheme else uri
+        return pafs.LocalFileSystem(), os.path.abspath(path)
+    if parsed.scheme == "s3":
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        options: dict[str, object] = {"region": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
+        if endpoint:
+            endpoint_url = urlparse(endpoint)
+            options.update(endpoint_override=endpoint_url.netloc, scheme=endpoint_url.scheme or "https")
+        return pafs.S3FileSystem(**options), f"{parsed.netloc}{parsed.path}".rstrip("/")
+    raise ValueError(f"unsupported prediction log URI {uri!r}: use file:///path, a local path or s3://bucket/prefix")
+
+
+def list_files(uri: str, model: str, window: Window) -> tuple[pafs.FileSystem, list[str]]:
+    """Log files of one model whose date directory overlaps the window, oldest first."""
+    fs, root = filesystem(uri)
+    base = f"{root}/{model}"
+    info = fs.get_file_info(base)
+    if info.type == pafs.FileType.NotFound:
+        raise FileNotFoundError(
+            f"no prediction log for model {model!r} at {uri}/{model}: check --model and --log-uri, "
+            "and that the server runs with MLOPS_PREDICTION_LOG set"
+        )
+    files: list[str] = []
+    for entry in fs.get_file_info(pafs.FileSelector(base, recursive=False)):
+        match = _DATE_DIR.match(entry.base_name)
+        if entry.type != pafs.FileType.Directory or not match:
+            continue
+        if not window.covers_day(date.fromisoformat(match.group(1))):
+            continue
+        for item in fs.get_file_info(pafs.FileSelector(entry.path, recursive=True)):
+            if item.type == pafs.FileType.File and item.base_name.endswith(_SUFFIXES):
+                files.append(item.path)
+    return fs, sorted(files)
+
+
+def _timestamps(column: pa.ChunkedArray | pa.Array) -> pa.Array | pa.ChunkedArray:
+    if pa.types.is_timestamp(column.type):
+        return column if column.type.tz else pc.assume_timezone(column, "UTC")
+    return pc.cast(column, pa.timestamp("us", tz="UTC"))
+
+
+def filter_window(batch: pa.RecordBatch | pa.Table, window: Window) -> pa.RecordBatch | pa.Table:
+    if window.start is None and window.end is None:
+        return batch
+    if "_ts" not in batch.schema.names:
+        raise ValueError("prediction log rows have no '_ts' column, so a time window cannot be applied")
+    ts = _timestamps(batch.column("_ts"))
+    mask = None
+    if window.start is not None:
+        mask = pc.greater_equal(ts, pa.scalar(window.start.astimezone(UTC), pa.timestamp("us", tz="UTC")))
+    if window.end is not None:
+        upper = pc.less(ts, pa.scalar(window.end.astimezone(UTC), pa.timestamp("us", tz="UTC")))
+        mask = upper if mask is None else pc.and_(mask, upper)
+    return batch.filter(mask)
+
+
+def _parquet_batches(fs: pafs.FileSystem, path: str, columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
+    import pyarrow.parquet as pq
+
+    with fs.open_input_file(path) as handle:
+        reader = pq.ParquetFile(handle)
+        present = [c for c in columns if c in reader.schema_arrow.names]
+        yield from reader.iter_batches(batch_size=BATCH_ROWS, columns=present)
+
+
+def _jsonl_batches(fs: pafs.FileSystem, path: str, numeric: Sequence[str]) -> Iterator[pa.RecordBatch]:
+    import pyarrow.json as pj
+
+    # Numeric columns get an explicit type: otherwise a block of whole numbers infers int64 and
+    # the next block with a fraction fails to parse against it.
+    schema = pa.schema([(name, pa.float64()) for name in numeric] + [("_ts", pa.string())])
+    compression = "gzip" if path.endswith(".gz") else None
+    with fs.open_input_stream(path, compression=compression) as handle:
+        reader = pj.open_json(handle, read_options=pj.ReadOptions(block_size=JSON_BLOCK_BYTES),
+                              parse_options=pj.ParseOptions(explicit_schema=schema))
+        yield from reader
+
+
+def iter_batches(fs: pafs.FileSystem, files: Sequence[str], columns: Sequence[str],
+                 numeric: Sequence[str], window: Window) -> Iterator[pa.RecordBatch | pa.Table]:
+    """Batches of the wanted columns (those that exist) within the window, file by file."""
+    wanted = list(dict.fromkeys([*columns, "_ts"]))
+    for path in files:
+        log.debug("reading %s", path)
+        source = _parquet_batches(fs, path, wanted) if path.endswith(".parquet") else \
+            _jsonl_batches(fs, path, numeric)
+        for batch in source:
+            batch = filter_window(batch, window)
+            if batch.num_rows:
+                yield batch
