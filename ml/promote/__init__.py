@@ -1,0 +1,1 @@
+"""Promotion between environments: gated, with lineage, reversible."""

@@ -1,0 +1,113 @@
+"""Copy a model version from one environment's registry to another's, carrying its whole lineage.
+
+MLflow's `copy_model_version` works only inside one registry; environments here each have their own
+tracking server. So the artifacts travel through a local directory and are registered again, and every
+fact about where the version came from becomes a tag of the new version.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from ml.promote.checks import HOLDOUT, PROFILE, GateResult
+from ml.promote.versions import ModelVersionRef, get_version, using_tracking
+
+log = logging.getLogger(__name__)
+
+EXPERIMENT = "mlops-promoted-models"
+# Run artifacts that explain a version: copied next to the model in the target.
+COMPANIONS = (HOLDOUT, PROFILE, "model_card.md", "dataset_spec.yaml")
+# Version tags that describe the data, code and checks; copied as they are.
+LINEAGE_TAGS = (
+    "data.uri",
+    "data.sha256",
+    "data.rows",
+    "data.schema",
+    "git.commit",
+    "git.dirty",
+    "seed",
+    "task",
+    "target",
+    "gates",
+    "gates.passed",
+)
+
+
+def lineage_tags(
+    source_env: str, candidate: ModelVersionRef, gates: list[GateResult], approved_by: str | None, promotion_id: str
+) -> dict[str, str]:
+    tags = {key: candidate.tags[key] for key in LINEAGE_TAGS if key in candidate.tags}
+    tags.update(
+        {
+            "lineage.source_env": source_env,
+            "lineage.source_tracking_uri": candidate.tracking_uri,
+            "lineage.source_run_id": candidate.run_id,
+            "lineage.source_version": candidate.version,
+            "promotion.id": promotion_id,
+            "promotion.gates": json.dumps([g.to_dict() for g in gates]),
+            "promotion.approved_by": approved_by or "",
+        }
+    )
+    return tags
+
+
+def _model_card(candidate: ModelVersionRef, source_env: str, tags: Mapping[str, str], original: Path | None) -> str:
+    body = original.read_text() if original and original.exists() else f"# {candidate.name}\n"
+    gates = json.loads(tags["promotion.gates"])
+    rows = "\n".join(f"| {g['name']} | {'pass' if g['passed'] else 'FAIL'} | {g['detail']} |" for g in gates)
+    return (
+        f"{body}\n\n## Promotion\n\n"
+        f"Copied from environment `{source_env}` ({candidate.tracking_uri}), version {candidate.version}, "
+        f"run `{candidate.run_id}`. Approved by: {tags['promotion.approved_by'] or 'not required'}.\n\n"
+        f"| gate | result | detail |\n|---|---|---|\n{rows}\n"
+    )
+
+
+def copy_version(
+    candidate: ModelVersionRef, source_env: str, target_uri: str, tags: Mapping[str, str], timeout: float = 120.0
+) -> ModelVersionRef:
+    """Register `candidate` in the registry at `target_uri`; returns the new version there."""
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(tracking_uri=target_uri, registry_uri=target_uri)
+    with tempfile.TemporaryDirectory(prefix="mlops-transfer-") as tmp:
+        workdir = Path(tmp)
+        model_dir = candidate.download_model(workdir / "model")
+        companions: dict[str, Path] = {}
+        for name in COMPANIONS:
+            try:
+                companions[name] = candidate.download(name, workdir / "companions")
+            except (MlflowException, OSError) as exc:
+                log.warning("source version has no %s (%s): not copied", name, exc)
+        card = workdir / "model_card.md"
+        card.write_text(_model_card(candidate, source_env, tags, companions.get("model_card.md")))
+        companions["model_card.md"] = card
+        with using_tracking(target_uri):
+            mlflow.set_experiment(EXPERIMENT)
+            with mlflow.start_run(run_name=f"{candidate.name} v{candidate.version} from {source_env}") as run:
+                mlflow.log_params({k: v[:500] for k, v in candidate.params.items()})
+                mlflow.log_metrics(dict(candidate.metrics))
+                mlflow.set_tags({k: v[:5000] for k, v in tags.items()})
+                mlflow.log_artifacts(str(model_dir), artifact_path="model")
+                for path in companions.values():
+                    mlflow.log_artifact(str(path))
+        # Already registered in the target: the new version joins it.
+        with contextlib.suppress(MlflowException):
+            client.create_registered_model(candidate.name)
+        version = client.create_model_version(
+            name=candidate.name, source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id, tags=dict(tags)
+        )
+    deadline = time.monotonic() + timeout
+    while client.get_model_version(candidate.name, version.version).status == "PENDING_REGISTRATION":
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"model version {candidate.name}/{version.version} still pending after {timeout:.0f}s")
+        time.sleep(0.5)
+    return get_version(target_uri, candidate.name, version=str(version.version))
