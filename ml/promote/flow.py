@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from ml.promote import audit
 from ml.promote.checks import HOLDOUT, GateResult, evaluate_gates
