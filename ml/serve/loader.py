@@ -1,0 +1,153 @@
+"""Resolve a `models:/` URI on the tracking server and keep a local copy of the version it points to.
+
+The cache is what lets a restarted server come up while the tracking server is down: a pinned version is
+immutable, so a cached copy is always valid; an alias falls back to the version it last resolved to.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[A-Za-z0-9_\-]+))$")
+
+
+class ModelLoadError(RuntimeError):
+    """The model cannot be resolved from the tracking server or the cache."""
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    name: str
+    version: str | None
+    alias: str | None
+
+    @classmethod
+    def parse(cls, uri: str) -> ModelRef:
+        match = _URI.match(uri.strip())
+        if not match:
+            raise ValueError(
+                f"model URI {uri!r} is not models:/NAME@ALIAS or models:/NAME/VERSION "
+                "(for example models:/breast-cancer@champion)"
+            )
+        return cls(match["name"], match["version"], match["alias"])
+
+
+@dataclass(frozen=True)
+class Manifest:
+    name: str
+    version: str
+    alias: str | None
+    run_id: str | None
+    data_sha256: str | None
+    source: str
+    resolved_at: float
+
+    @classmethod
+    def read(cls, version_dir: Path) -> Manifest:
+        return cls(**json.loads((version_dir / "manifest.json").read_text()))
+
+
+def version_dir(cache: Path, name: str, version: str) -> Path:
+    return cache / name / "versions" / version
+
+
+def fetch(uri: str, tracking_uri: str | None, cache: Path) -> Path:
+    """Return the cached directory of the model version `uri` names, downloading it when needed."""
+    ref = ModelRef.parse(uri)
+    if ref.version is not None and (version_dir(cache, ref.name, ref.version) / "manifest.json").exists():
+        log.info("model %s version %s found in cache %s", ref.name, ref.version, cache)
+        return version_dir(cache, ref.name, ref.version)
+    if not tracking_uri:
+        raise ModelLoadError(
+            f"{uri} is not in the cache {cache} and no tracking URI is set: pass --tracking-uri or set "
+            "MLFLOW_TRACKING_URI"
+        )
+    try:
+        return _download(ref, tracking_uri, cache)
+    except ModelLoadError:
+        raise
+    except Exception as exc:
+        fallback = _cached_alias(cache, ref)
+        if fallback is None:
+            raise ModelLoadError(
+                f"cannot load {uri} from {tracking_uri} ({type(exc).__name__}: {exc}) and there is no cached copy "
+                f"in {cache}: check that the tracking server is up"
+            ) from exc
+        log.warning("tracking server %s unreachable (%s); serving cached version at %s", tracking_uri, exc, fallback)
+        return fallback
+
+
+def _download(ref: ModelRef, tracking_uri: str, cache: Path) -> Path:
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    # An outage should fall back to the cache in seconds, not after MLflow's default minutes of retries.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    try:
+        if ref.alias is not None:
+            mv = client.get_model_version_by_alias(ref.name, ref.alias)
+        else:
+            mv = client.get_model_version(ref.name, str(ref.version))
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
+            raise ModelLoadError(
+                f"{ref.name} {'@' + ref.alias if ref.alias else 'version ' + str(ref.version)} does not exist "
+                f"on {tracking_uri}: check the name and alias with `mlops models list`"
+            ) from exc
+        raise
+    target = version_dir(cache, ref.name, str(mv.version))
+    if not (target / "manifest.json").exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".download-", dir=target.parent))
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{ref.name}/{mv.version}", dst_path=str(staging / "model")
+        )
+        manifest = Manifest(
+            name=ref.name,
+            version=str(mv.version),
+            alias=ref.alias,
+            run_id=mv.run_id,
+            data_sha256=(mv.tags or {}).get("data.sha256"),
+            source=tracking_uri,
+            resolved_at=time.time(),
+        )
+        (staging / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2))
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    if ref.alias is not None:
+        _write_json(cache / ref.name / "aliases" / f"{ref.alias}.json", {"version": str(mv.version)})
+    log.info("model %s version %s resolved from %s", ref.name, mv.version, tracking_uri)
+    return target
+
+
+def _cached_alias(cache: Path, ref: ModelRef) -> Path | None:
+    if ref.alias is None:
+        return None
+    pointer = cache / ref.name / "aliases" / f"{ref.alias}.json"
+    if not pointer.exists():
+        return None
+    target = version_dir(cache, ref.name, json.loads(pointer.read_text())["version"])
+    return target if (target / "manifest.json").exists() else None
+
+
+def _write_json(path: Path, data: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data))
+    tmp.replace(path)

@@ -1,0 +1,157 @@
+"""The model's input contract, taken from its MLflow signature, and the parsing of request bodies against it.
+
+Bodies are turned straight into one numpy array per column: no DataFrame on the hot path, because building
+one costs more than predicting a row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ml.serve.errors import Problem, RequestError
+
+# Signature types the server can check; anything else in a signature stops start-up with a clear message.
+SUPPORTED_TYPES = ("boolean", "integer", "long", "float", "double", "string", "datetime")
+JSON_TYPE = {
+    "boolean": "boolean",
+    "integer": "integer",
+    "long": "integer",
+    "float": "number",
+    "double": "number",
+    "string": "string",
+    "datetime": "string",
+}
+NUMERIC = {"integer", "long", "float", "double"}
+INT32 = (-(2**31), 2**31 - 1)
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    name: str
+    type: str
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class InputSchema:
+    columns: tuple[ColumnSpec, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @classmethod
+    def from_signature_inputs(cls, inputs: list[dict[str, Any]]) -> InputSchema:
+        """Build from the JSON form of a signature's inputs (`[{"name", "type", "required"}]`)."""
+        cols = []
+        for spec in inputs:
+            name, typ = spec.get("name"), spec.get("type")
+            if not name:
+                raise ValueError(
+                    "the model signature has an unnamed input; log the model with a column-based signature "
+                    "(infer_signature on a DataFrame)"
+                )
+            if typ not in SUPPORTED_TYPES:
+                raise ValueError(
+                    f"column {name!r} has signature type {typ!r}; the server checks only {', '.join(SUPPORTED_TYPES)}"
+                )
+            cols.append(ColumnSpec(str(name), str(typ), bool(spec.get("required", True))))
+        if not cols:
+            raise ValueError("the model signature has no inputs; log the model with a signature")
+        return cls(tuple(cols))
+
+    def as_json(self) -> list[dict[str, Any]]:
+        return [{"name": c.name, "type": c.type, "required": c.required} for c in self.columns]
+
+
+@dataclass
+class Batch:
+    """Validated input: one array per schema column, all of length `rows`."""
+
+    columns: dict[str, Any]
+    rows: int
+    raw: dict[str, list[Any]]
+
+
+def split_body(body: Any, names: tuple[str, ...]) -> tuple[dict[str, list[Any]], int, list[str]]:
+    """Return (column -> values, rows, extra column names) for records or columnar bodies."""
+    if isinstance(body, list):
+        return _from_records(body, names)
+    if isinstance(body, dict):
+        if isinstance(body.get("records"), list):
+            return _from_records(body["records"], names)
+        if isinstance(body.get("dataframe_records"), list):
+            return _from_records(body["dataframe_records"], names)
+        if isinstance(body.get("columns"), dict):
+            return _from_columns(body["columns"])
+        if isinstance(body.get("dataframe_split"), dict):
+            return _from_split(body["dataframe_split"])
+    raise RequestError.single(
+        "bad_request_shape",
+        'the body must be a list of records, {"records": [...]}, or {"columns": {"name": [values]}}',
+    )
+
+
+def _from_records(records: list[Any], names: tuple[str, ...]) -> tuple[dict[str, list[Any]], int, list[str]]:
+    if not records:
+        raise RequestError.single("empty_batch", "the batch has no rows; send at least one record")
+    expected = set(names)
+    extras: dict[str, None] = {}
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict):
+            raise RequestError.single(
+                "bad_request_shape", f"record {i} is a {type(rec).__name__}, not an object", row=i
+            )
+        if rec.keys() != expected:
+            extras.update(dict.fromkeys(k for k in rec if k not in expected))
+    cols: dict[str, list[Any]] = {n: [r.get(n, _MISSING) for r in records] for n in names}
+    return cols, len(records), list(extras)
+
+
+def _from_columns(columns: dict[str, Any]) -> tuple[dict[str, list[Any]], int, list[str]]:
+    lengths = set()
+    for name, values in columns.items():
+        if not isinstance(values, list):
+            raise RequestError.single("bad_request_shape", f"column {name!r} must be a list of values", column=name)
+        lengths.add(len(values))
+    if not columns or lengths == {0}:
+        raise RequestError.single("empty_batch", "the batch has no rows; send at least one value per column")
+    if len(lengths) > 1:
+        raise RequestError.single(
+            "ragged_columns", f"columns have different lengths {sorted(lengths)}; send equal-length lists"
+        )
+    return dict(columns), lengths.pop(), []
+
+
+def _from_split(split: dict[str, Any]) -> tuple[dict[str, list[Any]], int, list[str]]:
+    names, data = split.get("columns"), split.get("data")
+    if not isinstance(names, list) or not isinstance(data, list) or not all(isinstance(n, str) for n in names):
+        raise RequestError.single(
+            "bad_request_shape", 'dataframe_split needs "columns" (list of names) and "data" (list of rows)'
+        )
+    for i, row in enumerate(data):
+        if not isinstance(row, list) or len(row) != len(names):
+            raise RequestError.single("ragged_columns", f"row {i} must be a list of {len(names)} values", row=i)
+    return {n: [row[j] for row in data] for j, n in enumerate(names)}, len(data), []
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+_MISSING: Any = _Missing()
+
+
+def problems_for_missing(cols: dict[str, list[Any]], spec: ColumnSpec) -> Problem | None:
+    values = cols.get(spec.name)
+    if values is None:
+        if spec.required:
+            return Problem("missing_column", f"column {spec.name!r} is required but missing", spec.name)
+        return None
+    if spec.required:
+        for i, v in enumerate(values):
+            if v is _MISSING:
+                return Problem("missing_column", f"column {spec.name!r} is missing in record {i}", spec.name, i)
+    return None

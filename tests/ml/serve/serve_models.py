@@ -1,0 +1,173 @@
+"""Real MLflow server and real registered models for the model-server tests.
+
+Kept apart from conftest.py so the helpers can be called from a shell while debugging a fixture.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+log = logging.getLogger(__name__)
+
+MIXED_MODEL = "serve-test-mixed"
+FOREST_MODEL = "serve-test-forest"
+REGRESSOR_MODEL = "serve-test-regressor"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class MlflowServer:
+    uri: str
+    process: subprocess.Popen[bytes]
+    root: Path
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+def start_mlflow_server(root: Path, timeout_s: float = 120.0) -> MlflowServer:
+    root.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        f"sqlite:///{root / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(root / "artifacts"),
+        "--workers",
+        "1",
+    ]
+    out = (root / "server.log").open("wb")
+    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=root)
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"mlflow server exited with {proc.returncode}; see {root / 'server.log'}")
+        try:
+            if requests.get(f"{uri}/health", timeout=1).status_code == 200:
+                return MlflowServer(uri=uri, process=proc, root=root)
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError(f"mlflow server did not answer /health within {timeout_s} s; see {root / 'server.log'}")
+
+
+def mixed_frame(n: int, seed: int = 0) -> Any:
+    """Numeric, integer, categorical and boolean columns, with nulls in one optional numeric column."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "age": rng.normal(45, 12, n).round(1),
+            "income": rng.lognormal(10, 0.5, n),
+            "visits": rng.integers(0, 20, n).astype("int64"),
+            "region": rng.choice(["north", "south", "east", "west"], n),
+            "plan": rng.choice(["basic", "plus", "pro"], n),
+            "member": rng.random(n) > 0.5,
+            "score": rng.normal(0, 1, n),
+        }
+    )
+    frame.loc[rng.random(n) < 0.1, "score"] = np.nan
+    logit = 0.04 * (frame["age"] - 45) + 0.1 * frame["visits"] - 1 + (frame["region"] == "north") * 1.5
+    target = (logit + rng.normal(0, 1, n) > 0).astype(int)
+    return frame, target
+
+
+def mixed_pipeline(estimator: Any) -> Any:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    numeric = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
+    pre = ColumnTransformer(
+        [
+            ("num", numeric, ["age", "income", "visits", "score"]),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), ["region", "plan"]),
+            ("flag", "passthrough", ["member"]),
+        ]
+    )
+    return Pipeline([("pre", pre), ("model", estimator)])
+
+
+def register_sklearn(tracking_uri: str, name: str, model: Any, frame: Any, alias: str = "champion") -> str:
+    """Log, register and alias a fitted model with a signature and an input example; return the version."""
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.models import infer_signature
+
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_experiment("serve-tests")
+    example = frame.head(3)
+    outputs = model.predict(example)
+    signature = infer_signature(frame, outputs)
+    with mlflow.start_run() as run:
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=signature,
+            input_example=example,
+            pip_requirements=["scikit-learn", "pandas"],
+            skops_trusted_types=["numpy.dtype", "sklearn.tree._tree.Tree"],
+            registered_model_name=name,
+        )
+    version = str(info.registered_model_version)
+    client = MlflowClient(tracking_uri)
+    client.set_model_version_tag(name, version, "data.sha256", f"sha-{name}-{run.info.run_id[:8]}")
+    client.set_registered_model_alias(name, alias, version)
+    log.info("registered %s version %s", name, version)
+    return version
+
+
+def register_test_models(tracking_uri: str) -> dict[str, str]:
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+    from sklearn.linear_model import LogisticRegression
+
+    frame, target = mixed_frame(600)
+    lr = mixed_pipeline(LogisticRegression(max_iter=500)).fit(frame, target)
+    rf = mixed_pipeline(RandomForestClassifier(n_estimators=100, random_state=0)).fit(frame, target)
+    reg = mixed_pipeline(RandomForestRegressor(n_estimators=10, random_state=0)).fit(frame, frame["income"])
+    return {
+        MIXED_MODEL: register_sklearn(tracking_uri, MIXED_MODEL, lr, frame),
+        FOREST_MODEL: register_sklearn(tracking_uri, FOREST_MODEL, rf, frame),
+        REGRESSOR_MODEL: register_sklearn(tracking_uri, REGRESSOR_MODEL, reg, frame),
+    }
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)
+    server = start_mlflow_server(Path(sys.argv[1]))
+    os.environ["MLFLOW_TRACKING_URI"] = server.uri
+    log.info("mlflow at %s: %s", server.uri, register_test_models(server.uri))
+    log.info("pid %s", server.process.pid)
