@@ -1,0 +1,170 @@
+"""`mlops:kubernetes` parsing: the stacks' values come through, bad values name the stack, key and what is allowed."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+import yaml
+
+from infra import settings_kubernetes as sk
+from infra.settings import SettingsError
+
+STACKS = Path(__file__).resolve().parents[2] / "stacks"
+
+
+def stack_raw(stack: str) -> dict[str, Any]:
+    config = yaml.safe_load((STACKS / f"Pulumi.{stack}.yaml").read_text())["config"]
+    return {key.split(":", 1)[1]: value for key, value in config.items() if key.startswith("mlops:")}
+
+
+def secrets(*keys: str) -> dict[str, pulumi.Output[str]]:
+    return {key: pulumi.Output.secret(f"{key}-value") for key in keys}
+
+
+S3 = secrets("artifactsAccessKeyId", "artifactsSecretAccessKey")
+
+
+def minimal(**kubernetes: Any) -> dict[str, Any]:
+    return {"target": "kubernetes", "kubernetes": {"artifacts": {"bucket": "ml-artifacts"}, **kubernetes}}
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_every_kubernetes_stack_parses(stack: str) -> None:
+    parsed = sk.parse(stack, stack_raw(stack), S3)
+    assert parsed.namespace == f"mlops-{stack}"
+    assert parsed.training.namespace == f"mlops-{stack}-training"
+    assert parsed.artifacts.location == f"s3://mlops-{stack}-artifacts/mlflow"
+    assert parsed.prediction_log_uri == f"s3://mlops-{stack}-artifacts/predictions"
+
+
+def test_stacks_grow_toward_prod() -> None:
+    dev, staging, prod = (sk.parse(s, stack_raw(s), S3) for s in ("dev", "staging", "prod"))
+    assert dev.training.quota.cpu < staging.training.quota.cpu < prod.training.quota.cpu
+    assert dev.registry.storage_gi < staging.registry.storage_gi < prod.registry.storage_gi
+    assert staging.tracking.postgres_storage_gi < prod.tracking.postgres_storage_gi
+    assert not dev.serving.autoscaling.enabled
+    assert staging.serving.autoscaling.max_replicas < prod.serving.autoscaling.max_replicas
+    raws = {s: stack_raw(s) for s in ("dev", "staging", "prod")}
+    assert [raws[s]["serving"]["replicas"] for s in ("dev", "staging", "prod")] == [1, 2, 3]
+    assert [raws[s].get("production", False) for s in ("dev", "staging", "prod")] == [False, False, True]
+
+
+def test_defaults() -> None:
+    parsed = sk.parse("dev", minimal(), S3)
+    assert parsed.namespace == "mlops-dev"
+    assert parsed.registry.mode == "in-cluster"
+    assert parsed.registry.address == parsed.registry.push_address == "127.0.0.1:30500"
+    assert parsed.tracking.database == "in-cluster" and parsed.tracking.database_url is None
+    assert parsed.serving.autoscaling.enabled is False
+    assert parsed.image_pull_policy == "IfNotPresent" and parsed.storage_class == ""
+
+
+def test_external_registry_requires_an_address() -> None:
+    with pytest.raises(SettingsError) as err:
+        sk.parse("prod", minimal(registry={"mode": "external"}), S3)
+    assert "mlops:kubernetes.registry.address" in str(err.value) and "required" in str(err.value)
+    parsed = sk.parse("prod", minimal(registry={"mode": "external", "address": "ghcr.io/acme/mlops"}), S3)
+    assert parsed.registry.address == parsed.registry.push_address == "ghcr.io/acme/mlops"
+
+
+@pytest.mark.parametrize("missing", ["artifactsAccessKeyId", "artifactsSecretAccessKey"])
+def test_missing_s3_secret_says_how_to_set_it(missing: str) -> None:
+    given = {k: v for k, v in S3.items() if k != missing}
+    with pytest.raises(SettingsError) as err:
+        sk.parse("staging", minimal(), given)
+    message = str(err.value)
+    assert "stack 'staging'" in message and f"mlops:{missing}" in message
+    assert f"pulumi config set --secret mlops:{missing} VALUE --stack staging" in message
+
+
+def test_external_database_requires_its_url_secret() -> None:
+    raw = {**minimal(tracking={"database": "external"}), "tracking": {"backend": "postgres"}}
+    with pytest.raises(SettingsError) as err:
+        sk.parse("prod", raw, S3)
+    assert "mlops:trackingDatabaseUrl" in str(err.value)
+    parsed = sk.parse("prod", raw, {**S3, **secrets("trackingDatabaseUrl")})
+    assert parsed.tracking.database == "external" and parsed.tracking.database_url is not None
+
+
+def test_in_cluster_database_needs_no_url() -> None:
+    raw = {**minimal(), "tracking": {"backend": "postgres"}}
+    assert sk.parse("prod", raw, S3).tracking.database_url is None
+
+
+@pytest.mark.parametrize(
+    ("kubernetes", "key", "allowed"),
+    [
+        ({"namespace": "Mlops_Dev"}, "mlops:kubernetes.namespace", "RFC 1123"),
+        ({"registry": {"mode": "cloud"}}, "mlops:kubernetes.registry.mode", "in-cluster | external"),
+        ({"registry": {"nodePort": 80}}, "mlops:kubernetes.registry.nodePort", "30000 to 32767"),
+        ({"artifacts": {"bucket": "Bad_Bucket"}}, "mlops:kubernetes.artifacts.bucket", "S3 bucket"),
+        (
+            {"artifacts": {"bucket": "ok-bucket", "endpoint": "s3.example"}},
+            "mlops:kubernetes.artifacts.endpoint",
+            "URL",
+        ),
+        ({"artifacts": {"bucket": "ok-bucket", "prefix": "/abs/"}}, "mlops:kubernetes.artifacts.prefix", "prefix"),
+        ({"tracking": {"database": "rds"}}, "mlops:kubernetes.tracking.database", "in-cluster | external"),
+        ({"training": {"quota": {"pods": 0}}}, "mlops:kubernetes.training.quota.pods", "1 to 10000"),
+        ({"training": {"namespace": "mlops-dev"}}, "mlops:kubernetes.training.namespace", "namespace of its own"),
+        (
+            {"serving": {"autoscaling": {"enabled": "yes"}}},
+            "mlops:kubernetes.serving.autoscaling.enabled",
+            "true | false",
+        ),
+        (
+            {"serving": {"autoscaling": {"cpuUtilization": 150}}},
+            "mlops:kubernetes.serving.autoscaling.cpuUtilization",
+            "10 to 100",
+        ),
+        (
+            {"serving": {"disruptionBudget": {"maxUnavailable": 0}}},
+            "mlops:kubernetes.serving.disruptionBudget.maxUnavailable",
+            "1 to 256",
+        ),
+        ({"imagePullPolicy": "Never"}, "mlops:kubernetes.imagePullPolicy", "IfNotPresent | Always"),
+        ({"storageClass": "Fast SSD"}, "mlops:kubernetes.storageClass", "storage class"),
+    ],
+)
+def test_bad_values_name_stack_key_and_allowed(kubernetes: dict[str, Any], key: str, allowed: str) -> None:
+    raw = minimal()
+    merged = copy.deepcopy(raw["kubernetes"])
+    merged.update(kubernetes)
+    raw["kubernetes"] = merged
+    with pytest.raises(SettingsError) as err:
+        sk.parse("dev", raw, S3)
+    message = str(err.value)
+    assert "stack 'dev'" in message and f"'{key}'" in message and allowed in message
+
+
+def test_missing_bucket_is_required() -> None:
+    with pytest.raises(SettingsError) as err:
+        sk.parse("dev", {"target": "kubernetes"}, S3)
+    assert "mlops:kubernetes.artifacts.bucket" in str(err.value) and "required" in str(err.value)
+
+
+def test_section_must_be_an_object() -> None:
+    with pytest.raises(SettingsError) as err:
+        sk.parse("dev", {"kubernetes": "mlops-dev"}, S3)
+    assert "'mlops:kubernetes'" in str(err.value) and "an object" in str(err.value)
+
+
+def test_sqlite_tracking_runs_one_replica() -> None:
+    with pytest.raises(SettingsError) as err:
+        sk.parse("dev", minimal(tracking={"replicas": 2}), S3)
+    assert "mlops:kubernetes.tracking.replicas" in str(err.value) and "postgres" in str(err.value)
+    raw = {**minimal(tracking={"replicas": 2}), "tracking": {"backend": "postgres"}}
+    assert sk.parse("dev", raw, S3).tracking.replicas == 2
+
+
+def test_autoscaler_maximum_cannot_be_below_replicas() -> None:
+    raw = {**minimal(serving={"autoscaling": {"enabled": True, "maxReplicas": 2}}), "serving": {"replicas": 3}}
+    with pytest.raises(SettingsError) as err:
+        sk.parse("prod", raw, S3)
+    assert "maxReplicas" in str(err.value) and "3 to 256" in str(err.value)
+    raw["kubernetes"]["serving"]["autoscaling"]["maxReplicas"] = 3
+    assert sk.parse("prod", raw, S3).serving.autoscaling.max_replicas == 3
