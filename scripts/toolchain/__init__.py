@@ -1,0 +1,1 @@
+"""The toolchain bootstrap: stdlib only, because it runs before the project's virtualenv exists."""
