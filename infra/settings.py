@@ -209,8 +209,9 @@ def parse(
 ) -> Settings:
     """Validate plain config values (key without namespace -> value) into `Settings`.
 
-    `secrets` holds the secret keys that are set, as Pulumi secrets; `plaintext_secrets` names those
-    that were set without `--secret`, which is refused.
+    `secrets` holds the secret keys that are set, as Pulumi secrets (those of `SECRET_KEYS` and, for the
+    kubernetes target, of `infra.settings_kubernetes.SECRET_KEYS`, which gets them through its
+    `parse(stack, raw, secrets)`); `plaintext_secrets` names those set without `--secret`, which is refused.
     """
     for key in plaintext_secrets:
         raise SettingsError(stack, key, "is set in plain text",
@@ -280,8 +281,7 @@ def parse(
 
     kubernetes = None
     if target == "kubernetes":
-        # Imported here so the docker target never depends on the kubernetes module.
-        kubernetes = importlib.import_module("infra.settings_kubernetes").parse(stack, raw)
+        kubernetes = _kubernetes_module().parse(stack, raw, secrets)
 
     return Settings(stack=stack, project=project, target=target, production=production,
                     generate_secrets=generate, registry=registry, tracking=tracking, artifacts=artifacts,
@@ -307,6 +307,11 @@ def _check_ports(stack: str, ports: Mapping[str, int]) -> None:
         seen[port] = key
 
 
+def _kubernetes_module() -> Any:
+    # Imported on use so the docker target never depends on the kubernetes module.
+    return importlib.import_module("infra.settings_kubernetes")
+
+
 def load() -> Settings:
     """Read and validate the current stack's `mlops` config."""
     config = pulumi.Config(NAMESPACE)
@@ -321,8 +326,9 @@ def load() -> Settings:
             raw[key] = config.get_object(key)
         except Exception:
             raw[key] = value
-    secrets = {key: config.get_secret(key) for key in SECRET_KEYS}
-    plaintext = tuple(key for key in SECRET_KEYS
+    secret_keys = SECRET_KEYS + tuple(_kubernetes_module().SECRET_KEYS if raw.get("target") == "kubernetes" else ())
+    secrets = {key: config.get_secret(key) for key in secret_keys}
+    plaintext = tuple(key for key in secret_keys
                       if pulumi.runtime.get_config(f"{NAMESPACE}:{key}") is not None
                       and not pulumi.runtime.is_config_secret(f"{NAMESPACE}:{key}"))
     settings = parse(stack, project, raw, secrets, plaintext)

@@ -15,7 +15,7 @@ class ServingClusterArgs:
     settings: Settings
     image: pulumi.Input[str]
     """The model-server image (`images["server"]`)."""
-    model_uri: pulumi.Input[str]
+    model_uri: str
     """The pinned `models:/NAME/VERSION` to serve, resolved by `infra.model_ref` at program start;
     empty when nothing resolved: then no replicas are created and the endpoint is empty."""
     tracking_uri: pulumi.Input[str]

@@ -43,10 +43,12 @@ class ArtifactStore(pulumi.ComponentResource):
     destination: pulumi.Output[str]
     volume: pulumi.Output[str]
     server_env: pulumi.Output[Mapping[str, str]]
+    outputs: ArtifactStoreOutputs
 
     def __init__(self, name: str, args: ArtifactStoreArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:storage:ArtifactStore", name, None, opts)
         out: ArtifactStoreOutputs = implementation(args.settings.target, "storage").create(self, args)
+        self.outputs = out
         self.location, self.destination = out.location, out.destination
         self.volume, self.server_env = out.volume, out.server_env
         self.register_outputs({"location": self.location, "destination": self.destination, "volume": self.volume})

@@ -1,0 +1,15 @@
+"""The MLOps platform of one stack: settings -> platform -> stack outputs."""
+
+import logging
+
+import pulumi
+
+from infra import model_ref, settings
+from infra.platform import Platform
+
+logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+
+config = settings.load()
+platform = Platform("mlops", config, model_ref.resolve(config.serving.model_uri, config.tracking.public_url))
+for key, value in platform.outputs.items():
+    pulumi.export(key, value)

@@ -1,0 +1,38 @@
+"""The docker target: every component as containers, volumes and images on one Docker engine.
+
+Containers reach each other by name on the stack's own network; the host reaches them only through
+ports published on 127.0.0.1, so nothing of the platform is exposed beyond this machine.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pulumi
+
+from infra.components import Foundation
+from infra.providers.docker import Network
+from infra.settings import Settings
+
+LOOPBACK = "127.0.0.1"
+
+
+def ca_bundle() -> str:
+    """The host CA bundle handed to image builds, so pip works behind TLS-inspecting proxies."""
+    for candidate in (os.environ.get("SSL_CERT_FILE"), os.environ.get("REQUESTS_CA_BUNDLE"),
+                      "/etc/ssl/certs/ca-certificates.crt"):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    return ""
+
+
+def foundation(parent: pulumi.Resource, settings: Settings) -> Foundation:
+    network = Network(f"{parent.pulumi_resource_name}-network", name=settings.prefix, labels=settings.labels,
+                      opts=pulumi.ResourceOptions(parent=parent))
+    return Foundation(network=network.name)
+
+
+def health(url: str, *codes: int, interval_s: float = 3, retries: int = 3, start_period_s: float = 0) -> dict:
+    return {"test": ["CMD", "mlops-probe", url, *[str(c) for c in codes]], "interval_s": interval_s,
+            "timeout_s": 3, "retries": retries, "start_period_s": start_period_s}

@@ -1,0 +1,76 @@
+"""ContainerRegistry on docker: Debian's distribution registry in a container, and the platform images."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pulumi
+
+from infra import images
+from infra.components.docker import LOOPBACK, ca_bundle, health
+from infra.providers.docker import Container, Image, Volume
+
+if TYPE_CHECKING:
+    from infra.components.registry import ContainerRegistry, ContainerRegistryArgs, ContainerRegistryOutputs
+
+REGISTRY_PORT = 5000
+
+
+def _image(component: ContainerRegistry, spec: images.ImageSpec, repository: str,
+           registry: dict | None, depends_on: list[pulumi.Resource]) -> Image:
+    return Image(f"{component.pulumi_resource_name}-image-{spec.role}", repository=repository, tag=spec.tag,
+                 dockerfile=str(spec.dockerfile), context=str(images.REPO_ROOT), files=spec.files,
+                 build_args=dict(spec.build_args), registry=registry, ca_bundle=ca_bundle(),
+                 opts=pulumi.ResourceOptions(parent=component, depends_on=depends_on))
+
+
+def create(component: ContainerRegistry, args: ContainerRegistryArgs) -> ContainerRegistryOutputs:
+    from infra.components.registry import ContainerRegistryOutputs
+
+    s = args.settings
+    name = component.pulumi_resource_name
+    local = f"{s.prefix}/"
+    address = f"{LOOPBACK}:{s.registry.port}"
+    first = images.specs(s.images.base, postgres=s.tracking.backend == "postgres")
+    deps = first["deps"]
+    specs = images.specs(s.images.base, deps_ref=f"{local}deps:{deps.tag}", postgres=s.tracking.backend == "postgres")
+
+    registry_image = _image(component, specs["registry"], f"{local}registry", None, [])
+    volume = Volume(f"{name}-volume", name=f"{s.prefix}-registry", labels=s.labels,
+                    opts=pulumi.ResourceOptions(parent=component))
+    container = Container(
+        f"{name}-container",
+        name=f"{s.prefix}-registry",
+        image=registry_image.ref,
+        network=args.network or s.prefix,
+        labels=s.labels,
+        env={"MLOPS_REGISTRY_USERNAME": s.registry.username},
+        secret_env={"MLOPS_REGISTRY_PASSWORD": args.password},
+        # Loopback only: the engine pushes and pulls from this host, nothing else needs the registry.
+        ports=[{"internal": REGISTRY_PORT, "external": s.registry.port, "host_ip": LOOPBACK}],
+        mounts=[{"type": "volume", "source": volume.volume_name, "target": "/var/lib/docker-registry"},
+                {"type": "tmpfs", "source": "", "target": "/run/registry"}],
+        limits={"cpus": 0.5, "memory_mb": 256},
+        user="docker-registry",
+        healthcheck=health(f"http://127.0.0.1:{REGISTRY_PORT}/v2/", 200, 401),
+        ready_timeout_s=60,
+        # The registry keeps its name and host port, so the old container must go before the new one binds them.
+        opts=pulumi.ResourceOptions(parent=component, delete_before_replace=True),
+    )
+
+    credentials = {"address": address, "username": s.registry.username, "password": args.password}
+    deps_image = _image(component, deps, f"{local}deps", None, [])
+    built: dict[str, Image] = {"deps": deps_image, "registry": registry_image}
+    for role, spec in specs.items():
+        if role in built:
+            continue
+        after: list[pulumi.Resource] = [container, deps_image] if "DEPS_IMAGE" in spec.build_args else [container]
+        built[role] = _image(component, spec, f"{address}/mlops/{role}", credentials, after)
+    pushed = {role: image.ref for role, image in built.items() if specs[role].pushed}
+
+    return ContainerRegistryOutputs(
+        address=pulumi.Output.from_input(address),
+        username=pulumi.Output.from_input(s.registry.username),
+        password=pulumi.Output.secret(args.password),
+        images=pulumi.Output.all(**pushed).apply(dict),
+    )

@@ -1,0 +1,12 @@
+# The MLflow tracking server. The command (stores, host checks) is set by the TrackingServer component.
+ARG DEPS_IMAGE
+FROM ${DEPS_IMAGE}
+# The Postgres driver is the only thing the tracking server needs beyond the shared dependencies.
+RUN --mount=type=secret,id=ca \
+    if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+ && pip install psycopg2-binary==2.9.13
+RUN mkdir -p /data /artifacts && chown 10001:10001 /data /artifacts
+USER 10001:10001
+EXPOSE 5000
+HEALTHCHECK --interval=5s --timeout=3s --retries=3 CMD ["mlops-probe", "http://127.0.0.1:5000/health"]
+ENTRYPOINT ["mlflow", "server"]

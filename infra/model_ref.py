@@ -1,0 +1,53 @@
+"""Resolve the configured model reference to the pinned version the serving cluster runs.
+
+Called once at program start (a lookup, not a resource): `models:/NAME@ALIAS` becomes
+`models:/NAME/<version>` through the tracking server's REST API, so moving the alias and running
+`pulumi up` rolls the new version out. A reference that cannot be resolved (no tracking server yet,
+no such model or alias) resolves to "" and the program creates no replicas.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from infra.settings import MODEL_URI
+
+log = logging.getLogger(__name__)
+
+
+def _get(url: str, timeout_s: float) -> dict:
+    with urllib.request.urlopen(url, timeout=timeout_s) as response:
+        return json.loads(response.read().decode("utf-8"))
+
+
+def resolve(model_uri: str, tracking_url: str, timeout_s: float = 3.0) -> str:
+    """The pinned `models:/NAME/VERSION` for `model_uri`, or "" when it does not resolve."""
+    if not model_uri:
+        return ""
+    match = MODEL_URI.match(model_uri)
+    if match is None:
+        raise ValueError(f"not a model reference: {model_uri!r} (models:/NAME@ALIAS or models:/NAME/VERSION)")
+    name, alias, version = match["name"], match["alias"], match["version"]
+    if not tracking_url:
+        log.warning("no tracking URL reachable from here to resolve %s; serving nothing", model_uri)
+        return ""
+    base = tracking_url.rstrip("/")
+    if alias:
+        query = urllib.parse.urlencode({"name": name, "alias": alias})
+        url = f"{base}/api/2.0/mlflow/registered-models/alias?{query}"
+    else:
+        query = urllib.parse.urlencode({"name": name, "version": version})
+        url = f"{base}/api/2.0/mlflow/model-versions/get?{query}"
+    try:
+        found = _get(url, timeout_s)["model_version"]["version"]
+    except (urllib.error.URLError, OSError, KeyError, ValueError) as err:
+        log.warning("%s does not resolve at %s (%s): no serving replicas this time. Train a model, set the "
+                    "alias (e.g. `mlops models alias`), then run `pulumi up` again.", model_uri, base, err)
+        return ""
+    pinned = f"models:/{name}/{found}"
+    log.info("%s resolves to %s", model_uri, pinned)
+    return pinned

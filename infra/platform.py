@@ -1,0 +1,80 @@
+"""The platform of one stack: its components wired together for the stack's target."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+
+from infra.components import foundation
+from infra.components.registry import ContainerRegistry, ContainerRegistryArgs
+from infra.components.serving import ServingCluster, ServingClusterArgs
+from infra.components.storage import ArtifactStore, ArtifactStoreArgs
+from infra.components.tracking import TrackingServer, TrackingServerArgs
+from infra.components.training import TrainingCluster, TrainingClusterArgs
+from infra.providers.secret import RandomSecret
+from infra.settings import Settings
+
+
+class Platform(pulumi.ComponentResource):
+    """Registry, artifact store, tracking server, training and serving clusters of one environment.
+
+    `model_uri` is the pinned model to serve (see `infra.model_ref`), or "" for none.
+    """
+
+    outputs: Mapping[str, pulumi.Output[Any]]
+
+    def __init__(self, name: str, settings: Settings, model_uri: str,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlops:platform:Platform", name, None, opts)
+        base = foundation(settings.target, self, settings)
+        child = pulumi.ResourceOptions(parent=self, providers=list(base.providers))
+
+        registry_password = settings.registry.password or RandomSecret(
+            f"{name}-registry-password", opts=pulumi.ResourceOptions(parent=self)).value
+        postgres_password = settings.tracking.postgres_password
+        if settings.tracking.backend == "postgres" and postgres_password is None:
+            postgres_password = RandomSecret(f"{name}-postgres-password",
+                                             opts=pulumi.ResourceOptions(parent=self)).value
+
+        artifacts = ArtifactStore(f"{name}-artifacts", ArtifactStoreArgs(settings=settings), child)
+        registry = ContainerRegistry(
+            f"{name}-registry",
+            ContainerRegistryArgs(settings=settings, password=registry_password, network=base.network), child)
+
+        def image(role: str) -> pulumi.Output[str]:
+            return registry.images.apply(lambda refs: refs.get(role, ""))
+
+        tracking = TrackingServer(
+            f"{name}-tracking",
+            TrackingServerArgs(settings=settings, image=image("tracking"), artifacts=artifacts.outputs,
+                               postgres_image=image("postgres") if settings.tracking.backend == "postgres" else None,
+                               postgres_password=postgres_password, network=base.network),
+            child)
+        training = TrainingCluster(
+            f"{name}-training",
+            TrainingClusterArgs(settings=settings, image=image("trainer"), tracking_uri=tracking.internal_uri,
+                                network=base.network),
+            child)
+        serving = ServingCluster(
+            f"{name}-serving",
+            ServingClusterArgs(settings=settings, image=image("server"), model_uri=model_uri,
+                               tracking_uri=tracking.internal_uri, balancer_image=image("balancer"),
+                               network=base.network),
+            child)
+
+        self.outputs = {
+            "target": pulumi.Output.from_input(settings.target),
+            "tracking_uri": tracking.uri,
+            "tracking_uri_internal": tracking.internal_uri,
+            "registry_address": registry.address,
+            "serving_endpoint": serving.endpoint,
+            "serving_model_uri": pulumi.Output.from_input(settings.serving.model_uri),
+            "serving_model_version_uri": serving.model_uri,
+            "artifact_location": artifacts.location,
+            "prediction_log_uri": serving.prediction_log_uri,
+            "images": registry.images,
+            "training": training.job_spec,
+        }
+        self.register_outputs(dict(self.outputs))

@@ -1,0 +1,1 @@
+"""Pulumi dynamic providers of this platform (the docker target and generated secrets)."""
