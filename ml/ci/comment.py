@@ -1,0 +1,264 @@
+"""Render the pull-request comment: a summary table of every stack, then what needs a reviewer's eye.
+
+The first line is a hidden marker, so the workflow finds its own comment and edits it instead of
+adding a new one on every push.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ml.ci.models import Gate, ModelComparison, Side
+from ml.ci.preview import ResourceChange, StackPreview
+
+MARKER = "<!-- mlops:ci:preview-comment -->"
+# GitHub rejects comment bodies above 65536 characters; leave room for the marker and the footer.
+MAX_CHARS = 60_000
+
+
+@dataclass
+class StackReport:
+    stack: str
+    preview: StackPreview | None
+    problem: str | None = None
+    exit_code: int | None = None
+    models: list[ModelComparison] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return (
+            self.problem is not None
+            or self.exit_code not in (None, 0)
+            or (self.preview is not None and self.preview.failed)
+        )
+
+
+def _cell(text: object) -> str:
+    """Table-safe text: one line, pipes escaped."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _code(text: object) -> str:
+    value = _cell(text)
+    fence = "``" if "`" in value else "`"
+    return f"{fence}{value}{fence}"
+
+
+def _status(report: StackReport) -> str:
+    preview = report.preview
+    if report.failed:
+        return "❌ failed"
+    if preview is None:
+        return "❔ no preview"
+    if preview.replaced:
+        return "⚠️ replaces"
+    return "🟢 changes" if preview.has_changes() else "⚪ no changes"
+
+
+def _policy_cell(report: StackReport) -> str:
+    preview = report.preview
+    if preview is None:
+        return "-"
+    if not preview.policy_events_available:
+        return "not reported"
+    if not preview.violations:
+        return "none"
+    levels: dict[str, int] = {}
+    for violation in preview.violations:
+        levels[violation.level] = levels.get(violation.level, 0) + 1
+    return ", ".join(f"{count} {level}" for level, count in sorted(levels.items()))
+
+
+def _summary_table(reports: list[StackReport]) -> list[str]:
+    lines = [
+        "| Stack | Result | Create | Update | Replace | Delete | Unchanged | Policy violations |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for report in reports:
+        counts = report.preview.counts if report.preview else {}
+
+        def n(op: str, counts: dict[str, int] = counts) -> str:
+            return str(counts.get(op, 0)) if counts else "-"
+
+        lines.append(
+            f"| {_code(report.stack)} | {_status(report)} | {n('create')} | {n('update')} | {n('replace')} "
+            f"| {n('delete')} | {n('same')} | {_policy_cell(report)} |"
+        )
+    return lines
+
+
+def _reasons(change: ResourceChange) -> str:
+    keys = change.replace_reasons if change.op == "replace" else change.diff_reasons
+    return ", ".join(_code(k) for k in keys) if keys else "-"
+
+
+def _replaced(preview: StackPreview) -> list[str]:
+    if not preview.replaced:
+        return []
+    lines = [
+        f"**Replaced resources ({len(preview.replaced)})**: deleted and created again, check for downtime "
+        "or lost data.",
+        "",
+    ]
+    lines += [f"- {_code(c.type)} **{_cell(c.name)}**, because of {_reasons(c)}" for c in preview.replaced]
+    return [*lines, ""]
+
+
+def _violations(preview: StackPreview) -> list[str]:
+    if not preview.policy_events_available:
+        return [
+            "_Policy violations are not in `pulumi preview --json` digests: capture the preview with "
+            "`mlops env preview --json` or `pulumi preview --event-log` to see them._",
+            "",
+        ]
+    if not preview.violations:
+        return []
+    lines = [
+        f"**Policy violations ({len(preview.violations)})**",
+        "",
+        "| Level | Policy | Resource | Message |",
+        "|---|---|---|---|",
+    ]
+    for v in preview.violations:
+        resource = _code(v.urn.split("::")[-1]) if v.urn else "-"
+        lines.append(f"| {_cell(v.level)} | {_code(v.pack + '/' + v.policy)} | {resource} | {_cell(v.message)} |")
+    return [*lines, ""]
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _version_label(side: Side, fallback: str) -> str:
+    return f"v{side.facts.version}" if side.facts else fallback
+
+
+def _gate_mark(gate: Gate | None) -> str:
+    if gate is None:
+        return "-"
+    mark = {True: "✅", False: "❌", None: "❔"}[gate.passed]
+    return f"{mark} {_cell(gate.detail)}".strip()
+
+
+def _model(comparison: ModelComparison) -> list[str]:
+    change = comparison.change
+    where = f" ({_cell(', '.join(change.resources))})" if change.resources else ""
+    lines = [
+        f"**Model change** in {_cell(change.source)}{where}: "
+        f"{_code(change.old) if change.old else '_none_'} → {_code(change.new) if change.new else '_none_'}",
+        "",
+    ]
+    if comparison.unavailable:
+        return [*lines, f"_Versions not compared: {_cell(comparison.unavailable)}._", ""]
+    old, new = comparison.old, comparison.new
+    problems = [f"{_code(s.uri)}: {_cell(s.problem)}" for s in (old, new) if s.problem]
+    lines += [f"- ⚠️ {p}" for p in problems]
+    if problems:
+        lines.append("")
+    if not (old.facts or new.facts):
+        return lines
+    old_label, new_label = _version_label(old, "old"), _version_label(new, "new")
+    lines += [
+        f"Tracking server: {_code(comparison.tracking_uri)}",
+        "",
+        f"| Metric | {old_label} (old) | {new_label} (new) | Δ |",
+        "|---|---:|---:|---:|",
+    ]
+    for name in comparison.metric_names():
+        a = old.facts.metrics.get(name) if old.facts else None
+        b = new.facts.metrics.get(name) if new.facts else None
+        delta = f"{b - a:+.4f}" if a is not None and b is not None else "-"
+        lines.append(f"| {_code(name)} | {_fmt(a)} | {_fmt(b)} | {delta} |")
+    lines.append("")
+    lines += _gates_table(old, new, old_label, new_label)
+    return lines
+
+
+def _gates_table(old: Side, new: Side, old_label: str, new_label: str) -> list[str]:
+    def by_name(side: Side) -> dict[str, Gate]:
+        if not side.facts:
+            return {}
+        gates = {g.name: g for g in side.facts.gates}
+        gates.update({f"promotion:{g.name}": g for g in side.facts.promotion_gates})
+        if side.facts.gates_passed is not None:
+            gates.setdefault("all training gates", Gate("all training gates", side.facts.gates_passed))
+        return gates
+
+    old_gates, new_gates = by_name(old), by_name(new)
+    names = list(dict.fromkeys([*new_gates, *old_gates]))
+    if not names:
+        return ["_No gate results are recorded on these versions (tags `gates`, `gates.passed`)._", ""]
+    lines = [f"| Gate | {old_label} (old) | {new_label} (new) |", "|---|---|---|"]
+    lines += [f"| {_code(n)} | {_gate_mark(old_gates.get(n))} | {_gate_mark(new_gates.get(n))} |" for n in names]
+    return [*lines, ""]
+
+
+def _details(preview: StackPreview, max_rows: int | None) -> list[str]:
+    lines: list[str] = []
+    if preview.changes:
+        shown = preview.changes if max_rows is None else preview.changes[:max_rows]
+        lines += [
+            f"<details><summary>All resource changes ({len(preview.changes)})</summary>",
+            "",
+            "| Operation | Type | Name | Because of |",
+            "|---|---|---|---|",
+        ]
+        lines += [f"| {c.op} | {_code(c.type)} | {_cell(c.name)} | {_reasons(c)} |" for c in shown]
+        if len(shown) < len(preview.changes):
+            lines.append(f"| … | {len(preview.changes) - len(shown)} more, see the workflow log | | |")
+        lines += ["", "</details>", ""]
+    if preview.warnings:
+        shown_warnings = preview.warnings if max_rows is None else preview.warnings[:max_rows]
+        lines += [f"<details><summary>Warnings ({len(preview.warnings)})</summary>", ""]
+        lines += [f"- {_cell(w)[:500]}" for w in shown_warnings]
+        lines += ["", "</details>", ""]
+    return lines
+
+
+def _stack_section(report: StackReport, max_rows: int | None) -> list[str]:
+    lines = [f"### {_code(report.stack)}", ""]
+    if report.problem:
+        lines += [f"❌ {_cell(report.problem)}", ""]
+    if report.exit_code not in (None, 0):
+        lines += [f"❌ The preview exited with code {report.exit_code}: see the workflow log.", ""]
+    preview = report.preview
+    if preview is None:
+        return lines
+    if preview.errors:
+        lines += ["**Errors**", "", "```text", *(e[:2000] for e in preview.errors), "```", ""]
+    lines += _replaced(preview)
+    lines += _violations(preview)
+    for comparison in report.models:
+        lines += _model(comparison)
+    if not report.models and preview.configured_model_uri:
+        lines += [f"Serving model: {_code(preview.configured_model_uri)} (unchanged).", ""]
+    if not preview.has_changes() and not preview.errors:
+        lines += ["No resource changes.", ""]
+    lines += _details(preview, max_rows)
+    return lines
+
+
+def render(reports: list[StackReport], *, commit: str | None = None, max_rows: int | None = None) -> str:
+    """The whole comment, shrunk (long lists cut, then sections dropped) to fit GitHub's limit."""
+    text = _render(reports, commit, max_rows)
+    if len(text) > MAX_CHARS and max_rows is None:
+        text = _render(reports, commit, 25)
+    if len(text) > MAX_CHARS:
+        cut = text[: MAX_CHARS - 200].rsplit("\n", 1)[0]
+        text = cut + "\n\n_The comment was cut to fit GitHub's size limit: the workflow log has the rest._\n"
+    return text
+
+
+def _render(reports: list[StackReport], commit: str | None, max_rows: int | None) -> str:
+    heading = f"## Pulumi preview of {len(reports)} stack{'s' if len(reports) != 1 else ''}"
+    lines = [MARKER, heading, ""]
+    if commit:
+        lines += [f"At commit {_code(commit[:12])}.", ""]
+    if not reports:
+        lines += ["This change touches no stack.", ""]
+    else:
+        lines += [*_summary_table(reports), ""]
+    for report in reports:
+        lines += _stack_section(report, max_rows)
+    lines.append("<sub>Made by `mlops ci preview-comment`; run it locally to see the same.</sub>")
+    return "\n".join(lines).rstrip() + "\n"
