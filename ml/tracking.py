@@ -1,0 +1,141 @@
+"""Everything the pipeline writes to MLflow about a run: parameters, metrics, tags, lineage, artifacts and
+the model itself.
+
+Speed matters here (tracking must not dominate training): parameters, metrics and tags go in one
+``log_batch`` request, artifacts in one directory upload, and the model's pip requirements are spelled
+out instead of inferred (inference imports the model in a subprocess and costs seconds).
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow.models.model import ModelInfo
+
+    from ml.data import LoadedData
+    from ml.spec import DatasetSpec
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME_IN_RUN = "model"
+# What a pickled pipeline needs to load and predict; pinned to the versions that trained it.
+MODEL_REQUIREMENTS = ("scikit-learn", "pandas", "numpy", "scipy", "skops")
+RECORDED_PACKAGES = ("mlflow", "scikit-learn", "pandas", "numpy", "scipy", "pyarrow", "skops")
+# skops refuses to load types it does not know; these are the modules whose types we vouch for.
+TRUSTED_TYPE_PREFIXES = ("ml.features.", "sklearn.", "numpy.")
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in RECORDED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not-installed"
+    return versions
+
+
+def model_pip_requirements() -> list[str]:
+    versions = package_versions()
+    return [f"mlflow=={versions['mlflow']}", *(f"{name}=={versions[name]}" for name in MODEL_REQUIREMENTS)]
+
+
+@contextmanager
+def tracking_to(uri: str) -> Iterator[None]:
+    """Point MLflow's fluent API at ``uri`` for the block, then put the previous URI back."""
+    import mlflow
+
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(previous)
+
+
+def flatten_params(prefix: str, params: dict[str, Any]) -> dict[str, str]:
+    return {f"{prefix}{key}": str(value) for key, value in sorted(params.items())}
+
+
+def log_batch(run_id: str, params: dict[str, str], metrics: dict[str, float], tags: dict[str, str]) -> None:
+    """Parameters, metrics and tags of a run in a single request."""
+    import time
+
+    import mlflow
+    from mlflow.entities import Metric, Param, RunTag
+
+    now = int(time.time() * 1000)
+    mlflow.MlflowClient().log_batch(
+        run_id,
+        metrics=[Metric(key, float(value), now, 0) for key, value in metrics.items()],
+        params=[Param(key, value[:6000]) for key, value in params.items()],
+        tags=[RunTag(key, value) for key, value in tags.items()],
+    )
+
+
+def log_dataset_input(loaded: LoadedData, spec: DatasetSpec) -> None:
+    """Dataset lineage on the run: URI, our content hash as the digest, schema and row count."""
+    import mlflow
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+    from mlflow.data.pandas_dataset import from_pandas
+    from mlflow.exceptions import MlflowException
+
+    kwargs: dict[str, Any] = {"targets": spec.target, "name": spec.name, "digest": loaded.sha256[:36]}
+    try:
+        dataset = from_pandas(loaded.frame, source=loaded.uri, **kwargs)
+    except MlflowException:
+        # MLflow has no source type for sklearn:// URIs; keep the URI as a tag of a generic source.
+        dataset = from_pandas(loaded.frame, source=CodeDatasetSource({"uri": loaded.uri}), **kwargs)
+    mlflow.log_input(dataset, context="training")
+
+
+def skops_trusted_types(model: Any) -> list[str]:
+    """Types of ``model`` that skops does not trust by default, if all come from modules we vouch for."""
+    import skops.io
+
+    untrusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+    foreign = [name for name in untrusted if not name.startswith(TRUSTED_TYPE_PREFIXES)]
+    if foreign:
+        raise ValueError(
+            f"the model contains types from outside {TRUSTED_TYPE_PREFIXES}: {foreign}; "
+            "only transformers from ml.features and scikit-learn can be logged"
+        )
+    return list(untrusted)
+
+
+def log_sklearn_model(model: Any, input_example: pd.DataFrame) -> ModelInfo:
+    """Log in MLflow's default skops format (no pickle: loading cannot run arbitrary code)."""
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    predictions = model.predict(input_example)
+    signature = infer_signature(input_example, predictions)
+    return mlflow.sklearn.log_model(
+        model,
+        name=MODEL_NAME_IN_RUN,
+        signature=signature,
+        input_example=input_example,
+        pip_requirements=model_pip_requirements(),
+        serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
+        skops_trusted_types=skops_trusted_types(model),
+    )
+
+
+def log_artifact_dir(directory: Path) -> None:
+    import mlflow
+
+    mlflow.log_artifacts(str(directory))
+
+
+def write_holdout(features: pd.DataFrame, target: pd.Series, target_name: str, path: Path) -> None:
+    frame = features.copy()
+    frame[target_name] = target.to_numpy()
+    frame.reset_index(drop=True).to_parquet(path, index=False)
