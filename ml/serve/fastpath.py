@@ -36,10 +36,12 @@ class FastPath:
 
     def features(self, columns: dict[str, Any], rows: int) -> Any:
         X = np.empty((rows, self.width), dtype=np.float64)
-        for where, fn in self.blocks:
-            X[:, where] = fn(columns, rows)
-        for step in self.matrix_steps:
-            X = step(X)
+        # Overflow is detected below and answered with a 422; numpy's warning would only add log noise.
+        with np.errstate(over="ignore", invalid="ignore"):
+            for where, fn in self.blocks:
+                X[:, where] = fn(columns, rows)
+            for step in self.matrix_steps:
+                X = step(X)
         if not np.isfinite(X).all():
             raise RequestError.single(
                 "invalid_value", "an input value is too large for the model's scaling; send values in a sane range"
@@ -122,6 +124,7 @@ def _stack(names: list[str]) -> ColumnFn:
 
 
 def _proba_fn(estimator: Any) -> Callable[[Any], Any] | None:
+    from scipy.special import expit
     from sklearn.linear_model import LogisticRegression
 
     if not hasattr(estimator, "predict_proba") or not hasattr(estimator, "classes_"):
@@ -131,7 +134,7 @@ def _proba_fn(estimator: Any) -> Callable[[Any], Any] | None:
 
         def binary_lr(X: Any) -> Any:
             # Same formula as LogisticRegression._predict_proba_lr, without the per-call input checks.
-            p = 1.0 / (1.0 + np.exp(-(X @ coef + intercept)))
+            p = expit(X @ coef + intercept)
             return np.column_stack([1.0 - p, p])
 
         return binary_lr
