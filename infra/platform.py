@@ -69,6 +69,8 @@ class Platform(pulumi.ComponentResource):
             "tracking_uri": tracking.uri,
             "tracking_uri_internal": tracking.internal_uri,
             "registry_address": registry.address,
+            "registry_credentials": pulumi.Output.secret(
+                pulumi.Output.all(username=registry.username, password=registry.password)),
             "serving_endpoint": serving.endpoint,
             "serving_model_uri": pulumi.Output.from_input(settings.serving.model_uri),
             "serving_model_version_uri": serving.model_uri,

@@ -17,7 +17,7 @@ Input schemas (as stored in state; outputs repeat the inputs and add the fields 
                    healthcheck{test[str], interval_s, timeout_s, retries, start_period_s} | None,
                    ready_timeout_s: int.                                 out: container_id
 `docker:Image`     repository, tag (a content hash, never `latest`), dockerfile, context, files[str] (paths
-                   under context that make up the build context), build_args{str: str}, push: bool,
+                   under context that make up the build context), build_args{str: str}, labels{str: str}, push: bool,
                    registry{address, username, password (secret)} | None, ca_bundle.
                                                                          out: ref, repo_digest
 """
@@ -236,7 +236,7 @@ def _builder() -> tuple[list[str], dict[str, str]]:
 
 
 class ImageProvider(ResourceProvider):
-    KEYS = ("kind", "repository", "tag", "dockerfile", "context", "build_args", "push", "registry")
+    KEYS = ("kind", "repository", "tag", "dockerfile", "context", "build_args", "labels", "push", "registry")
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         ref = f"{props['repository']}:{props['tag']}"
@@ -251,7 +251,7 @@ class ImageProvider(ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         # Only the content tag identifies an image: the Dockerfile path or a moved checkout does not.
-        return _diff(olds, news, ("kind", "repository", "tag", "push", "registry"))
+        return _diff(olds, news, ("kind", "repository", "tag", "labels", "push", "registry"))
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         return UpdateResult({**_plain(news), "ref": olds.get("ref", id_), "repo_digest": olds.get("repo_digest", "")})
@@ -270,7 +270,9 @@ class ImageProvider(ResourceProvider):
 
 def _build(ref: str, props: Mapping[str, Any]) -> None:
     command, env = _builder()
-    args = [*command, "--file", props["dockerfile"], "--tag", ref, "--label", f"mlops.content={props['tag']}"]
+    args = [*command, "--file", props["dockerfile"], "--tag", ref]
+    for key, value in sorted((props.get("labels") or {}).items()):
+        args += ["--label", f"{key}={value}"]
     for key, value in sorted((props.get("build_args") or {}).items()):
         args += ["--build-arg", f"{key}={value}"]
     ca_bundle = props.get("ca_bundle") or ""
@@ -336,7 +338,7 @@ class Container(Resource, module="docker", name="Container"):
                  network: pulumi.Input[str], labels: Mapping[str, str],
                  limits: Mapping[str, float | int],
                  command: Sequence[pulumi.Input[str]] | None = None,
-                 env: Mapping[str, pulumi.Input[str]] | None = None,
+                 env: pulumi.Input[Mapping[str, pulumi.Input[str]]] | None = None,
                  secret_env: Mapping[str, pulumi.Input[str]] | None = None,
                  aliases: Sequence[str] = (),
                  ports: Sequence[Mapping[str, Any]] = (),
@@ -347,7 +349,8 @@ class Container(Resource, module="docker", name="Container"):
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["secret_env"]))
         props = {
             "kind": "docker:Container", "name": name, "image": image, "command": list(command or []) or None,
-            "env": dict(env or {}), "secret_env": pulumi.Output.secret(dict(secret_env or {})),
+            "env": env if isinstance(env, pulumi.Output) else dict(env or {}),  # type: ignore[arg-type]
+            "secret_env": pulumi.Output.secret(dict(secret_env or {})),
             "labels": dict(labels), "network": network, "aliases": list(aliases),
             "ports": [{"protocol": "tcp", **p} for p in ports], "mounts": [dict(m) for m in mounts],
             "limits": dict(limits), "restart": restart, "user": user, "read_only": read_only,
@@ -362,7 +365,8 @@ class Image(Resource, module="docker", name="Image"):
     repo_digest: pulumi.Output[str]
 
     def __init__(self, resource_name: str, *, repository: pulumi.Input[str], tag: str, dockerfile: str,
-                 context: str, files: Sequence[str], build_args: Mapping[str, pulumi.Input[str]] | None = None,
+                 context: str, files: Sequence[str], labels: Mapping[str, str],
+                 build_args: Mapping[str, pulumi.Input[str]] | None = None,
                  registry: Mapping[str, pulumi.Input[str]] | None = None, ca_bundle: str = "",
                  opts: pulumi.ResourceOptions | None = None) -> None:
         if not tag or tag == "latest":
@@ -370,6 +374,7 @@ class Image(Resource, module="docker", name="Image"):
         props = {
             "kind": "docker:Image", "repository": repository, "tag": tag, "dockerfile": dockerfile,
             "context": context, "files": list(files), "build_args": dict(build_args or {}),
+            "labels": dict(labels),
             "push": registry is not None, "registry": dict(registry) if registry is not None else None,
             "ca_bundle": ca_bundle,
             "ref": None, "repo_digest": None,

@@ -16,10 +16,11 @@ if TYPE_CHECKING:
 REGISTRY_PORT = 5000
 
 
-def _image(component: ContainerRegistry, spec: images.ImageSpec, repository: str,
+def _image(component: ContainerRegistry, spec: images.ImageSpec, repository: str, labels: dict[str, str],
            registry: dict | None, depends_on: list[pulumi.Resource]) -> Image:
     return Image(f"{component.pulumi_resource_name}-image-{spec.role}", repository=repository, tag=spec.tag,
                  dockerfile=str(spec.dockerfile), context=str(images.REPO_ROOT), files=spec.files,
+                 labels=labels,
                  build_args=dict(spec.build_args), registry=registry, ca_bundle=ca_bundle(),
                  opts=pulumi.ResourceOptions(parent=component, depends_on=depends_on))
 
@@ -35,7 +36,7 @@ def create(component: ContainerRegistry, args: ContainerRegistryArgs) -> Contain
     deps = first["deps"]
     specs = images.specs(s.images.base, deps_ref=f"{local}deps:{deps.tag}", postgres=s.tracking.backend == "postgres")
 
-    registry_image = _image(component, specs["registry"], f"{local}registry", None, [])
+    registry_image = _image(component, specs["registry"], f"{local}registry", s.labels, None, [])
     volume = Volume(f"{name}-volume", name=f"{s.prefix}-registry", labels=s.labels,
                     opts=pulumi.ResourceOptions(parent=component))
     container = Container(
@@ -59,13 +60,13 @@ def create(component: ContainerRegistry, args: ContainerRegistryArgs) -> Contain
     )
 
     credentials = {"address": address, "username": s.registry.username, "password": args.password}
-    deps_image = _image(component, deps, f"{local}deps", None, [])
+    deps_image = _image(component, deps, f"{local}deps", s.labels, None, [])
     built: dict[str, Image] = {"deps": deps_image, "registry": registry_image}
     for role, spec in specs.items():
         if role in built:
             continue
         after: list[pulumi.Resource] = [container, deps_image] if "DEPS_IMAGE" in spec.build_args else [container]
-        built[role] = _image(component, spec, f"{address}/mlops/{role}", credentials, after)
+        built[role] = _image(component, spec, f"{address}/mlops/{role}", s.labels, credentials, after)
     pushed = {role: image.ref for role, image in built.items() if specs[role].pushed}
 
     return ContainerRegistryOutputs(

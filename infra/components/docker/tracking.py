@@ -70,7 +70,7 @@ def create(component: TrackingServer, args: TrackingServerArgs) -> TrackingServe
         network=network,
         labels=s.labels,
         command=command,
-        env=args.artifacts.server_env.apply(dict),  # type: ignore[arg-type]
+        env=args.artifacts.server_env,
         secret_env=secret_env,
         # Published on loopback only: the server has no authentication of its own.
         ports=[{"internal": PORT, "external": s.tracking.port, "host_ip": LOOPBACK}],

@@ -1,0 +1,101 @@
+"""Real Pulumi runs for integration tests: the real CLI through the Automation API, a file backend in
+a temp dir, and a test stack whose names and ports cannot collide with a user's `local`."""
+
+from __future__ import annotations
+
+import os
+import runpy
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+VENV = REPO / ".venv"
+MAIN = REPO / "infra" / "__main__.py"
+BASE_IMAGE = "mlops-base:bookworm-py311"
+
+
+def why_not_runnable() -> str:
+    """Empty when the Pulumi CLI, the dynamic-provider host and a Docker engine with the base image are here."""
+    for tool in ("pulumi", "pulumi-resource-pulumi-python"):
+        if not (VENV / "bin" / tool).exists():
+            return f"{VENV / 'bin' / tool} is missing: run `make setup` (scripts/bootstrap.py)"
+    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+        return "no Docker engine answers `docker info`"
+    if subprocess.run(["docker", "image", "inspect", BASE_IMAGE], capture_output=True).returncode != 0:
+        return f"base image {BASE_IMAGE} is missing: run scripts/bootstrap.py --steps base-image"
+    return ""
+
+
+def environment(root: Path) -> dict[str, str]:
+    return {
+        "PULUMI_BACKEND_URL": f"file://{root / 'state'}",
+        "PULUMI_CONFIG_PASSPHRASE": "integration-test",
+        "PULUMI_SKIP_UPDATE_CHECK": "1",
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "1",
+        "PULUMI_RUNTIME_VIRTUALENV": str(VENV),
+        "XDG_DATA_HOME": str(root / "data"),
+        "PATH": f"{VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+
+
+def project_dir(root: Path, stack: str, config: dict[str, Any]) -> Path:
+    """A copy of the project manifest with one stack file, so the test stack's config is its own."""
+    work = root / "project"
+    (work / "stacks").mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "Pulumi.yaml", work / "Pulumi.yaml")
+    document = {"config": {f"mlops:{k}": v for k, v in config.items()}}
+    (work / "stacks" / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(document))
+    (root / "state").mkdir(exist_ok=True)
+    return work
+
+
+def stack(root: Path, name: str, config: dict[str, Any], program: Callable[[], None] | None = None) -> Any:
+    """Create or select stack `name` running `program` (default: the platform's infra/__main__.py)."""
+    from pulumi import automation as auto
+
+    env = environment(root)
+    os.environ.update(env)
+    work = project_dir(root, name, config)
+    opts = auto.LocalWorkspaceOptions(work_dir=str(work), env_vars=env)
+    return auto.create_or_select_stack(stack_name=name, project_name="mlops-platform",
+                                       program=program or run_platform, opts=opts)
+
+
+def run_platform() -> None:
+    runpy.run_path(str(MAIN), run_name="__main__")
+
+
+def docker_objects(stack: str) -> dict[str, list[str]]:
+    """Names of every container, network, image and volume labelled with `stack`."""
+    import docker
+
+    client = docker.from_env()
+    label = f"mlops.stack={stack}"
+    return {
+        "containers": [c.name for c in client.containers.list(all=True, filters={"label": label})],
+        "networks": [n.name for n in client.networks.list(filters={"label": label})],
+        "images": [t for i in client.images.list(filters={"label": label}) for t in i.tags],
+        "volumes": [v.name for v in client.volumes.list(filters={"label": label})],
+    }
+
+
+def purge(stack: str) -> None:
+    """Remove everything labelled with `stack`, volumes included (what `destroy` deliberately keeps)."""
+    import docker
+
+    client = docker.from_env()
+    label = {"label": f"mlops.stack={stack}"}
+    for container in client.containers.list(all=True, filters=label):
+        container.remove(force=True)
+    for network in client.networks.list(filters=label):
+        network.remove()
+    for volume in client.volumes.list(filters=label):
+        volume.remove(force=True)
+    for image in client.images.list(filters=label):
+        for tag in image.tags:
+            client.images.remove(tag, force=True)

@@ -1,0 +1,86 @@
+"""Our docker dynamic provider under the real CLI and engine, with a throwaway program."""
+
+from __future__ import annotations
+
+import socket
+import urllib.request
+from pathlib import Path
+
+import pulumi
+import pytest
+from harness import BASE_IMAGE, docker_objects, purge, stack, why_not_runnable
+
+from infra.providers.docker import Container, ContainerProvider, Network
+
+STACK = "itest-provider"
+LABELS = {"mlops.stack": STACK, "mlops.project": "mlops-platform"}
+pytestmark = pytest.mark.integration
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_container_goes_up_answers_on_loopback_and_goes_away(tmp_path: Path) -> None:
+    reason = why_not_runnable()
+    if reason:
+        pytest.skip(reason)
+    port = free_port()
+
+    def program() -> None:
+        network = Network("net", name=f"mlops-{STACK}", labels=LABELS)
+        web = Container(
+            "web", name=f"mlops-{STACK}-web", image=BASE_IMAGE, network=network.name, labels=LABELS,
+            command=["python3", "-m", "http.server", "8000", "--directory", "/etc"],
+            ports=[{"internal": 8000, "external": port, "host_ip": "127.0.0.1"}],
+            limits={"cpus": 0.5, "memory_mb": 128}, user="65534:65534",
+            healthcheck={"test": ["CMD", "python3", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/')"],
+                         "interval_s": 1, "timeout_s": 2, "retries": 3},
+            ready_timeout_s=60)
+        pulumi.export("container_id", web.container_id)
+
+    purge(STACK)
+    try:
+        test_stack = stack(tmp_path, STACK, {}, program)
+        result = test_stack.up(on_output=print)
+        assert result.summary.result == "succeeded"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/os-release", timeout=5) as response:
+            assert b"bookworm" in response.read()
+        import docker
+
+        attrs = docker.from_env().containers.get(result.outputs["container_id"].value).attrs
+        assert attrs["HostConfig"]["PortBindings"] == {"8000/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]}
+        assert attrs["HostConfig"]["ReadonlyRootfs"] is True and attrs["Config"]["User"] == "65534:65534"
+        assert attrs["HostConfig"]["NanoCpus"] == 500_000_000 and attrs["HostConfig"]["Memory"] == 128 * 2**20
+        assert docker_objects(STACK)["containers"] == [f"mlops-{STACK}-web"]
+
+        test_stack.destroy(on_output=print)
+        left = docker_objects(STACK)
+        assert left["containers"] == [] and left["networks"] == [], left
+    finally:
+        purge(STACK)
+
+
+def test_a_container_that_never_gets_ready_fails_with_its_last_log_lines() -> None:
+    reason = why_not_runnable()
+    if reason:
+        pytest.skip(reason)
+    purge(STACK)
+    provider = ContainerProvider()
+    import docker
+
+    client = docker.from_env()
+    client.networks.create(f"mlops-{STACK}", labels=LABELS)
+    try:
+        with pytest.raises(RuntimeError, match=r"exited with code 3; last log lines:\n.*about to fail"):
+            provider.create({
+                "kind": "docker:Container", "name": f"mlops-{STACK}-broken", "image": BASE_IMAGE,
+                "command": ["sh", "-c", "echo about to fail; exit 3"], "network": f"mlops-{STACK}",
+                "labels": LABELS, "limits": {"cpus": 0.5, "memory_mb": 64}, "restart": "no",
+                "user": "65534:65534", "read_only": True, "healthcheck": None, "ready_timeout_s": 30,
+            })
+        assert docker_objects(STACK)["containers"] == []
+    finally:
+        purge(STACK)
