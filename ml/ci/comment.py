@@ -220,18 +220,21 @@ def _stack_section(report: StackReport, max_rows: int | None) -> list[str]:
     if report.problem:
         lines += [f"❌ {_cell(report.problem)}", ""]
     if report.exit_code not in (None, 0):
-        lines += [f"❌ The preview exited with code {report.exit_code}: see the workflow log.", ""]
+        lines += [f"❌ The preview exited with code {report.exit_code}: its log has the details.", ""]
     preview = report.preview
     if preview is None:
         return lines
+    mandatory = [v for v in preview.violations if v.level == "mandatory"]
+    if mandatory:
+        lines += [f"❌ {len(mandatory)} mandatory policy violation(s) block this change.", ""]
     if preview.errors:
         lines += ["**Errors**", "", "```text", *(e[:2000] for e in preview.errors), "```", ""]
     lines += _replaced(preview)
     lines += _violations(preview)
     for comparison in report.models:
         lines += _model(comparison)
-    if not report.models and preview.configured_model_uri:
-        lines += [f"Serving model: {_code(preview.configured_model_uri)} (unchanged).", ""]
+    if not report.models and preview.configured_model_uri and not report.failed:
+        lines += [f"No change to the served model (configured: {_code(preview.configured_model_uri)}).", ""]
     if not preview.has_changes() and not preview.errors:
         lines += ["No resource changes.", ""]
     lines += _details(preview, max_rows)

@@ -243,6 +243,9 @@ def _diagnostics(items: Iterable[tuple[Any, Any, Any, Any]]) -> tuple[list[str],
         if ephemeral or not text:
             continue
         where = f"{_urn_parts(str(urn))[1]}: " if urn else ""
+        # The CLI folds the severity into the text ("warning: ..."); the comment's heading already says it.
+        for prefix in ("error: ", "warning: "):
+            text = text.removeprefix(prefix)
         if severity == "error":
             errors.append(where + text)
         elif severity == "warning":
@@ -360,8 +363,27 @@ def model_changes_from_steps(steps: Iterable[_Step]) -> list[ModelRefChange]:
         pairs.setdefault((old, new), []).append(_urn_parts(step.urn)[1])
     return [
         ModelRefChange(old=old, new=new, source="serving containers", resources=tuple(dict.fromkeys(names)))
-        for (old, new), names in pairs.items()
+        for (old, new), names in _fold_scaling(pairs).items()
     ]
+
+
+def _fold_scaling(
+    pairs: dict[tuple[str | None, str | None], list[str]],
+) -> dict[tuple[str | None, str | None], list[str]]:
+    """A replica added or removed alongside a real change is part of that change, not a change of its own."""
+    real = [(old, new) for old, new in pairs if old is not None and new is not None]
+    if not real:
+        return pairs
+    folded: dict[tuple[str | None, str | None], list[str]] = {pair: list(pairs[pair]) for pair in real}
+    for (old, new), names in pairs.items():
+        if old is not None and new is not None:
+            continue
+        target = next((p for p in real if (new is not None and p[1] == new) or (old is not None and p[0] == old)), None)
+        if target is None:
+            folded[(old, new)] = list(names)
+        else:
+            folded[target] += names
+    return folded
 
 
 def model_uri_from_config(config: Mapping[str, Any]) -> str | None:

@@ -1,0 +1,137 @@
+"""The workflows lint clean with actionlint, and keep the properties the platform's CI/CD relies on."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = ROOT / ".github" / "workflows"
+NAMES = ("ci.yml", "preview.yml", "deploy.yml", "promote.yml")
+PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+
+
+def _actionlint() -> str:
+    candidates = [Path(sys.executable).parent / "actionlint", ROOT / ".venv" / "bin" / "actionlint"]
+    for candidate in candidates:
+        if candidate.is_file():
+            return str(candidate)
+    found = shutil.which("actionlint")
+    if found:
+        return found
+    pytest.fail(
+        "actionlint is not installed: run `python3 scripts/bootstrap.py --steps tools` (it installs actionlint "
+        "into .venv/bin from the Go module proxy), then run the tests again."
+    )
+
+
+def _load(name: str) -> dict[str, Any]:
+    data = yaml.safe_load((WORKFLOWS / name).read_text())
+    # YAML 1.1 reads the bare key `on` as the boolean True.
+    if True in data:
+        data["on"] = data.pop(True)
+    return data
+
+
+def _steps(workflow: dict[str, Any]) -> list[dict[str, Any]]:
+    return [step for job in workflow["jobs"].values() for step in job.get("steps", [])]
+
+
+def _runs(workflow: dict[str, Any]) -> str:
+    return "\n".join(step.get("run", "") for step in _steps(workflow))
+
+
+def test_actionlint_passes_on_every_workflow() -> None:
+    files = [str(WORKFLOWS / name) for name in NAMES]
+    result = subprocess.run([_actionlint(), *files], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, f"actionlint found problems:\n{result.stdout}{result.stderr}"
+
+
+def test_actionlint_rejects_a_broken_workflow(tmp_path: Path) -> None:
+    # Guards the test above: a linter that accepted anything would make it pass for nothing.
+    broken = tmp_path / "broken.yml"
+    broken.write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps:\n"
+        "      - run: echo ${{ github.event.pull_request.title }}\n      - uses: actions/checkout@v4\n"
+        "        with: {no-such-input: 1}\n"
+    )
+    result = subprocess.run([_actionlint(), str(broken)], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode != 0
+    assert "potentially untrusted" in result.stdout
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_actions_are_pinned_to_commits(name: str) -> None:
+    uses = [step["uses"] for step in _steps(_load(name)) if "uses" in step]
+    assert uses, f"{name} uses no action at all"
+    unpinned = [u for u in uses if not PINNED.match(u)]
+    assert not unpinned, f"{name}: pin these to a full commit SHA: {unpinned}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_permissions_are_least_privilege(name: str) -> None:
+    workflow = _load(name)
+    assert workflow.get("permissions") == {"contents": "read"}, f"{name}: top-level permissions must be read-only"
+    for job_name, job in workflow["jobs"].items():
+        granted = job.get("permissions", {})
+        assert granted != "write-all", f"{name}/{job_name} asks for write-all"
+        writes = {k for k, v in granted.items() if v == "write"}
+        allowed = {"pull-requests"} if (name, job_name) == ("preview.yml", "comment") else set()
+        assert writes <= allowed, f"{name}/{job_name} asks for write access to {writes - allowed}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_secret_reaches_a_shell_command_line(name: str) -> None:
+    text = (WORKFLOWS / name).read_text()
+    for step in _steps(_load(name)):
+        assert "secrets." not in step.get("run", ""), f"{name}: a secret is spliced into a script: {step}"
+    assert "set -x" not in text, f"{name}: `set -x` would echo secret values"
+
+
+def test_ci_runs_lint_and_the_readme_test_command_on_push_and_pull_request() -> None:
+    workflow = _load("ci.yml")
+    assert {"push", "pull_request"} <= set(workflow["on"])
+    runs = _runs(workflow)
+    assert "ruff check" in runs and "mypy" in runs
+    assert re.search(r"^make test$", runs, re.M)
+    readme = (ROOT / "README.md").read_text()
+    assert "make test" in readme, "the README no longer shows `make test`: update ci.yml to its test command"
+
+
+def test_preview_runs_on_pull_requests_touching_infra_or_stacks() -> None:
+    workflow = _load("preview.yml")
+    paths = workflow["on"]["pull_request"]["paths"]
+    assert "infra/**" in paths and "stacks/Pulumi.*.yaml" in paths
+    runs = _runs(workflow)
+    assert "mlops ci preview-comment" in runs
+    assert "--print-marker" in runs, "the comment must be found by its marker to be updated in place"
+    assert "--method PATCH" in runs
+    preview_job = workflow["jobs"]["preview"]
+    assert "matrix.stack" in preview_job["concurrency"]["group"]
+
+
+def test_deploy_brings_up_dev_then_runs_the_e2e_smoke_test() -> None:
+    workflow = _load("deploy.yml")
+    assert workflow["on"]["push"]["branches"] == ["main"]
+    runs = _runs(workflow)
+    assert runs.index("mlops env up dev --yes") < runs.index("-m e2e")
+    assert workflow["concurrency"] == {"group": "pulumi-dev", "cancel-in-progress": False}
+
+
+def test_promote_is_manual_and_runs_in_the_target_environment() -> None:
+    workflow = _load("promote.yml")
+    inputs = workflow["on"]["workflow_dispatch"]["inputs"]
+    assert set(inputs) == {"model", "from", "to"}
+    assert "prod" in inputs["to"]["options"] and "staging" in inputs["to"]["options"]
+    job = workflow["jobs"]["promote"]
+    assert job["environment"]["name"] == "${{ inputs.to }}"
+    assert workflow["concurrency"]["group"] == "pulumi-${{ inputs.to }}"
+    assert 'mlops promote "$MODEL" --from "$FROM" --to "$TO"' in _runs(workflow)
+    assert "required reviewers" in (WORKFLOWS / "promote.yml").read_text()
