@@ -6,6 +6,7 @@ namespace) to plain values; `secrets` maps the keys of `SECRET_KEYS` that are se
 
     mlops:kubernetes:
       namespace         platform namespace (registry, tracking, serving); default mlops-<stack>
+      context           kubeconfig context; empty = the current one
       storageClass      PVC storage class; empty = the cluster default
       imagePullPolicy   IfNotPresent | Always
       registry:         {mode: in-cluster | external, address, pushAddress, nodePort, storageGi}
@@ -117,6 +118,7 @@ class ServingSettings:
 @dataclass(frozen=True)
 class KubernetesSettings:
     namespace: str
+    context: str
     storage_class: str
     image_pull_policy: str
     registry: RegistrySettings
@@ -305,6 +307,7 @@ def parse(
 
     return KubernetesSettings(
         namespace=namespace,
+        context=k8s.text("context", "", re.compile(r"^\S*$"), "a kubeconfig context name, or empty for the current"),
         storage_class=k8s.text("storageClass", "", _STORAGE_CLASS, "a storage class name, or empty for the default"),
         image_pull_policy=k8s.choice("imagePullPolicy", "IfNotPresent", PULL_POLICIES),
         registry=registry,

@@ -1,0 +1,227 @@
+"""ContainerRegistry on kubernetes: an in-cluster registry or an external one, and the platform images.
+
+In-cluster: the CNCF distribution registry (upstream image, pinned) on a PVC with htpasswd auth, exposed
+as a NodePort so that every node's container runtime pulls from `127.0.0.1:<nodePort>` - the cluster DNS
+is not visible to kubelets, and runtimes allow plain HTTP to loopback registries. External: images go to
+the configured registry. Either way the images are built on this machine (content-tagged) and pushed
+to `pushAddress`, and a dockerconfigjson Secret lets the platform and training namespaces pull them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import TYPE_CHECKING, Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra import images
+from infra.components.docker import ca_bundle
+from infra.components.kubernetes import (
+    APP_UID,
+    container_security,
+    kubernetes_settings,
+    labels,
+    metadata,
+    pod_security,
+    selector,
+    volume_claim_spec,
+)
+from infra.providers.docker import Image
+
+if TYPE_CHECKING:
+    from infra.components.registry import ContainerRegistry, ContainerRegistryArgs, ContainerRegistryOutputs
+
+REGISTRY_IMAGE = "docker.io/library/registry:2.8.3"
+HTPASSWD_IMAGE = "docker.io/library/httpd:2.4.62-bookworm"
+REGISTRY_PORT = 5000
+# Images the cluster runs; the rest (registry, balancer, postgres) have Kubernetes-native replacements.
+CLUSTER_ROLES = ("tracking", "server", "trainer")
+
+
+def pull_secret_name(prefix: str) -> str:
+    return f"{prefix}-registry-pull"
+
+
+def repository(address: str, role: str) -> str:
+    """`<address>/<role>` when the address names a path (`ghcr.io/acme/mlops`), else `<address>/mlops/<role>`."""
+    return f"{address}/{role}" if "/" in address else f"{address}/mlops/{role}"
+
+
+def _docker_config(host: str, username: str, password: str) -> str:
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return json.dumps({"auths": {host: {"username": username, "password": password, "auth": token}}})
+
+
+def _in_cluster(component: ContainerRegistry, args: ContainerRegistryArgs) -> list[pulumi.Resource]:
+    s = args.settings
+    ks = kubernetes_settings(s)
+    name = component.pulumi_resource_name
+    reg_labels = labels(s, "registry")
+    reg_selector = selector(s, "registry")
+    opts = pulumi.ResourceOptions(parent=component)
+    credentials = k8s.core.v1.Secret(
+        f"{name}-credentials",
+        metadata=metadata(f"{s.prefix}-registry-credentials", ks.namespace, reg_labels),
+        string_data={"username": s.registry.username, "password": args.password},
+        opts=pulumi.ResourceOptions(parent=component, additional_secret_outputs=["stringData", "data"]),
+    )
+    claim = k8s.core.v1.PersistentVolumeClaim(
+        f"{name}-data",
+        metadata=metadata(f"{s.prefix}-registry-data", ks.namespace, reg_labels),
+        spec=volume_claim_spec(s, ks.registry.storage_gi),
+        # Pushed images outlive the stack: a `destroy` and a new `up` find them again.
+        opts=pulumi.ResourceOptions(parent=component, retain_on_delete=True),
+    )
+    secret_ref = {"name": credentials.metadata.name}
+    deployment = k8s.apps.v1.Deployment(
+        f"{name}-deployment",
+        metadata=metadata(f"{s.prefix}-registry", ks.namespace, reg_labels),
+        spec={
+            "replicas": 1,
+            "selector": {"matchLabels": reg_selector},
+            # One pod holds the ReadWriteOnce volume at a time.
+            "strategy": {"type": "Recreate"},
+            "template": {
+                "metadata": {"labels": reg_labels},
+                "spec": {
+                    "securityContext": pod_security(APP_UID),
+                    "initContainers": [
+                        {
+                            "name": "htpasswd",
+                            "image": HTPASSWD_IMAGE,
+                            "command": ["sh", "-c", 'htpasswd -Bbn "$USERNAME" "$PASSWORD" > /auth/htpasswd'],
+                            "env": [
+                                {"name": "USERNAME", "valueFrom": {"secretKeyRef": {**secret_ref, "key": "username"}}},
+                                {"name": "PASSWORD", "valueFrom": {"secretKeyRef": {**secret_ref, "key": "password"}}},
+                            ],
+                            "resources": {
+                                "requests": {"cpu": "50m", "memory": "32Mi"},
+                                "limits": {"cpu": "200m", "memory": "64Mi"},
+                            },
+                            "securityContext": container_security(APP_UID),
+                            "volumeMounts": [{"name": "auth", "mountPath": "/auth"}],
+                        }
+                    ],
+                    "containers": [
+                        {
+                            "name": "registry",
+                            "image": REGISTRY_IMAGE,
+                            "ports": [{"name": "registry", "containerPort": REGISTRY_PORT}],
+                            "env": [
+                                {"name": "REGISTRY_AUTH", "value": "htpasswd"},
+                                {"name": "REGISTRY_AUTH_HTPASSWD_REALM", "value": "mlops-registry"},
+                                {"name": "REGISTRY_AUTH_HTPASSWD_PATH", "value": "/auth/htpasswd"},
+                                {"name": "REGISTRY_STORAGE_DELETE_ENABLED", "value": "true"},
+                            ],
+                            "resources": {
+                                "requests": {"cpu": "250m", "memory": "256Mi"},
+                                "limits": {"cpu": "1000m", "memory": "512Mi"},
+                            },
+                            "securityContext": container_security(APP_UID),
+                            # /v2/ answers 401 without credentials, so probe the port instead.
+                            "readinessProbe": {"tcpSocket": {"port": "registry"}, "periodSeconds": 5},
+                            "livenessProbe": {
+                                "tcpSocket": {"port": "registry"},
+                                "periodSeconds": 20,
+                                "failureThreshold": 3,
+                            },
+                            "volumeMounts": [
+                                {"name": "data", "mountPath": "/var/lib/registry"},
+                                {"name": "auth", "mountPath": "/auth", "readOnly": True},
+                            ],
+                        }
+                    ],
+                    "volumes": [
+                        {"name": "data", "persistentVolumeClaim": {"claimName": claim.metadata.name}},
+                        {"name": "auth", "emptyDir": {"medium": "Memory"}},
+                    ],
+                },
+            },
+        },
+        opts=opts,
+    )
+    service = k8s.core.v1.Service(
+        f"{name}-service",
+        metadata=metadata(f"{s.prefix}-registry", ks.namespace, reg_labels),
+        spec={
+            "type": "NodePort",
+            "selector": reg_selector,
+            "ports": [
+                {"name": "registry", "port": REGISTRY_PORT, "targetPort": "registry", "nodePort": ks.registry.node_port}
+            ],
+        },
+        opts=opts,
+    )
+    return [deployment, service]
+
+
+def create(component: ContainerRegistry, args: ContainerRegistryArgs) -> ContainerRegistryOutputs:
+    from infra.components.registry import ContainerRegistryOutputs
+
+    s = args.settings
+    ks = kubernetes_settings(s)
+    name = component.pulumi_resource_name
+    running = _in_cluster(component, args) if ks.registry.mode == "in-cluster" else []
+
+    pull_host = ks.registry.address.split("/", 1)[0]
+    config = pulumi.Output.secret(args.password).apply(
+        lambda password: _docker_config(pull_host, s.registry.username, password)
+    )
+    pull_secrets = [
+        k8s.core.v1.Secret(
+            f"{name}-{role}",
+            metadata=metadata(pull_secret_name(s.prefix), target_namespace, labels(s, "registry")),
+            type="kubernetes.io/dockerconfigjson",
+            string_data={".dockerconfigjson": config},
+            opts=pulumi.ResourceOptions(parent=component, additional_secret_outputs=["stringData", "data"]),
+        )
+        for role, target_namespace in (("pull-secret", ks.namespace), ("training-pull-secret", ks.training.namespace))
+    ]
+
+    postgres = s.tracking.backend == "postgres"
+    deps = images.specs(s.images.base, postgres=postgres)["deps"]
+    local_deps = f"{s.prefix}/deps"
+    specs = images.specs(s.images.base, deps_ref=f"{local_deps}:{deps.tag}", postgres=postgres)
+    push_login = {
+        "address": ks.registry.push_address.split("/", 1)[0],
+        "username": s.registry.username,
+        "password": args.password,
+    }
+
+    def build(
+        spec: images.ImageSpec, repo: str, registry: dict[str, Any] | None, after: list[pulumi.Resource]
+    ) -> Image:
+        return Image(
+            f"{name}-image-{spec.role}",
+            repository=repo,
+            tag=spec.tag,
+            dockerfile=str(spec.dockerfile),
+            context=str(images.REPO_ROOT),
+            files=spec.files,
+            labels=s.labels,
+            build_args=dict(spec.build_args),
+            registry=registry,
+            ca_bundle=ca_bundle(),
+            opts=pulumi.ResourceOptions(parent=component, depends_on=after),
+        )
+
+    deps_image = build(specs["deps"], local_deps, None, [])
+    refs: dict[str, pulumi.Output[str]] = {}
+    for role in CLUSTER_ROLES:
+        spec = specs[role]
+        pushed = build(spec, repository(ks.registry.push_address, role), push_login, [*running, deps_image])
+        pull_ref = f"{repository(ks.registry.address, role)}:{spec.tag}"
+        # Pods name the pull address, not the push address; deriving it from the pushed image and the
+        # pull secrets keeps every workload after both.
+        refs[role] = pulumi.Output.all(pushed.ref, *(secret.metadata for secret in pull_secrets)).apply(
+            lambda _, ref=pull_ref: ref  # type: ignore[misc]
+        )
+
+    return ContainerRegistryOutputs(
+        address=pulumi.Output.from_input(ks.registry.push_address),
+        username=pulumi.Output.from_input(s.registry.username),
+        password=pulumi.Output.secret(args.password),
+        images=pulumi.Output.all(**refs).apply(dict),
+    )

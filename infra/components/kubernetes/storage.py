@@ -1,0 +1,49 @@
+"""ArtifactStore on kubernetes: a location on any S3-compatible endpoint and its credentials as a Secret.
+
+The bucket itself is the team's (its lifecycle, encryption and access policy belong to whoever owns the
+account), so this component declares where artifacts go and how the platform authenticates there.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.components.kubernetes import artifact_secret_name, kubernetes_settings, labels, metadata
+
+if TYPE_CHECKING:
+    from infra.components.storage import ArtifactStore, ArtifactStoreArgs, ArtifactStoreOutputs
+
+
+def create(component: ArtifactStore, args: ArtifactStoreArgs) -> ArtifactStoreOutputs:
+    from infra.components.storage import ArtifactStoreOutputs
+
+    s = args.settings
+    ks = kubernetes_settings(s)
+    secret = k8s.core.v1.Secret(
+        f"{component.pulumi_resource_name}-credentials",
+        metadata=metadata(artifact_secret_name(s), ks.namespace, labels(s, "artifacts")),
+        type="Opaque",
+        string_data={
+            "AWS_ACCESS_KEY_ID": ks.artifacts.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": ks.artifacts.secret_access_key,
+        },
+        opts=pulumi.ResourceOptions(parent=component, additional_secret_outputs=["stringData", "data"]),
+    )
+    location = ks.artifacts.location
+    # The env names the Secret only once it exists, so the tracking server is applied after it.
+    server_env = secret.metadata.apply(
+        lambda _: {
+            "MLFLOW_S3_ENDPOINT_URL": ks.artifacts.endpoint,
+            "AWS_ENDPOINT_URL_S3": ks.artifacts.endpoint,
+            "AWS_DEFAULT_REGION": ks.artifacts.region,
+        }
+    )
+    return ArtifactStoreOutputs(
+        location=pulumi.Output.from_input(location),
+        destination=pulumi.Output.from_input(location),
+        volume=pulumi.Output.from_input(""),
+        server_env=server_env,
+    )

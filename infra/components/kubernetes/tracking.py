@@ -1,0 +1,263 @@
+"""TrackingServer on kubernetes: MLflow Deployment and Service, its backend store and the artifact proxy.
+
+Backend store by `mlops:tracking.backend`: `sqlite` on a PVC (one replica, recreated on update, since
+only one pod may hold the volume), or `postgres` - a StatefulSet of ours (`mlops:kubernetes.tracking.
+database: in-cluster`) or an external server whose URL is the secret `mlops:trackingDatabaseUrl`.
+The in-cluster Postgres runs the upstream `postgres` image: it initialises its data directory as the
+fixed non-root uid 999 the kubelet can verify, which a Debian-package image with a dynamic uid cannot.
+The server proxies artifacts, so only it holds the S3 credentials.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.components.kubernetes import (
+    APP_UID,
+    container_security,
+    http_probe,
+    kubernetes_settings,
+    labels,
+    metadata,
+    pod_security,
+    resources,
+    s3_env,
+    selector,
+    service_url,
+    volume_claim_spec,
+)
+from infra.components.kubernetes.registry import pull_secret_name
+
+if TYPE_CHECKING:
+    from infra.components.tracking import TrackingServer, TrackingServerArgs, TrackingServerOutputs
+
+MLFLOW_PORT = 5000
+POSTGRES_PORT = 5432
+POSTGRES_IMAGE = "docker.io/library/postgres:16.4-bookworm"
+POSTGRES_UID = 999
+DB_NAME = "mlflow"
+DB_USER = "mlflow"
+
+
+def _postgres(component: TrackingServer, args: TrackingServerArgs, name: str, password: pulumi.Input[str]) -> str:
+    """The in-cluster Postgres StatefulSet and its Service; returns the Service's host name."""
+    s = args.settings
+    ks = kubernetes_settings(s)
+    pg_labels = labels(s, "tracking-db")
+    pg_selector = selector(s, "tracking-db")
+    host = f"{s.prefix}-tracking-db"
+    secret = k8s.core.v1.Secret(
+        f"{name}-db-password",
+        metadata=metadata(f"{s.prefix}-tracking-db-password", ks.namespace, pg_labels),
+        string_data={"POSTGRES_PASSWORD": password},
+        opts=pulumi.ResourceOptions(parent=component, additional_secret_outputs=["stringData", "data"]),
+    )
+    service = k8s.core.v1.Service(
+        f"{name}-db-service",
+        metadata=metadata(host, ks.namespace, pg_labels),
+        spec={
+            "selector": pg_selector,
+            "ports": [{"name": "postgres", "port": POSTGRES_PORT, "targetPort": POSTGRES_PORT}],
+        },
+        opts=pulumi.ResourceOptions(parent=component),
+    )
+    ready = {
+        "exec": {"command": ["pg_isready", "-h", "127.0.0.1", "-U", DB_USER, "-d", DB_NAME]},
+        "periodSeconds": 5,
+        "failureThreshold": 6,
+        "timeoutSeconds": 3,
+    }
+    k8s.apps.v1.StatefulSet(
+        f"{name}-db",
+        metadata=metadata(host, ks.namespace, pg_labels),
+        spec={
+            "serviceName": service.metadata.name,
+            "replicas": 1,
+            "selector": {"matchLabels": pg_selector},
+            "template": {
+                "metadata": {"labels": pg_labels},
+                "spec": {
+                    "securityContext": pod_security(POSTGRES_UID),
+                    "containers": [
+                        {
+                            "name": "postgres",
+                            "image": POSTGRES_IMAGE,
+                            "ports": [{"name": "postgres", "containerPort": POSTGRES_PORT}],
+                            "env": [
+                                {"name": "POSTGRES_USER", "value": DB_USER},
+                                {"name": "POSTGRES_DB", "value": DB_NAME},
+                                {"name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata"},
+                                {
+                                    "name": "POSTGRES_PASSWORD",
+                                    "valueFrom": {
+                                        "secretKeyRef": {"name": secret.metadata.name, "key": "POSTGRES_PASSWORD"}
+                                    },
+                                },
+                            ],
+                            "resources": resources(s.tracking.limits),
+                            # Postgres writes its socket and pid files outside the data volume.
+                            "securityContext": container_security(POSTGRES_UID, read_only_root=False),
+                            "readinessProbe": ready,
+                            "livenessProbe": {**ready, "periodSeconds": 20},
+                            "volumeMounts": [{"name": "data", "mountPath": "/var/lib/postgresql/data"}],
+                        }
+                    ],
+                },
+            },
+            "volumeClaimTemplates": [
+                {
+                    "metadata": {"name": "data", "labels": pg_labels},
+                    "spec": volume_claim_spec(s, ks.tracking.postgres_storage_gi),
+                }
+            ],
+        },
+        opts=pulumi.ResourceOptions(parent=component),
+    )
+    return f"{host}.{ks.namespace}.svc.cluster.local"
+
+
+def create(component: TrackingServer, args: TrackingServerArgs) -> TrackingServerOutputs:
+    from infra.components.tracking import TrackingServerOutputs
+
+    s = args.settings
+    ks = kubernetes_settings(s)
+    name = component.pulumi_resource_name
+    service_name = f"{s.prefix}-tracking"
+    tracking_labels = labels(s, "tracking")
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
+    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
+    data_volume = ""
+
+    store_uri: pulumi.Input[str]
+    if s.tracking.backend == "sqlite":
+        claim = k8s.core.v1.PersistentVolumeClaim(
+            f"{name}-data",
+            metadata=metadata(f"{s.prefix}-tracking-data", ks.namespace, tracking_labels),
+            spec=volume_claim_spec(s, ks.tracking.storage_gi),
+            # The SQLite store is the experiment history: it outlives the stack.
+            opts=pulumi.ResourceOptions(parent=component, retain_on_delete=True),
+        )
+        volumes.append({"name": "data", "persistentVolumeClaim": {"claimName": claim.metadata.name}})
+        mounts.append({"name": "data", "mountPath": "/data"})
+        data_volume = f"{s.prefix}-tracking-data"
+        store_uri = "sqlite:////data/mlflow.db"
+    elif ks.tracking.database == "external":
+        if ks.tracking.database_url is None:
+            raise ValueError(f"stack '{s.stack}': external tracking database without mlops:trackingDatabaseUrl")
+        store_uri = ks.tracking.database_url
+    else:
+        if args.postgres_password is None:
+            raise ValueError(f"stack '{s.stack}': postgres backend without mlops:postgresPassword")
+        host = _postgres(component, args, name, args.postgres_password)
+        store_uri = pulumi.Output.secret(args.postgres_password).apply(
+            lambda password: f"postgresql://{DB_USER}:{quote(password, safe='')}@{host}:{POSTGRES_PORT}/{DB_NAME}"
+        )
+
+    store_secret_name = f"{s.prefix}-tracking-store"
+    store_secret = k8s.core.v1.Secret(
+        f"{name}-store",
+        metadata=metadata(store_secret_name, ks.namespace, tracking_labels),
+        string_data={"MLOPS_BACKEND_STORE_URI": store_uri},
+        opts=pulumi.ResourceOptions(parent=component, additional_secret_outputs=["stringData", "data"]),
+    )
+
+    internal = service_url(service_name, ks.namespace, ks.tracking.port)
+    public_host = s.tracking.public_url.split("://", 1)[-1].split("/", 1)[0] if s.tracking.public_url else ""
+    # MLflow rejects Host headers it does not know (DNS rebinding); these are the names clients use.
+    allowed_hosts = [
+        service_name,
+        f"{service_name}.{ks.namespace}",
+        f"{service_name}.{ks.namespace}.svc",
+        f"{service_name}.{ks.namespace}.svc.cluster.local",
+    ]
+    allowed = ",".join(
+        [*allowed_hosts, *(f"{h}:{ks.tracking.port}" for h in allowed_hosts), *([public_host] if public_host else [])]
+    )
+    base_env: list[dict[str, Any]] = [
+        {
+            "name": "MLOPS_BACKEND_STORE_URI",
+            "valueFrom": {"secretKeyRef": {"name": store_secret_name, "key": "MLOPS_BACKEND_STORE_URI"}},
+        },
+        {"name": "HOME", "value": "/tmp"},
+        *s3_env(s),
+    ]
+    env = args.artifacts.server_env.apply(
+        lambda extra: [
+            *base_env,
+            *(
+                {"name": key, "value": value}
+                for key, value in sorted(extra.items())
+                if key not in {item["name"] for item in base_env}
+            ),
+        ]
+    )
+    tracking_selector = selector(s, "tracking")
+    deployment = k8s.apps.v1.Deployment(
+        f"{name}-deployment",
+        metadata=metadata(service_name, ks.namespace, tracking_labels),
+        spec={
+            "replicas": ks.tracking.replicas,
+            "selector": {"matchLabels": tracking_selector},
+            # One pod at a time may hold the SQLite volume; Postgres-backed replicas roll without a gap.
+            "strategy": {"type": "Recreate"}
+            if s.tracking.backend == "sqlite"
+            else {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "template": {
+                "metadata": {"labels": tracking_labels},
+                "spec": {
+                    "securityContext": pod_security(APP_UID),
+                    "imagePullSecrets": [{"name": pull_secret_name(s.prefix)}],
+                    "containers": [
+                        {
+                            "name": "mlflow",
+                            "image": args.image,
+                            "imagePullPolicy": ks.image_pull_policy,
+                            # The image's entrypoint is `mlflow server`; $(VAR) is expanded by the kubelet.
+                            "args": [
+                                "--host",
+                                "0.0.0.0",
+                                "--port",
+                                str(MLFLOW_PORT),
+                                "--backend-store-uri",
+                                "$(MLOPS_BACKEND_STORE_URI)",
+                                "--artifacts-destination",
+                                args.artifacts.destination,
+                                "--serve-artifacts",
+                                "--allowed-hosts",
+                                allowed,
+                            ],
+                            "ports": [{"name": "http", "containerPort": MLFLOW_PORT}],
+                            "env": env,
+                            "resources": resources(s.tracking.limits),
+                            "securityContext": container_security(APP_UID, read_only_root=False),
+                            "startupProbe": http_probe("/health", "http", period=5, failures=60, host=service_name),
+                            "readinessProbe": http_probe("/health", "http", period=5, host=service_name),
+                            "livenessProbe": http_probe("/health", "http", period=15, failures=4, host=service_name),
+                            "volumeMounts": mounts,
+                        }
+                    ],
+                    "volumes": volumes,
+                },
+            },
+        },
+        opts=pulumi.ResourceOptions(parent=component, depends_on=[store_secret]),
+    )
+    service = k8s.core.v1.Service(
+        f"{name}-service",
+        metadata=metadata(service_name, ks.namespace, tracking_labels),
+        spec={
+            "selector": tracking_selector,
+            "ports": [{"name": "http", "port": ks.tracking.port, "targetPort": "http"}],
+        },
+        opts=pulumi.ResourceOptions(parent=component, depends_on=[deployment]),
+    )
+    internal_uri = service.metadata.apply(lambda _: internal)
+    return TrackingServerOutputs(
+        uri=pulumi.Output.from_input(s.tracking.public_url) if s.tracking.public_url else internal_uri,
+        internal_uri=internal_uri,
+        data_volume=pulumi.Output.from_input(data_volume),
+    )
