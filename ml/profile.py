@@ -70,9 +70,19 @@ def numeric_profile(values: Any, bins: int = FINE_BINS) -> dict[str, Any]:
     finite = x[np.isfinite(x)]
     n = int(finite.size)
     if n == 0:
-        return {"kind": "numeric", "rows": n_total, "count": 0, "null_rate": 1.0 if n_total else 0.0,
-                "edges": [], "counts": [], "quantiles": {},
-                "mean": None, "std": None, "min": None, "max": None}
+        return {
+            "kind": "numeric",
+            "rows": n_total,
+            "count": 0,
+            "null_rate": 1.0 if n_total else 0.0,
+            "edges": [],
+            "counts": [],
+            "quantiles": {},
+            "mean": None,
+            "std": None,
+            "min": None,
+            "max": None,
+        }
     # Interior edges only: bin i holds values in [edges[i-1], edges[i]), with open first and last bins,
     # so live values beyond the training range still land in a bin instead of being dropped.
     probs = np.linspace(0.0, 1.0, bins + 1)[1:-1]
@@ -85,8 +95,7 @@ def numeric_profile(values: Any, bins: int = FINE_BINS) -> dict[str, Any]:
         "null_rate": float((n_total - n) / n_total),
         "edges": [float(v) for v in interior],
         "counts": [int(c) for c in counts],
-        "quantiles": {str(q): _round(float(v)) for q, v in zip(QUANTILES, np.quantile(finite, QUANTILES),
-                                                               strict=True)},
+        "quantiles": {str(q): _round(float(v)) for q, v in zip(QUANTILES, np.quantile(finite, QUANTILES), strict=True)},
         "mean": _round(float(finite.mean())),
         "std": _round(float(finite.std())),
         "min": _round(float(finite.min())),
@@ -141,8 +150,7 @@ def _prediction_columns(predictions: Any) -> dict[str, pd.Series]:
                     break
         if PREDICTION not in out:
             raise ValueError(
-                "predictions DataFrame needs a '_prediction' (or 'prediction') column; "
-                f"got {list(predictions.columns)}"
+                f"predictions DataFrame needs a '_prediction' (or 'prediction') column; got {list(predictions.columns)}"
             )
         return out
     arr = np.asarray(predictions)
@@ -154,9 +162,7 @@ def _prediction_columns(predictions: Any) -> dict[str, pd.Series]:
     return {PREDICTION: pd.Series(arr)}
 
 
-def build_reference_profile(
-    features: pd.DataFrame, predictions: Any = None, spec: Any = None
-) -> dict[str, Any]:
+def build_reference_profile(features: pd.DataFrame, predictions: Any = None, spec: Any = None) -> dict[str, Any]:
     """Profile of the training features and their predictions, JSON-serialisable.
 
     ``predictions`` is one value per row (array or Series) or a DataFrame with ``_prediction`` and
@@ -185,8 +191,12 @@ def build_reference_profile(
         if len(series) != len(features):
             raise ValueError(f"{len(series)} predictions for {len(features)} feature rows: they must match")
         kind = "numeric" if key == PROBA else infer_kind(series)
-        if kind == "numeric" and key == PREDICTION and series.nunique() <= 20 and \
-                np.allclose(series.dropna(), np.round(series.dropna())):
+        if (
+            kind == "numeric"
+            and key == PREDICTION
+            and series.nunique() <= 20
+            and np.allclose(series.dropna(), np.round(series.dropna()))
+        ):
             kind = "categorical"
         preds[key] = _column_profile(series, kind)
     return {

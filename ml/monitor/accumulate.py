@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ml.monitor.binning import GridBinner
 from ml.profile import OTHER
 
 
@@ -49,21 +50,23 @@ class NumericAccumulator:
     minimum: float = np.inf
     maximum: float = -np.inf
     counts: np.ndarray = field(init=False)
+    binner: GridBinner = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.edges = np.asarray(self.edges, dtype="float64")
         self.counts = np.zeros(self.edges.size + 1, dtype=np.int64)
+        self.binner = GridBinner(self.edges)
 
     def update(self, values: pa.Array | pa.ChunkedArray) -> None:
         x, invalid = _as_float(values)
         self.rows += x.size
         self.invalid += invalid
-        finite = x[np.isfinite(x)]
+        mask = np.isfinite(x)
+        finite = x if mask.all() else x[mask]
         self.nulls += x.size - finite.size - invalid
         if finite.size == 0:
             return
-        self.counts += np.bincount(np.searchsorted(self.edges, finite, side="right"),
-                                   minlength=self.counts.size)
+        self.counts += np.bincount(self.binner(finite), minlength=self.counts.size)
         self.total += float(finite.sum())
         self.total_sq += float(np.dot(finite, finite))
         self.minimum = min(self.minimum, float(finite.min()))
@@ -82,9 +85,14 @@ class NumericAccumulator:
         mean = self.total / n if n else None
         var = max(0.0, self.total_sq / n - mean * mean) if mean is not None else None
         return {
-            "rows": self.rows, "count": n, "nulls": self.nulls, "invalid": self.invalid,
-            "mean": mean, "std": None if var is None else var ** 0.5,
-            "min": self.minimum if n else None, "max": self.maximum if n else None,
+            "rows": self.rows,
+            "count": n,
+            "nulls": self.nulls,
+            "invalid": self.invalid,
+            "mean": mean,
+            "std": None if var is None else var**0.5,
+            "min": self.minimum if n else None,
+            "max": self.maximum if n else None,
             "out_of_schema": self.below_schema + self.above_schema + self.invalid,
         }
 
@@ -114,8 +122,9 @@ class CategoricalAccumulator:
         if len(present) == 0:
             return
         counted = pc.value_counts(present)
-        self.seen.update(dict(zip(counted.field("values").to_pylist(), counted.field("counts").to_pylist(),
-                                  strict=True)))
+        self.seen.update(
+            dict(zip(counted.field("values").to_pylist(), counted.field("counts").to_pylist(), strict=True))
+        )
 
     @property
     def count(self) -> int:
@@ -138,8 +147,13 @@ class CategoricalAccumulator:
         return int(sum(v for k, v in self.seen.items() if k not in allowed))
 
     def summary(self) -> dict[str, Any]:
-        return {"rows": self.rows, "count": self.count, "nulls": self.nulls,
-                "unseen": self.unseen(), "out_of_schema": self.out_of_schema()}
+        return {
+            "rows": self.rows,
+            "count": self.count,
+            "nulls": self.nulls,
+            "unseen": self.unseen(),
+            "out_of_schema": self.out_of_schema(),
+        }
 
 
 def reference_counts(column_profile: dict[str, Any]) -> np.ndarray:
@@ -154,6 +168,7 @@ def reference_counts(column_profile: dict[str, Any]) -> np.ndarray:
 def accumulator_for(column_profile: dict[str, Any]) -> NumericAccumulator | CategoricalAccumulator:
     schema = column_profile.get("schema", {})
     if column_profile["kind"] == "numeric":
-        return NumericAccumulator(np.asarray(column_profile["edges"], dtype="float64"),
-                                  schema.get("min"), schema.get("max"))
+        return NumericAccumulator(
+            np.asarray(column_profile["edges"], dtype="float64"), schema.get("min"), schema.get("max")
+        )
     return CategoricalAccumulator(list(column_profile["counts"]), schema.get("categories"))

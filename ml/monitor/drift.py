@@ -80,11 +80,18 @@ def scan(batches: Iterable[pa.RecordBatch | pa.Table], profile: dict[str, Any]) 
     return state
 
 
-def _column_result(name: str, role: str, ref: dict[str, Any], acc: Accumulator, alpha: float,
-                   t: Thresholds) -> ColumnResult:
+def _column_result(
+    name: str, role: str, ref: dict[str, Any], acc: Accumulator, alpha: float, t: Thresholds
+) -> ColumnResult:
     ref_counts = reference_counts(ref)
-    result = ColumnResult(name=name, role=role, kind=ref["kind"], rows=acc.rows,
-                          reference_null_rate=float(ref.get("null_rate", 0.0)), summary=acc.summary())
+    result = ColumnResult(
+        name=name,
+        role=role,
+        kind=ref["kind"],
+        rows=acc.rows,
+        reference_null_rate=float(ref.get("null_rate", 0.0)),
+        summary=acc.summary(),
+    )
     if isinstance(acc, NumericAccumulator):
         cur = acc.counts
         result.psi = stats.psi_numeric(ref_counts, cur)
@@ -97,8 +104,7 @@ def _column_result(name: str, role: str, ref: dict[str, Any], acc: Accumulator, 
         chi = stats.chi_squared(ref_counts, cur)
         result.chi2_statistic, result.p_value = chi.statistic, chi.p_value
         result.jensen_shannon = stats.jensen_shannon(ref_counts, cur)
-        result.bins = {"categories": list(ref["counts"]), "reference": ref_counts.tolist(),
-                       "current": cur.tolist()}
+        result.bins = {"categories": list(ref["counts"]), "reference": ref_counts.tolist(), "current": cur.tolist()}
     if acc.count and acc.rows >= t.min_rows:
         result.drifted = result.psi > t.psi_threshold or (result.p_value is not None and result.p_value < alpha)
     if acc.rows:
@@ -107,7 +113,8 @@ def _column_result(name: str, role: str, ref: dict[str, Any], acc: Accumulator, 
         result.out_of_schema_rate = bad / acc.rows
         if result.null_rate - result.reference_null_rate > t.null_rate_increase:
             result.quality_issues.append(
-                f"null rate {result.null_rate:.1%} vs {result.reference_null_rate:.1%} in the reference")
+                f"null rate {result.null_rate:.1%} vs {result.reference_null_rate:.1%} in the reference"
+            )
         if result.out_of_schema_rate > t.out_of_schema_rate:
             result.quality_issues.append(f"{result.out_of_schema_rate:.1%} of values outside the dataset spec")
     return result
@@ -141,9 +148,13 @@ class DriftResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "rows": self.rows, "judged": self.judged, "alpha_per_test": self.alpha,
-            "drift": self.drift, "drifted_features": self.drifted_features,
-            "prediction_drift": self.prediction_drift, "missing_columns": self.missing_columns,
+            "rows": self.rows,
+            "judged": self.judged,
+            "alpha_per_test": self.alpha,
+            "drift": self.drift,
+            "drifted_features": self.drifted_features,
+            "prediction_drift": self.prediction_drift,
+            "missing_columns": self.missing_columns,
             "data_quality_issues": self.data_quality_issues,
             "columns": [asdict(c) for c in self.columns],
         }
@@ -155,19 +166,17 @@ def evaluate(state: Scan, thresholds: Thresholds) -> DriftResult:
     refs = {**profile.get("features", {}), **profile.get("predictions", {})}
     tested = [n for n in state.accumulators if n in state.seen_columns]
     alpha = thresholds.p_value / max(1, len(tested))
-    columns = [_column_result(n, state.roles[n], refs[n], state.accumulators[n], alpha, thresholds)
-               for n in tested]
+    columns = [_column_result(n, state.roles[n], refs[n], state.accumulators[n], alpha, thresholds) for n in tested]
     missing = [n for n in profile.get("features", {}) if n not in state.seen_columns]
     judged = state.rows >= thresholds.min_rows
     if not judged:
-        log.warning("only %d rows in the window (minRows %d): reporting without judging drift",
-                    state.rows, thresholds.min_rows)
+        log.warning(
+            "only %d rows in the window (minRows %d): reporting without judging drift", state.rows, thresholds.min_rows
+        )
     columns.sort(key=lambda c: (c.role != "prediction", not c.drifted, -(c.psi or 0.0)))
-    return DriftResult(rows=state.rows, columns=columns, missing_columns=missing, alpha=alpha,
-                       judged=judged)
+    return DriftResult(rows=state.rows, columns=columns, missing_columns=missing, alpha=alpha, judged=judged)
 
 
 def table_batches(table: pa.Table, rows: int = 262_144) -> Iterable[pa.RecordBatch]:
     """An in-memory table as batches, for callers that already hold the data."""
     return table.to_batches(max_chunksize=rows)
-

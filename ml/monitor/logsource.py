@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlparse
 
 import pyarrow as pa
@@ -36,6 +36,37 @@ class Window:
 
     def covers_day(self, day: date) -> bool:
         return not ((self.start and day < self.start.date()) or (self.end and day > self.end.date()))
+
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def _instant(text: str, option: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValueError(f"{option} {text!r} is not an ISO-8601 time; e.g. 2026-11-26T08:00:00Z") from exc
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def parse_window(
+    window: str | None = None, since: str | None = None, until: str | None = None, now: datetime | None = None
+) -> Window:
+    """``--window 24h`` (the last 24 hours up to now) or ``--since ISO [--until ISO]``; neither: everything."""
+    if window and since:
+        raise ValueError("give --window or --since, not both")
+    end = _instant(until, "--until") if until else None
+    if window:
+        match = _DURATION.match(window.strip().lower())
+        if not match:
+            raise ValueError(f"--window {window!r} is not a duration; use e.g. 30m, 24h, 7d or 2w")
+        end = end or now or datetime.now(UTC)
+        return Window(end - timedelta(**{_UNITS[match.group(2)]: float(match.group(1))}), end)
+    start = _instant(since, "--since") if since else None
+    if start and end and start >= end:
+        raise ValueError(f"--since {since} is not before --until {until}")
+    return Window(start, end)
 
 
 def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
@@ -115,19 +146,22 @@ def _jsonl_batches(fs: pafs.FileSystem, path: str, numeric: Sequence[str]) -> It
     schema = pa.schema([(name, pa.float64()) for name in numeric] + [("_ts", pa.string())])
     compression = "gzip" if path.endswith(".gz") else None
     with fs.open_input_stream(path, compression=compression) as handle:
-        reader = pj.open_json(handle, read_options=pj.ReadOptions(block_size=JSON_BLOCK_BYTES),
-                              parse_options=pj.ParseOptions(explicit_schema=schema))
+        reader = pj.open_json(
+            handle,
+            read_options=pj.ReadOptions(block_size=JSON_BLOCK_BYTES),
+            parse_options=pj.ParseOptions(explicit_schema=schema),
+        )
         yield from reader
 
 
-def iter_batches(fs: pafs.FileSystem, files: Sequence[str], columns: Sequence[str],
-                 numeric: Sequence[str], window: Window) -> Iterator[pa.RecordBatch | pa.Table]:
+def iter_batches(
+    fs: pafs.FileSystem, files: Sequence[str], columns: Sequence[str], numeric: Sequence[str], window: Window
+) -> Iterator[pa.RecordBatch | pa.Table]:
     """Batches of the wanted columns (those that exist) within the window, file by file."""
     wanted = list(dict.fromkeys([*columns, "_ts"]))
     for path in files:
         log.debug("reading %s", path)
-        source = _parquet_batches(fs, path, wanted) if path.endswith(".parquet") else \
-            _jsonl_batches(fs, path, numeric)
+        source = _parquet_batches(fs, path, wanted) if path.endswith(".parquet") else _jsonl_batches(fs, path, numeric)
         for batch in source:
             batch = filter_window(batch, window)
             if batch.num_rows:

@@ -36,10 +36,19 @@ EXIT_CODES_HELP = (
     "missing columns); 1 error. When several apply: 4, then 5, then 3."
 )
 
-_KEYS = {"psiThreshold": "psi_threshold", "ksPValue": "p_value", "nullRateIncrease": "null_rate_increase",
-         "outOfSchemaRate": "out_of_schema_rate", "qualityTolerance": "quality_tolerance", "minRows": "min_rows"}
-_RETRAIN_KEYS = {"onDrift": "retrain_on_drift", "onQualityDecay": "retrain_on_quality_decay",
-                 "includeReference": "include_reference"}
+_KEYS = {
+    "psiThreshold": "psi_threshold",
+    "ksPValue": "p_value",
+    "nullRateIncrease": "null_rate_increase",
+    "outOfSchemaRate": "out_of_schema_rate",
+    "qualityTolerance": "quality_tolerance",
+    "minRows": "min_rows",
+}
+_RETRAIN_KEYS = {
+    "onDrift": "retrain_on_drift",
+    "onQualityDecay": "retrain_on_quality_decay",
+    "includeReference": "include_reference",
+}
 
 
 @dataclass(frozen=True)
