@@ -5,7 +5,7 @@ import logging
 import pulumi
 
 from infra import model_ref, settings
-from infra.platform import Platform
+from infra.environment import Platform
 
 logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
 

@@ -1,4 +1,8 @@
-"""The platform of one stack: its components wired together for the stack's target."""
+"""The platform of one stack: its components wired together for the stack's target.
+
+Named `environment` rather than `platform`: Pulumi runs programs and dynamic providers with `infra/` on
+`sys.path`, where a `platform.py` would shadow the standard library module of that name.
+"""
 
 from __future__ import annotations
 

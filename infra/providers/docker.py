@@ -132,7 +132,8 @@ class ContainerProvider(ResourceProvider):
                 source.mkdir(parents=True)
                 # The container's non-root user is not the host user, and writes here (prediction logs).
                 source.chmod(0o1777)
-        ports = {f"{p['internal']}/{p.get('protocol', 'tcp')}": (p["host_ip"], p["external"])
+        # Numbers arrive as floats from the engine's property bags.
+        ports = {f"{int(p['internal'])}/{p.get('protocol', 'tcp')}": (p["host_ip"], int(p["external"]))
                  for p in props.get("ports") or []}
         mounts = [Mount(target=m["target"], source=m.get("source") or None, type=m["type"],
                         read_only=bool(m.get("read_only")))

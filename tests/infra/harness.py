@@ -48,6 +48,8 @@ def project_dir(root: Path, stack: str, config: dict[str, Any]) -> Path:
     work = root / "project"
     (work / "stacks").mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "Pulumi.yaml", work / "Pulumi.yaml")
+    if not (work / "infra").exists():
+        (work / "infra").symlink_to(REPO / "infra")
     document = {"config": {f"mlops:{k}": v for k, v in config.items()}}
     (work / "stacks" / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(document))
     (root / "state").mkdir(exist_ok=True)
