@@ -43,7 +43,7 @@ def _resolve_models(
     if preview is None:
         return []
     config_change = _config_change(report.stack, base_ref) if base_ref else None
-    uri = tracking_uri or preview.outputs.get("tracking_uri")
+    uri = preview.outputs.get("tracking_uri") if tracking_uri is None else (tracking_uri or None)
     return [compare(change, uri, timeout=timeout) for change in model_changes(preview, config_change)]
 
 

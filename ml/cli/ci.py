@@ -87,17 +87,25 @@ def preview_comment(
         exit_by_stack = {stack: int(code) for stack, code in codes.items()}
     except ValueError as exc:
         raise typer.BadParameter(f"exit codes must be integers ({exc})", param_hint="--exit-code") from exc
-    reports = build_reports(
-        run=stacks,
-        captured={stack: Path(path) for stack, path in captured.items()},
-        exit_codes=exit_by_stack,
-        save_dir=save_dir,
-        policy_packs=policy_packs,
-        tracking_uri=tracking_uri,
-        base_ref=base_ref,
-        timeout=timeout,
-        progress=lambda message: typer.secho(message, err=True),
-    )
+    from ml.ci.stackconfig import BaseRefError
+    from ml.environments import EnvironmentUnavailable
+
+    try:
+        reports = build_reports(
+            run=stacks,
+            captured={stack: Path(path) for stack, path in captured.items()},
+            exit_codes=exit_by_stack,
+            save_dir=save_dir,
+            policy_packs=policy_packs,
+            # An empty --tracking-uri means "do not read any tracking server".
+            tracking_uri=tracking_uri,
+            base_ref=base_ref,
+            timeout=timeout,
+            progress=lambda message: typer.secho(message, err=True),
+        )
+    except (BaseRefError, EnvironmentUnavailable) as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1) from exc
     body = render(reports, commit=commit)
     if output is None:
         typer.echo(body, nl=False)

@@ -111,7 +111,7 @@ def test_without_a_summary_the_counts_come_from_the_steps() -> None:
     assert preview.counts == {"create": 0, "update": 1, "replace": 1, "delete": 0, "same": 1}
 
 
-def test_unknown_model_reference_on_create_and_a_removed_server() -> None:
+def test_a_removed_server_shows_its_model_going_away() -> None:
     steps = [
         {
             "op": "delete",
