@@ -63,11 +63,10 @@ def embedded_files(main_dir: Path, version: str) -> dict[str, bytes]:
     schema = json.loads((main_dir / "schema.json").read_text(encoding="utf-8"))
     schema["version"] = version
     mapping = json.loads((main_dir / "terraform-mapping.json").read_text(encoding="utf-8"))
-    compact = {"separators": (",", ":"), "ensure_ascii": False}
     return {
         "main.go": (main_dir / "main.go").read_bytes(),
-        "schema-embed.json": json.dumps(schema, **compact).encode(),  # type: ignore[arg-type]
-        "terraform-mapping-embed.json": json.dumps(mapping, **compact).encode(),  # type: ignore[arg-type]
+        "schema-embed.json": json.dumps(schema, separators=(",", ":"), ensure_ascii=False).encode(),
+        "terraform-mapping-embed.json": json.dumps(mapping, separators=(",", ":"), ensure_ascii=False).encode(),
     }
 
 

@@ -83,9 +83,10 @@ def _extract(archive: Path, dest: Path) -> None:
 
 def from_download(ctx: Context, version: str, urls: Sequence[str]) -> Cli | None:
     entry = ctx.cache / "pulumi" / f"v{version}-download"
+    entry.parent.mkdir(parents=True, exist_ok=True)
     for url in urls:
         try:
-            with tempfile.TemporaryDirectory(dir=ctx.cache) as tmp:
+            with tempfile.TemporaryDirectory(dir=entry.parent) as tmp:
                 archive = Path(tmp) / "pulumi.tar.gz"
                 ctx.system.fetch(url, archive, ctx.download_timeout)
 

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from toolchain import cache
+
+
+def _tree(root: Path) -> Path:
+    (root / "cmd").mkdir(parents=True)
+    (root / "go.mod").write_text("module x\n")
+    (root / "cmd" / "main.go").write_text("package main\n")
+    return root
+
+
+def test_hash_tree_changes_with_content_and_names(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "src")
+    first = cache.hash_tree(root)
+    assert cache.hash_tree(root) == first
+    (root / "cmd" / "main.go").write_text("package main // edited\n")
+    edited = cache.hash_tree(root)
+    assert edited != first
+    (root / "cmd" / "main.go").rename(root / "cmd" / "other.go")
+    assert cache.hash_tree(root) != edited
+
+
+def test_hash_tree_ignores_build_outputs_and_vcs(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "src")
+    before = cache.hash_tree(root)
+    (root / "bin").mkdir()
+    (root / "bin" / "pulumi-language-python").write_bytes(b"\x7fELF")
+    (root / ".git").mkdir()
+    (root / ".git" / "HEAD").write_text("ref: main\n")
+    assert cache.hash_tree(root) == before
+
+
+def test_publish_runs_once_and_marks_complete(tmp_path: Path) -> None:
+    calls = []
+
+    def produce(scratch: Path) -> None:
+        calls.append(scratch)
+        (scratch / "tool").write_text("built")
+
+    entry = tmp_path / "entry"
+    assert cache.publish(entry, produce) == entry
+    assert cache.publish(entry, produce) == entry
+    assert len(calls) == 1
+    assert (entry / "tool").read_text() == "built"
+    assert cache.is_complete(entry)
+
+
+def test_publish_failure_leaves_nothing_that_looks_complete(tmp_path: Path) -> None:
+    def produce(scratch: Path) -> None:
+        (scratch / "half").write_text("partial")
+        raise RuntimeError("build broke")
+
+    entry = tmp_path / "entry"
+    with pytest.raises(RuntimeError, match="build broke"):
+        cache.publish(entry, produce)
+    assert not entry.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_link_replaces_and_reports_changes(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.write_text("a")
+    b.write_text("b")
+    link = tmp_path / "link"
+    link.write_text("a stale regular file")
+    assert cache.link(a, link) is True
+    assert cache.link(a, link) is False
+    assert cache.link(b, link) is True
+    assert Path(os.readlink(link)) == b
+    assert link.read_text() == "b"
