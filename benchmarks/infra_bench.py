@@ -61,8 +61,12 @@ def _stack(root: Path, name: str, config: dict[str, Any]) -> Any:
     if not (work / "infra").exists():
         (work / "infra").symlink_to(REPO / "infra")
     (work / "stacks" / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump({"config": config}))
-    return auto.create_or_select_stack(stack_name=name, project_name="mlops-platform", program=_program,
-                                       opts=auto.LocalWorkspaceOptions(work_dir=str(work), env_vars=env))
+    return auto.create_or_select_stack(
+        stack_name=name,
+        project_name="mlops-platform",
+        program=_program,
+        opts=auto.LocalWorkspaceOptions(work_dir=str(work), env_vars=env),
+    )
 
 
 def _timed(label: str, action: Callable[[], Any], results: dict[str, Any]) -> Any:
@@ -131,8 +135,13 @@ def run(skip_docker: bool) -> dict[str, Any]:
             stack = _stack(root / name, name, dict(document.get("config") or {}))
             from pulumi import automation as auto
 
-            for key in ("registryPassword", "postgresPassword", "artifactsAccessKeyId", "artifactsSecretAccessKey",
-                        "trackingDatabaseUrl"):
+            for key in (
+                "registryPassword",
+                "postgresPassword",
+                "artifactsAccessKeyId",
+                "artifactsSecretAccessKey",
+                "trackingDatabaseUrl",
+            ):
                 value = "postgresql://u:p@db:5432/mlflow" if key == "trackingDatabaseUrl" else "placeholder"
                 stack.set_config(f"mlops:{key}", auto.ConfigValue(value, secret=True))
             _timed(f"preview ({name})", stack.preview, results)
@@ -146,8 +155,10 @@ def main() -> int:
     parser.add_argument("--skip-docker", action="store_true", help="only the previews of the kubernetes stacks")
     args = parser.parse_args()
     results = run(args.skip_docker)
-    rows = [f"| {label} | {value.get('seconds', 'failed')} | {value.get('changes', value.get('error'))} |"
-            for label, value in results.items()]
+    rows = [
+        f"| {label} | {value.get('seconds', 'failed')} | {value.get('changes', value.get('error'))} |"
+        for label, value in results.items()
+    ]
     log.info("\n".join(["| step | seconds | changes |", "|---|---|---|", *rows]))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

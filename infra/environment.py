@@ -29,44 +29,64 @@ class Platform(pulumi.ComponentResource):
 
     outputs: Mapping[str, pulumi.Output[Any]]
 
-    def __init__(self, name: str, settings: Settings, model_uri: str,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, settings: Settings, model_uri: str, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("mlops:platform:Platform", name, None, opts)
         base = foundation(settings.target, self, settings)
         child = pulumi.ResourceOptions(parent=self, providers=list(base.providers))
 
-        registry_password = settings.registry.password or RandomSecret(
-            f"{name}-registry-password", opts=pulumi.ResourceOptions(parent=self)).value
+        registry_password = (
+            settings.registry.password
+            or RandomSecret(f"{name}-registry-password", opts=pulumi.ResourceOptions(parent=self)).value
+        )
         postgres_password = settings.tracking.postgres_password
         if settings.tracking.backend == "postgres" and postgres_password is None:
-            postgres_password = RandomSecret(f"{name}-postgres-password",
-                                             opts=pulumi.ResourceOptions(parent=self)).value
+            postgres_password = RandomSecret(
+                f"{name}-postgres-password", opts=pulumi.ResourceOptions(parent=self)
+            ).value
 
         artifacts = ArtifactStore(f"{name}-artifacts", ArtifactStoreArgs(settings=settings), child)
         registry = ContainerRegistry(
             f"{name}-registry",
-            ContainerRegistryArgs(settings=settings, password=registry_password, network=base.network), child)
+            ContainerRegistryArgs(settings=settings, password=registry_password, network=base.network),
+            child,
+        )
 
         def image(role: str) -> pulumi.Output[str]:
             return registry.images.apply(lambda refs: refs.get(role, ""))
 
         tracking = TrackingServer(
             f"{name}-tracking",
-            TrackingServerArgs(settings=settings, image=image("tracking"), artifacts=artifacts.outputs,
-                               postgres_image=image("postgres") if settings.tracking.backend == "postgres" else None,
-                               postgres_password=postgres_password, network=base.network),
-            child)
+            TrackingServerArgs(
+                settings=settings,
+                image=image("tracking"),
+                artifacts=artifacts.outputs,
+                postgres_image=image("postgres") if settings.tracking.backend == "postgres" else None,
+                postgres_password=postgres_password,
+                network=base.network,
+            ),
+            child,
+        )
         training = TrainingCluster(
             f"{name}-training",
-            TrainingClusterArgs(settings=settings, image=image("trainer"), tracking_uri=tracking.internal_uri,
-                                network=base.network),
-            child)
+            TrainingClusterArgs(
+                settings=settings, image=image("trainer"), tracking_uri=tracking.internal_uri, network=base.network
+            ),
+            child,
+        )
         serving = ServingCluster(
             f"{name}-serving",
-            ServingClusterArgs(settings=settings, image=image("server"), model_uri=model_uri,
-                               tracking_uri=tracking.internal_uri, balancer_image=image("balancer"),
-                               network=base.network),
-            child)
+            ServingClusterArgs(
+                settings=settings,
+                image=image("server"),
+                model_uri=model_uri,
+                tracking_uri=tracking.internal_uri,
+                balancer_image=image("balancer"),
+                network=base.network,
+            ),
+            child,
+        )
 
         self.outputs = {
             "target": pulumi.Output.from_input(settings.target),
@@ -74,7 +94,8 @@ class Platform(pulumi.ComponentResource):
             "tracking_uri_internal": tracking.internal_uri,
             "registry_address": registry.address,
             "registry_credentials": pulumi.Output.secret(
-                pulumi.Output.all(username=registry.username, password=registry.password)),
+                pulumi.Output.all(username=registry.username, password=registry.password)
+            ),
             "serving_endpoint": serving.endpoint,
             "serving_model_uri": pulumi.Output.from_input(settings.serving.model_uri),
             "serving_model_version_uri": serving.model_uri,

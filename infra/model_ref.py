@@ -45,8 +45,13 @@ def resolve(model_uri: str, tracking_url: str, timeout_s: float = 3.0) -> str:
     try:
         found = _get(url, timeout_s)["model_version"]["version"]
     except (urllib.error.URLError, OSError, KeyError, ValueError) as err:
-        log.warning("%s does not resolve at %s (%s): no serving replicas this time. Train a model, set the "
-                    "alias (e.g. `mlops models alias`), then run `pulumi up` again.", model_uri, base, err)
+        log.warning(
+            "%s does not resolve at %s (%s): no serving replicas this time. Train a model, set the "
+            "alias (e.g. `mlops models alias`), then run `pulumi up` again.",
+            model_uri,
+            base,
+            err,
+        )
         return ""
     pinned = f"models:/{name}/{found}"
     log.info("%s resolves to %s", model_uri, pinned)

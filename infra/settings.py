@@ -162,15 +162,17 @@ class _Reader:
     def integer(self, name: str, default: int, low: int, high: int) -> int:
         value = self.raw.get(name, default)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise SettingsError(self.stack, self._full(name), f"= {value!r} is not allowed",
-                                f"an integer from {low} to {high}")
+            raise SettingsError(
+                self.stack, self._full(name), f"= {value!r} is not allowed", f"an integer from {low} to {high}"
+            )
         return value
 
     def number(self, name: str, default: float, low: float, high: float) -> float:
         value = self.raw.get(name, default)
         if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-            raise SettingsError(self.stack, self._full(name), f"= {value!r} is not allowed",
-                                f"a number from {low} to {high}")
+            raise SettingsError(
+                self.stack, self._full(name), f"= {value!r} is not allowed", f"a number from {low} to {high}"
+            )
         return float(value)
 
     def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
@@ -182,13 +184,13 @@ class _Reader:
     def text(self, name: str, default: str, pattern: re.Pattern[str] | None = None, allowed: str = "") -> str:
         value = self.raw.get(name, default)
         if not isinstance(value, str) or (pattern is not None and not pattern.match(value)):
-            raise SettingsError(self.stack, self._full(name), f"= {value!r} is not allowed",
-                                allowed or "a string")
+            raise SettingsError(self.stack, self._full(name), f"= {value!r} is not allowed", allowed or "a string")
         return value
 
     def limits(self, cpus: float, memory_mb: int) -> Limits:
-        return Limits(cpus=self.number("cpus", cpus, 0.1, 64.0),
-                      memory_mb=self.integer("memoryMb", memory_mb, 64, 262144))
+        return Limits(
+            cpus=self.number("cpus", cpus, 0.1, 64.0), memory_mb=self.integer("memoryMb", memory_mb, 64, 262144)
+        )
 
     def section(self, name: str) -> _Reader:
         return _Reader(self.stack, self._full(name), self.raw.get(name))
@@ -214,8 +216,12 @@ def parse(
     `parse(stack, raw, secrets)`); `plaintext_secrets` names those set without `--secret`, which is refused.
     """
     for key in plaintext_secrets:
-        raise SettingsError(stack, key, "is set in plain text",
-                            f"a secret: pulumi config set --secret {NAMESPACE}:{key} ... --stack {stack}")
+        raise SettingsError(
+            stack,
+            key,
+            "is set in plain text",
+            f"a secret: pulumi config set --secret {NAMESPACE}:{key} ... --stack {stack}",
+        )
     target = raw.get("target")
     if target not in TARGETS:
         raise SettingsError(stack, "target", f"= {target!r} is not allowed", " | ".join(TARGETS))
@@ -240,19 +246,33 @@ def parse(
         backend=backend,
         limits=trk.limits(1.0, 2048),
         postgres_password=_secret(stack, secrets, "postgresPassword", generate) if backend == "postgres" else None,
-        public_url=trk.text("publicUrl", f"http://127.0.0.1:{tracking_port}" if target == "docker" else "",
-                            re.compile(r"^(https?://\S+)?$"), "an http(s) URL or empty"),
+        public_url=trk.text(
+            "publicUrl",
+            f"http://127.0.0.1:{tracking_port}" if target == "docker" else "",
+            re.compile(r"^(https?://\S+)?$"),
+            "an http(s) URL or empty",
+        ),
     )
 
     art = _Reader(stack, "artifacts", raw.get("artifacts"))
-    artifacts = ArtifactSettings(volume=art.text("volume", f"mlops-{stack}-artifacts", _NAME,
-                                                 "a docker volume name (lower-case letters, digits, '.', '_', '-')"))
+    artifacts = ArtifactSettings(
+        volume=art.text(
+            "volume",
+            f"mlops-{stack}-artifacts",
+            _NAME,
+            "a docker volume name (lower-case letters, digits, '.', '_', '-')",
+        )
+    )
 
     training = TrainingSettings(limits=_Reader(stack, "training", raw.get("training")).limits(2.0, 4096))
 
     srv = _Reader(stack, "serving", raw.get("serving"))
-    model_uri = srv.text("modelUri", "", re.compile(f"^$|{MODEL_URI.pattern}"),
-                         "models:/NAME@ALIAS or models:/NAME/VERSION (or empty: serve nothing)")
+    model_uri = srv.text(
+        "modelUri",
+        "",
+        re.compile(f"^$|{MODEL_URI.pattern}"),
+        "models:/NAME@ALIAS or models:/NAME/VERSION (or empty: serve nothing)",
+    )
     plog = srv.section("predictionLog")
     log_dir = plog.text("dir", str(data_home() / stack / "predictions"))
     if not Path(log_dir).is_absolute():
@@ -272,29 +292,49 @@ def parse(
         ready_timeout_seconds=srv.integer("readyTimeoutSeconds", 180, 5, 3600),
     )
 
-    images = ImageSettings(base=_Reader(stack, "images", raw.get("images")).text(
-        "base", "mlops-base:bookworm-py311", re.compile(r"^[a-z0-9][a-z0-9._/:-]*$"), "an image reference"))
+    images = ImageSettings(
+        base=_Reader(stack, "images", raw.get("images")).text(
+            "base", "mlops-base:bookworm-py311", re.compile(r"^[a-z0-9][a-z0-9._/:-]*$"), "an image reference"
+        )
+    )
 
     if target == "docker":
-        _check_ports(stack, {"registry.port": registry.port, "tracking.port": tracking.port,
-                             "serving.port": serving.port})
+        _check_ports(
+            stack, {"registry.port": registry.port, "tracking.port": tracking.port, "serving.port": serving.port}
+        )
 
     kubernetes = None
     if target == "kubernetes":
         kubernetes = _kubernetes_module().parse(stack, raw, secrets)
 
-    return Settings(stack=stack, project=project, target=target, production=production,
-                    generate_secrets=generate, registry=registry, tracking=tracking, artifacts=artifacts,
-                    training=training, serving=serving, images=images, kubernetes=kubernetes)
+    return Settings(
+        stack=stack,
+        project=project,
+        target=target,
+        production=production,
+        generate_secrets=generate,
+        registry=registry,
+        tracking=tracking,
+        artifacts=artifacts,
+        training=training,
+        serving=serving,
+        images=images,
+        kubernetes=kubernetes,
+    )
 
 
-def _secret(stack: str, secrets: Mapping[str, pulumi.Output[str] | None], key: str,
-            generate: bool) -> pulumi.Output[str] | None:
+def _secret(
+    stack: str, secrets: Mapping[str, pulumi.Output[str] | None], key: str, generate: bool
+) -> pulumi.Output[str] | None:
     value = secrets.get(key)
     if value is None and not generate:
-        raise SettingsError(stack, key, "is required but not set",
-                            f"a secret (pulumi config set --secret {NAMESPACE}:{key} VALUE --stack {stack}), "
-                            f"or {NAMESPACE}:generateSecrets: true to generate it")
+        raise SettingsError(
+            stack,
+            key,
+            "is required but not set",
+            f"a secret (pulumi config set --secret {NAMESPACE}:{key} VALUE --stack {stack}), "
+            f"or {NAMESPACE}:generateSecrets: true to generate it",
+        )
     return value
 
 
@@ -302,8 +342,12 @@ def _check_ports(stack: str, ports: Mapping[str, int]) -> None:
     seen: dict[int, str] = {}
     for key, port in ports.items():
         if port in seen:
-            raise SettingsError(stack, key, f"= {port} is already used by {NAMESPACE}:{seen[port]}",
-                                "a port no other component of the stack publishes")
+            raise SettingsError(
+                stack,
+                key,
+                f"= {port} is already used by {NAMESPACE}:{seen[port]}",
+                "a port no other component of the stack publishes",
+            )
         seen[port] = key
 
 
@@ -317,8 +361,20 @@ def load() -> Settings:
     config = pulumi.Config(NAMESPACE)
     stack, project = pulumi.get_stack(), pulumi.get_project()
     raw: dict[str, Any] = {}
-    for key in ("target", "production", "generateSecrets", "registry", "tracking", "artifacts", "training",
-                "serving", "images", "kubernetes", "promotion", "monitoring"):
+    for key in (
+        "target",
+        "production",
+        "generateSecrets",
+        "registry",
+        "tracking",
+        "artifacts",
+        "training",
+        "serving",
+        "images",
+        "kubernetes",
+        "promotion",
+        "monitoring",
+    ):
         value = config.get(key)
         if value is None:
             continue
@@ -328,9 +384,12 @@ def load() -> Settings:
             raw[key] = value
     secret_keys = SECRET_KEYS + tuple(_kubernetes_module().SECRET_KEYS if raw.get("target") == "kubernetes" else ())
     secrets = {key: config.get_secret(key) for key in secret_keys}
-    plaintext = tuple(key for key in secret_keys
-                      if pulumi.runtime.get_config(f"{NAMESPACE}:{key}") is not None
-                      and not pulumi.runtime.is_config_secret(f"{NAMESPACE}:{key}"))
+    plaintext = tuple(
+        key
+        for key in secret_keys
+        if pulumi.runtime.get_config(f"{NAMESPACE}:{key}") is not None
+        and not pulumi.runtime.is_config_secret(f"{NAMESPACE}:{key}")
+    )
     settings = parse(stack, project, raw, secrets, plaintext)
     log.info("stack %s: target %s", stack, settings.target)
     return settings

@@ -47,10 +47,8 @@ class ContainerRegistry(pulumi.ComponentResource):
     password: pulumi.Output[str]
     images: pulumi.Output[Mapping[str, str]]
 
-    def __init__(self, name: str, args: ContainerRegistryArgs,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: ContainerRegistryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:registry:ContainerRegistry", name, None, opts)
         out: ContainerRegistryOutputs = implementation(args.settings.target, "registry").create(self, args)
-        self.address, self.username, self.password, self.images = (
-            out.address, out.username, out.password, out.images)
+        self.address, self.username, self.password, self.images = (out.address, out.username, out.password, out.images)
         self.register_outputs({"address": self.address, "username": self.username, "images": self.images})

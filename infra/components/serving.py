@@ -53,5 +53,6 @@ class ServingCluster(pulumi.ComponentResource):
         super().__init__("mlops:serving:ServingCluster", name, None, opts)
         out: ServingClusterOutputs = implementation(args.settings.target, "serving").create(self, args)
         self.endpoint, self.model_uri, self.prediction_log_uri = out.endpoint, out.model_uri, out.prediction_log_uri
-        self.register_outputs({"endpoint": self.endpoint, "model_uri": self.model_uri,
-                               "prediction_log_uri": self.prediction_log_uri})
+        self.register_outputs(
+            {"endpoint": self.endpoint, "model_uri": self.model_uri, "prediction_log_uri": self.prediction_log_uri}
+        )

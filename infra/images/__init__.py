@@ -44,7 +44,8 @@ def _tree(rel_dir: str) -> list[str]:
     return sorted(
         str(path.relative_to(REPO_ROOT))
         for path in root.rglob("*")
-        if path.is_file() and not _SKIP.intersection(path.relative_to(REPO_ROOT).parts)
+        if path.is_file()
+        and not _SKIP.intersection(path.relative_to(REPO_ROOT).parts)
         and path.suffix not in (".pyc", ".pyo")
     )
 
@@ -59,17 +60,31 @@ def specs(base_image: str, deps_ref: str | None = None, postgres: bool = False) 
     probe = "infra/images/probe.py"
     base_args = {"BASE_IMAGE": base_image}
     result = {
-        "deps": ImageSpec("deps", IMAGES_DIR / "deps.Dockerfile",
-                          _existing([probe, "pyproject.toml", "constraints.txt"]), base_args, pushed=False),
-        "registry": ImageSpec("registry", IMAGES_DIR / "registry.Dockerfile",
-                              (probe, "infra/images/registry-config.yml", "infra/images/registry-entrypoint.sh"),
-                              base_args, pushed=False),
-        "balancer": ImageSpec("balancer", IMAGES_DIR / "balancer.Dockerfile",
-                              (probe, "infra/images/balancer.conf", "infra/images/balancer-entrypoint.sh"), base_args),
+        "deps": ImageSpec(
+            "deps",
+            IMAGES_DIR / "deps.Dockerfile",
+            _existing([probe, "pyproject.toml", "constraints.txt"]),
+            base_args,
+            pushed=False,
+        ),
+        "registry": ImageSpec(
+            "registry",
+            IMAGES_DIR / "registry.Dockerfile",
+            (probe, "infra/images/registry-config.yml", "infra/images/registry-entrypoint.sh"),
+            base_args,
+            pushed=False,
+        ),
+        "balancer": ImageSpec(
+            "balancer",
+            IMAGES_DIR / "balancer.Dockerfile",
+            (probe, "infra/images/balancer.conf", "infra/images/balancer-entrypoint.sh"),
+            base_args,
+        ),
     }
     if postgres:
-        result["postgres"] = ImageSpec("postgres", IMAGES_DIR / "postgres.Dockerfile",
-                                       ("infra/images/postgres-entrypoint.sh",), base_args)
+        result["postgres"] = ImageSpec(
+            "postgres", IMAGES_DIR / "postgres.Dockerfile", ("infra/images/postgres-entrypoint.sh",), base_args
+        )
     if deps_ref is not None:
         deps_args = {"DEPS_IMAGE": deps_ref}
         package = _existing(["pyproject.toml", "README.md"]) + tuple(_tree("ml"))

@@ -59,12 +59,17 @@ def _plain(props: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in props.items() if k != PROVIDER_KEY}
 
 
-def _diff(olds: Mapping[str, Any], news: Mapping[str, Any], keys: Sequence[str],
-          in_place: Sequence[str] = ()) -> DiffResult:
+def _diff(
+    olds: Mapping[str, Any], news: Mapping[str, Any], keys: Sequence[str], in_place: Sequence[str] = ()
+) -> DiffResult:
     changed = [k for k in keys if olds.get(k) != news.get(k)]
     replaces = [k for k in changed if k not in in_place]
-    return DiffResult(changes=bool(changed), replaces=replaces, stables=[k for k in keys if k not in changed],
-                      delete_before_replace=False)
+    return DiffResult(
+        changes=bool(changed),
+        replaces=replaces,
+        stables=[k for k in keys if k not in changed],
+        delete_before_replace=False,
+    )
 
 
 class NetworkProvider(ResourceProvider):
@@ -77,8 +82,7 @@ class NetworkProvider(ResourceProvider):
         if existing and existing[0].attrs.get("Labels", {}) == props["labels"]:
             network = existing[0]
         else:
-            network = docker_client.networks.create(name, driver="bridge", labels=props["labels"],
-                                                    check_duplicate=True)
+            network = docker_client.networks.create(name, driver="bridge", labels=props["labels"], check_duplicate=True)
         return CreateResult(network.id, {**_plain(props), "network_id": network.id})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
@@ -118,8 +122,24 @@ class VolumeProvider(ResourceProvider):
 
 
 class ContainerProvider(ResourceProvider):
-    KEYS = ("kind", "name", "image", "command", "env", "secret_env", "labels", "network", "aliases", "ports",
-            "mounts", "limits", "restart", "user", "read_only", "healthcheck")
+    KEYS = (
+        "kind",
+        "name",
+        "image",
+        "command",
+        "env",
+        "secret_env",
+        "labels",
+        "network",
+        "aliases",
+        "ports",
+        "mounts",
+        "limits",
+        "restart",
+        "user",
+        "read_only",
+        "healthcheck",
+    )
     IN_PLACE = ("limits", "restart")
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -133,11 +153,16 @@ class ContainerProvider(ResourceProvider):
                 # The container's non-root user is not the host user, and writes here (prediction logs).
                 source.chmod(0o1777)
         # Numbers arrive as floats from the engine's property bags.
-        ports = {f"{int(p['internal'])}/{p.get('protocol', 'tcp')}": (p["host_ip"], int(p["external"]))
-                 for p in props.get("ports") or []}
-        mounts = [Mount(target=m["target"], source=m.get("source") or None, type=m["type"],
-                        read_only=bool(m.get("read_only")))
-                  for m in props.get("mounts") or []]
+        ports = {
+            f"{int(p['internal'])}/{p.get('protocol', 'tcp')}": (p["host_ip"], int(p["external"]))
+            for p in props.get("ports") or []
+        }
+        mounts = [
+            Mount(
+                target=m["target"], source=m.get("source") or None, type=m["type"], read_only=bool(m.get("read_only"))
+            )
+            for m in props.get("mounts") or []
+        ]
         limits = props.get("limits") or {}
         health = props.get("healthcheck")
         network = props["network"]
@@ -150,14 +175,17 @@ class ContainerProvider(ResourceProvider):
             ports=ports,
             mounts=mounts,
             network=network,
-            networking_config={network: docker_client.api.create_endpoint_config(
-                aliases=list(props.get("aliases") or []))},
+            networking_config={
+                network: docker_client.api.create_endpoint_config(aliases=list(props.get("aliases") or []))
+            },
             nano_cpus=int(float(limits["cpus"]) * 1e9) if limits.get("cpus") else None,
             mem_limit=f"{int(limits['memory_mb'])}m" if limits.get("memory_mb") else None,
             restart_policy={"Name": props.get("restart") or "no"},
             user=props.get("user") or None,
             read_only=bool(props.get("read_only")),
-            healthcheck=None if not health else {
+            healthcheck=None
+            if not health
+            else {
                 "test": list(health["test"]),
                 "interval": int(health.get("interval_s", 5) * _NS),
                 "timeout": int(health.get("timeout_s", 5) * _NS),
@@ -212,6 +240,9 @@ def _wait_ready(container: Any, has_health: bool, timeout_s: int) -> None:
         status = (state.get("Health") or {}).get("Status") if has_health else None
         if state.get("Status") in ("exited", "dead") and not state.get("Restarting"):
             problem = f"exited with code {state.get('ExitCode')}"
+        elif container.attrs.get("RestartCount"):
+            # A restart before the first ready state is a crash loop, not a slow start.
+            problem = f"crashed and was restarted (exit code {state.get('ExitCode')})"
         elif status == "healthy" or (not has_health and state.get("Running")):
             return
         elif time.monotonic() > deadline:
@@ -297,8 +328,13 @@ def _push(docker_client: Any, props: Mapping[str, Any]) -> str:
     registry = props.get("registry") or {}
     auth = {"username": registry.get("username"), "password": registry.get("password")}
     for attempt in range(10):
-        errors = [line.get("error") for line in docker_client.images.push(
-            props["repository"], props["tag"], auth_config=auth, stream=True, decode=True) if line.get("error")]
+        errors = [
+            line.get("error")
+            for line in docker_client.images.push(
+                props["repository"], props["tag"], auth_config=auth, stream=True, decode=True
+            )
+            if line.get("error")
+        ]
         if not errors:
             break
         if attempt == 9:
@@ -313,21 +349,41 @@ class Network(Resource, module="docker", name="Network"):
     network_id: pulumi.Output[str]
     name: pulumi.Output[str]
 
-    def __init__(self, resource_name: str, *, name: pulumi.Input[str], labels: Mapping[str, str],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(NetworkProvider(), resource_name,
-                         {"kind": "docker:Network", "name": name, "labels": dict(labels), "network_id": None}, opts)
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        name: pulumi.Input[str],
+        labels: Mapping[str, str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(
+            NetworkProvider(),
+            resource_name,
+            {"kind": "docker:Network", "name": name, "labels": dict(labels), "network_id": None},
+            opts,
+        )
 
 
 class Volume(Resource, module="docker", name="Volume"):
     volume_name: pulumi.Output[str]
 
-    def __init__(self, resource_name: str, *, name: pulumi.Input[str], labels: Mapping[str, str],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        name: pulumi.Input[str],
+        labels: Mapping[str, str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
         # Volumes hold the platform's data; `destroy` keeps them and a purge by label removes them.
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(retain_on_delete=True))
-        super().__init__(VolumeProvider(), resource_name,
-                         {"kind": "docker:Volume", "name": name, "labels": dict(labels), "volume_name": None}, opts)
+        super().__init__(
+            VolumeProvider(),
+            resource_name,
+            {"kind": "docker:Volume", "name": name, "labels": dict(labels), "volume_name": None},
+            opts,
+        )
 
 
 class Container(Resource, module="docker", name="Container"):
@@ -335,27 +391,47 @@ class Container(Resource, module="docker", name="Container"):
     name: pulumi.Output[str]
     image: pulumi.Output[str]
 
-    def __init__(self, resource_name: str, *, name: pulumi.Input[str], image: pulumi.Input[str],
-                 network: pulumi.Input[str], labels: Mapping[str, str],
-                 limits: Mapping[str, float | int],
-                 command: Sequence[pulumi.Input[str]] | None = None,
-                 env: pulumi.Input[Mapping[str, pulumi.Input[str]]] | None = None,
-                 secret_env: Mapping[str, pulumi.Input[str]] | None = None,
-                 aliases: Sequence[str] = (),
-                 ports: Sequence[Mapping[str, Any]] = (),
-                 mounts: Sequence[Mapping[str, pulumi.Input[Any]]] = (),
-                 restart: str = "unless-stopped", user: str = "", read_only: bool = True,
-                 healthcheck: Mapping[str, Any] | None = None, ready_timeout_s: int = 120,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        name: pulumi.Input[str],
+        image: pulumi.Input[str],
+        network: pulumi.Input[str],
+        labels: Mapping[str, str],
+        limits: Mapping[str, float | int],
+        command: Sequence[pulumi.Input[str]] | None = None,
+        env: pulumi.Input[Mapping[str, pulumi.Input[str]]] | None = None,
+        secret_env: Mapping[str, pulumi.Input[str]] | None = None,
+        aliases: Sequence[str] = (),
+        ports: Sequence[Mapping[str, Any]] = (),
+        mounts: Sequence[Mapping[str, pulumi.Input[Any]]] = (),
+        restart: str = "unless-stopped",
+        user: str = "",
+        read_only: bool = True,
+        healthcheck: Mapping[str, Any] | None = None,
+        ready_timeout_s: int = 120,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["secret_env"]))
         props = {
-            "kind": "docker:Container", "name": name, "image": image, "command": list(command or []) or None,
+            "kind": "docker:Container",
+            "name": name,
+            "image": image,
+            "command": list(command or []) or None,
             "env": env if isinstance(env, pulumi.Output) else dict(env or {}),  # type: ignore[arg-type]
             "secret_env": pulumi.Output.secret(dict(secret_env or {})),
-            "labels": dict(labels), "network": network, "aliases": list(aliases),
-            "ports": [{"protocol": "tcp", **p} for p in ports], "mounts": [dict(m) for m in mounts],
-            "limits": dict(limits), "restart": restart, "user": user, "read_only": read_only,
-            "healthcheck": dict(healthcheck) if healthcheck else None, "ready_timeout_s": ready_timeout_s,
+            "labels": dict(labels),
+            "network": network,
+            "aliases": list(aliases),
+            "ports": [{"protocol": "tcp", **p} for p in ports],
+            "mounts": [dict(m) for m in mounts],
+            "limits": dict(limits),
+            "restart": restart,
+            "user": user,
+            "read_only": read_only,
+            "healthcheck": dict(healthcheck) if healthcheck else None,
+            "ready_timeout_s": ready_timeout_s,
             "container_id": None,
         }
         super().__init__(ContainerProvider(), resource_name, props, opts)
@@ -365,20 +441,37 @@ class Image(Resource, module="docker", name="Image"):
     ref: pulumi.Output[str]
     repo_digest: pulumi.Output[str]
 
-    def __init__(self, resource_name: str, *, repository: pulumi.Input[str], tag: str, dockerfile: str,
-                 context: str, files: Sequence[str], labels: Mapping[str, str],
-                 build_args: Mapping[str, pulumi.Input[str]] | None = None,
-                 registry: Mapping[str, pulumi.Input[str]] | None = None, ca_bundle: str = "",
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        repository: pulumi.Input[str],
+        tag: str,
+        dockerfile: str,
+        context: str,
+        files: Sequence[str],
+        labels: Mapping[str, str],
+        build_args: Mapping[str, pulumi.Input[str]] | None = None,
+        registry: Mapping[str, pulumi.Input[str]] | None = None,
+        ca_bundle: str = "",
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
         if not tag or tag == "latest":
             raise ValueError(f"image {resource_name}: a content tag is required, never 'latest'")
         props = {
-            "kind": "docker:Image", "repository": repository, "tag": tag, "dockerfile": dockerfile,
-            "context": context, "files": list(files), "build_args": dict(build_args or {}),
+            "kind": "docker:Image",
+            "repository": repository,
+            "tag": tag,
+            "dockerfile": dockerfile,
+            "context": context,
+            "files": list(files),
+            "build_args": dict(build_args or {}),
             "labels": dict(labels),
-            "push": registry is not None, "registry": dict(registry) if registry is not None else None,
+            "push": registry is not None,
+            "registry": dict(registry) if registry is not None else None,
             "ca_bundle": ca_bundle,
-            "ref": None, "repo_digest": None,
+            "ref": None,
+            "repo_digest": None,
         }
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["registry"]))
         super().__init__(ImageProvider(), resource_name, props, opts)

@@ -32,5 +32,6 @@ class RandomSecret(Resource, module="random", name="Secret"):
 
     def __init__(self, resource_name: str, *, length: int = 32, opts: pulumi.ResourceOptions | None = None) -> None:
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["value"]))
-        super().__init__(RandomSecretProvider(), resource_name,
-                         {"kind": "random:Secret", "length": length, "value": None}, opts)
+        super().__init__(
+            RandomSecretProvider(), resource_name, {"kind": "random:Secret", "length": length, "value": None}, opts
+        )

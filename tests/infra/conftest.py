@@ -21,8 +21,9 @@ MAIN = REPO / "infra" / "__main__.py"
 def stack_config(stack: str) -> dict[str, Any]:
     """The `mlops:` keys of `stacks/Pulumi.<stack>.yaml`, without the namespace."""
     document = yaml.safe_load((REPO / "stacks" / f"Pulumi.{stack}.yaml").read_text())
-    return {key.split(":", 1)[1]: value for key, value in (document.get("config") or {}).items()
-            if key.startswith("mlops:")}
+    return {
+        key.split(":", 1)[1]: value for key, value in (document.get("config") or {}).items() if key.startswith("mlops:")
+    }
 
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
@@ -87,8 +88,9 @@ class ProgramRun:
         return {r.typ for r in self.resources}
 
 
-def run_program(stack: str, config: Mapping[str, Any], secrets: Mapping[str, str] | None = None,
-                resolved_model: str = "") -> ProgramRun:
+def run_program(
+    stack: str, config: Mapping[str, Any], secrets: Mapping[str, str] | None = None, resolved_model: str = ""
+) -> ProgramRun:
     """Run infra/__main__.py for `stack` with `config` (mlops keys) under mocks; the model reference
     resolves to `resolved_model` (the tracking server is not there under mocks)."""
     mocks = RecordingMocks()

@@ -64,8 +64,9 @@ def stack(root: Path, name: str, config: dict[str, Any], program: Callable[[], N
     os.environ.update(env)
     work = project_dir(root, name, config)
     opts = auto.LocalWorkspaceOptions(work_dir=str(work), env_vars=env)
-    return auto.create_or_select_stack(stack_name=name, project_name="mlops-platform",
-                                       program=program or run_platform, opts=opts)
+    return auto.create_or_select_stack(
+        stack_name=name, project_name="mlops-platform", program=program or run_platform, opts=opts
+    )
 
 
 def run_platform() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pulumi
@@ -32,13 +33,23 @@ def test_container_goes_up_answers_on_loopback_and_goes_away(tmp_path: Path) -> 
     def program() -> None:
         network = Network("net", name=f"mlops-{STACK}", labels=LABELS)
         web = Container(
-            "web", name=f"mlops-{STACK}-web", image=BASE_IMAGE, network=network.name, labels=LABELS,
+            "web",
+            name=f"mlops-{STACK}-web",
+            image=BASE_IMAGE,
+            network=network.name,
+            labels=LABELS,
             command=["python3", "-m", "http.server", "8000", "--directory", "/etc"],
             ports=[{"internal": 8000, "external": port, "host_ip": "127.0.0.1"}],
-            limits={"cpus": 0.5, "memory_mb": 128}, user="65534:65534",
-            healthcheck={"test": ["CMD", "python3", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/')"],
-                         "interval_s": 1, "timeout_s": 2, "retries": 3},
-            ready_timeout_s=60)
+            limits={"cpus": 0.5, "memory_mb": 128},
+            user="65534:65534",
+            healthcheck={
+                "test": ["CMD", "python3", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/')"],
+                "interval_s": 1,
+                "timeout_s": 2,
+                "retries": 3,
+            },
+            ready_timeout_s=60,
+        )
         pulumi.export("container_id", web.container_id)
 
     purge(STACK)
@@ -75,12 +86,74 @@ def test_a_container_that_never_gets_ready_fails_with_its_last_log_lines() -> No
     client.networks.create(f"mlops-{STACK}", labels=LABELS)
     try:
         with pytest.raises(RuntimeError, match=r"exited with code 3; last log lines:\n.*about to fail"):
-            provider.create({
-                "kind": "docker:Container", "name": f"mlops-{STACK}-broken", "image": BASE_IMAGE,
-                "command": ["sh", "-c", "echo about to fail; exit 3"], "network": f"mlops-{STACK}",
-                "labels": LABELS, "limits": {"cpus": 0.5, "memory_mb": 64}, "restart": "no",
-                "user": "65534:65534", "read_only": True, "healthcheck": None, "ready_timeout_s": 30,
-            })
+            provider.create(
+                {
+                    "kind": "docker:Container",
+                    "name": f"mlops-{STACK}-broken",
+                    "image": BASE_IMAGE,
+                    "command": ["sh", "-c", "echo about to fail; exit 3"],
+                    "network": f"mlops-{STACK}",
+                    "labels": LABELS,
+                    "limits": {"cpus": 0.5, "memory_mb": 64},
+                    "restart": "no",
+                    "user": "65534:65534",
+                    "read_only": True,
+                    "healthcheck": None,
+                    "ready_timeout_s": 30,
+                }
+            )
         assert docker_objects(STACK)["containers"] == []
+    finally:
+        purge(STACK)
+
+
+def test_a_rollout_that_never_gets_ready_fails_and_leaves_the_old_replica_serving(tmp_path: Path) -> None:
+    reason = why_not_runnable()
+    if reason:
+        pytest.skip(reason)
+    import docker
+
+    client = docker.from_env()
+    serve = ["python3", "-m", "http.server", "8000"]
+    probe = {
+        "test": ["CMD", "python3", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/')"],
+        "interval_s": 1,
+        "timeout_s": 2,
+        "retries": 3,
+    }
+
+    def program_for(revision: str, command: list[str]) -> Callable[[], None]:
+        def program() -> None:
+            network = Network("net", name=f"mlops-{STACK}", labels=LABELS)
+            # Unique names per revision: the new replica starts next to the old one.
+            Container(
+                "replica",
+                name=f"mlops-{STACK}-replica-{revision}",
+                image=BASE_IMAGE,
+                network=network.name,
+                labels=LABELS,
+                aliases=[f"mlops-{STACK}-serving"],
+                command=command,
+                limits={"cpus": 0.5, "memory_mb": 128},
+                user="65534:65534",
+                healthcheck=probe,
+                ready_timeout_s=60,
+            )
+
+        return program
+
+    purge(STACK)
+    try:
+        assert stack(tmp_path, STACK, {}, program_for("v1", serve)).up().summary.result == "succeeded"
+        broken = stack(tmp_path, STACK, {}, program_for("v2", ["sh", "-c", "echo model failed to load; exit 1"]))
+        with pytest.raises(Exception, match="model failed to load"):
+            broken.up()
+        ours = client.containers.list(all=True, filters={"label": f"mlops.stack={STACK}"})
+        running = {c.name: c.status for c in ours}
+        assert running == {f"mlops-{STACK}-replica-v1": "running"}
+
+        fixed = stack(tmp_path, STACK, {}, program_for("v3", serve)).up()
+        assert fixed.summary.resource_changes.get("replace") == 1, fixed.summary.resource_changes
+        assert docker_objects(STACK)["containers"] == [f"mlops-{STACK}-replica-v3"]
     finally:
         purge(STACK)

@@ -32,8 +32,9 @@ def itest_config() -> dict[str, Any]:
 
 
 def http(url: str, data: dict | None = None, auth: tuple[str, str] | None = None) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, data=json.dumps(data).encode() if data is not None else None,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=json.dumps(data).encode() if data is not None else None, headers={"Content-Type": "application/json"}
+    )
     if auth:
         request.add_header("Authorization", "Basic " + base64.b64encode(":".join(auth).encode()).decode())
     try:
@@ -102,8 +103,11 @@ def test_alias_resolves_to_the_version_it_points_at(platform: dict[str, Any]) ->
 
 def test_replaced_tracking_container_keeps_registered_data(platform: dict[str, Any]) -> None:
     test_stack = platform["stack"]
-    urns = [r["urn"] for r in test_stack.export_stack().deployment["resources"]
-            if r["urn"].endswith("::mlops-tracking-container")]
+    urns = [
+        r["urn"]
+        for r in test_stack.export_stack().deployment["resources"]
+        if r["urn"].endswith("::mlops-tracking-container")
+    ]
     assert len(urns) == 1
     import docker
 
@@ -121,4 +125,5 @@ def test_destroy_removes_every_container_network_and_image_and_keeps_volumes(pla
     left = docker_objects(STACK)
     assert (left["containers"], left["networks"], left["images"]) == ([], [], []), left
     assert {f"mlops-{STACK}-tracking-data", f"mlops-{STACK}-artifacts", f"mlops-{STACK}-registry"} <= set(
-        left["volumes"])
+        left["volumes"]
+    )

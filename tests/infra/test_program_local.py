@@ -25,9 +25,14 @@ def containers(run: ProgramRun) -> dict[str, dict]:
 
 
 def test_components_and_their_type_tokens(no_model: ProgramRun) -> None:
-    assert {"mlops:platform:Platform", "mlops:registry:ContainerRegistry", "mlops:storage:ArtifactStore",
-            "mlops:tracking:TrackingServer", "mlops:training:TrainingCluster",
-            "mlops:serving:ServingCluster"} <= no_model.types()
+    assert {
+        "mlops:platform:Platform",
+        "mlops:registry:ContainerRegistry",
+        "mlops:storage:ArtifactStore",
+        "mlops:tracking:TrackingServer",
+        "mlops:training:TrainingCluster",
+        "mlops:serving:ServingCluster",
+    } <= no_model.types()
     for name in ("mlops-registry-container", "mlops-tracking-container", "mlops-network", "mlops-artifacts-volume"):
         assert no_model.named(name).typ.startswith("pulumi-python:dynamic/docker:")
 
@@ -41,7 +46,8 @@ def test_outputs_match_the_contract(no_model: ProgramRun) -> None:
     assert out["artifact_location"] == "mlflow-artifacts:/"
     assert out["serving_model_uri"] == "models:/breast-cancer@champion"
     assert out["prediction_log_uri"].startswith("file:///") and out["prediction_log_uri"].endswith(
-        "/mlops-platform/local/predictions")
+        "/mlops-platform/local/predictions"
+    )
     assert set(out["images"]) == {"tracking", "server", "trainer", "balancer"}
     for ref in out["images"].values():
         repository, tag = ref.rsplit(":", 1)
@@ -106,7 +112,8 @@ def test_a_resolved_model_gets_replicas_behind_one_loopback_endpoint(with_model:
 
 
 def test_a_new_model_version_renames_replicas_so_the_old_ones_serve_until_the_new_are_ready(
-        with_model: ProgramRun) -> None:
+    with_model: ProgramRun,
+) -> None:
     newer = run_program("local", LOCAL, resolved_model="models:/breast-cancer/8")
     old = sorted(n for n in containers(with_model) if n.startswith("mlops-local-serving-"))
     new = sorted(n for n in containers(newer) if n.startswith("mlops-local-serving-"))
@@ -121,7 +128,8 @@ def test_images_are_content_tagged_and_chained(no_model: ProgramRun) -> None:
         assert images[role]["build_args"] == {"DEPS_IMAGE": deps_ref}
         assert images[role]["push"] is True
     assert images["deps"]["push"] is False and images["deps"]["build_args"] == {
-        "BASE_IMAGE": "mlops-base:bookworm-py311"}
+        "BASE_IMAGE": "mlops-base:bookworm-py311"
+    }
     assert "ml/serve/app.py" in images["server"]["files"]
 
 

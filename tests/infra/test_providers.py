@@ -11,8 +11,13 @@ from infra.providers.secret import RandomSecretProvider
 
 def test_container_diff_replaces_on_image_change_and_updates_limits_in_place() -> None:
     provider = ContainerProvider()
-    old = {"kind": "docker:Container", "name": "a", "image": "x:1", "limits": {"cpus": 1.0, "memory_mb": 64},
-           "ports": [{"internal": 1, "external": 2, "host_ip": "127.0.0.1", "protocol": "tcp"}]}
+    old = {
+        "kind": "docker:Container",
+        "name": "a",
+        "image": "x:1",
+        "limits": {"cpus": 1.0, "memory_mb": 64},
+        "ports": [{"internal": 1, "external": 2, "host_ip": "127.0.0.1", "protocol": "tcp"}],
+    }
     replaced = provider.diff("id", old, {**old, "image": "x:2"})
     assert replaced.changes and replaced.replaces == ["image"]
     resized = provider.diff("id", old, {**old, "limits": {"cpus": 2.0, "memory_mb": 64}})

@@ -12,8 +12,9 @@ from infra import settings
 from infra.settings import SettingsError
 
 
-def parse(raw: dict[str, Any], secrets: dict[str, pulumi.Output[str] | None] | None = None,
-          plaintext: tuple[str, ...] = ()) -> settings.Settings:
+def parse(
+    raw: dict[str, Any], secrets: dict[str, pulumi.Output[str] | None] | None = None, plaintext: tuple[str, ...] = ()
+) -> settings.Settings:
     return settings.parse("local", "mlops-platform", raw, secrets or {}, plaintext)
 
 
@@ -80,8 +81,9 @@ def test_missing_required_secret_names_the_command_that_sets_it() -> None:
 
 def test_postgres_backend_needs_its_password_unless_generated() -> None:
     with pytest.raises(SettingsError, match="mlops:postgresPassword"):
-        parse(local(generateSecrets=False, tracking__backend="postgres"),
-              {"registryPassword": pulumi.Output.secret("r")})
+        parse(
+            local(generateSecrets=False, tracking__backend="postgres"), {"registryPassword": pulumi.Output.secret("r")}
+        )
     s = parse(local(tracking__backend="postgres"))
     assert s.tracking.backend == "postgres" and s.tracking.postgres_password is None
 

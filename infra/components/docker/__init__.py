@@ -20,19 +20,31 @@ LOOPBACK = "127.0.0.1"
 
 def ca_bundle() -> str:
     """The host CA bundle handed to image builds, so pip works behind TLS-inspecting proxies."""
-    for candidate in (os.environ.get("SSL_CERT_FILE"), os.environ.get("REQUESTS_CA_BUNDLE"),
-                      "/etc/ssl/certs/ca-certificates.crt"):
+    for candidate in (
+        os.environ.get("SSL_CERT_FILE"),
+        os.environ.get("REQUESTS_CA_BUNDLE"),
+        "/etc/ssl/certs/ca-certificates.crt",
+    ):
         if candidate and Path(candidate).is_file():
             return candidate
     return ""
 
 
 def foundation(parent: pulumi.Resource, settings: Settings) -> Foundation:
-    network = Network(f"{parent.pulumi_resource_name}-network", name=settings.prefix, labels=settings.labels,
-                      opts=pulumi.ResourceOptions(parent=parent))
+    network = Network(
+        f"{parent.pulumi_resource_name}-network",
+        name=settings.prefix,
+        labels=settings.labels,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
     return Foundation(network=network.name)
 
 
 def health(url: str, *codes: int, interval_s: float = 3, retries: int = 3, start_period_s: float = 0) -> dict:
-    return {"test": ["CMD", "mlops-probe", url, *[str(c) for c in codes]], "interval_s": interval_s,
-            "timeout_s": 3, "retries": retries, "start_period_s": start_period_s}
+    return {
+        "test": ["CMD", "mlops-probe", url, *[str(c) for c in codes]],
+        "interval_s": interval_s,
+        "timeout_s": 3,
+        "retries": retries,
+        "start_period_s": start_period_s,
+    }

@@ -16,13 +16,27 @@ if TYPE_CHECKING:
 REGISTRY_PORT = 5000
 
 
-def _image(component: ContainerRegistry, spec: images.ImageSpec, repository: str, labels: dict[str, str],
-           registry: dict | None, depends_on: list[pulumi.Resource]) -> Image:
-    return Image(f"{component.pulumi_resource_name}-image-{spec.role}", repository=repository, tag=spec.tag,
-                 dockerfile=str(spec.dockerfile), context=str(images.REPO_ROOT), files=spec.files,
-                 labels=labels,
-                 build_args=dict(spec.build_args), registry=registry, ca_bundle=ca_bundle(),
-                 opts=pulumi.ResourceOptions(parent=component, depends_on=depends_on))
+def _image(
+    component: ContainerRegistry,
+    spec: images.ImageSpec,
+    repository: str,
+    labels: dict[str, str],
+    registry: dict | None,
+    depends_on: list[pulumi.Resource],
+) -> Image:
+    return Image(
+        f"{component.pulumi_resource_name}-image-{spec.role}",
+        repository=repository,
+        tag=spec.tag,
+        dockerfile=str(spec.dockerfile),
+        context=str(images.REPO_ROOT),
+        files=spec.files,
+        labels=labels,
+        build_args=dict(spec.build_args),
+        registry=registry,
+        ca_bundle=ca_bundle(),
+        opts=pulumi.ResourceOptions(parent=component, depends_on=depends_on),
+    )
 
 
 def create(component: ContainerRegistry, args: ContainerRegistryArgs) -> ContainerRegistryOutputs:
@@ -37,8 +51,9 @@ def create(component: ContainerRegistry, args: ContainerRegistryArgs) -> Contain
     specs = images.specs(s.images.base, deps_ref=f"{local}deps:{deps.tag}", postgres=s.tracking.backend == "postgres")
 
     registry_image = _image(component, specs["registry"], f"{local}registry", s.labels, None, [])
-    volume = Volume(f"{name}-volume", name=f"{s.prefix}-registry", labels=s.labels,
-                    opts=pulumi.ResourceOptions(parent=component))
+    volume = Volume(
+        f"{name}-volume", name=f"{s.prefix}-registry", labels=s.labels, opts=pulumi.ResourceOptions(parent=component)
+    )
     container = Container(
         f"{name}-container",
         name=f"{s.prefix}-registry",
@@ -49,8 +64,10 @@ def create(component: ContainerRegistry, args: ContainerRegistryArgs) -> Contain
         secret_env={"MLOPS_REGISTRY_PASSWORD": args.password},
         # Loopback only: the engine pushes and pulls from this host, nothing else needs the registry.
         ports=[{"internal": REGISTRY_PORT, "external": s.registry.port, "host_ip": LOOPBACK}],
-        mounts=[{"type": "volume", "source": volume.volume_name, "target": "/var/lib/docker-registry"},
-                {"type": "tmpfs", "source": "", "target": "/run/registry"}],
+        mounts=[
+            {"type": "volume", "source": volume.volume_name, "target": "/var/lib/docker-registry"},
+            {"type": "tmpfs", "source": "", "target": "/run/registry"},
+        ],
         limits={"cpus": 0.5, "memory_mb": 256},
         user="docker-registry",
         healthcheck=health(f"http://127.0.0.1:{REGISTRY_PORT}/v2/", 200, 401),

@@ -32,15 +32,22 @@ def create(component: ServingCluster, args: ServingClusterArgs) -> ServingCluste
     name = component.pulumi_resource_name
     log_uri = f"file://{sv.prediction_log.dir}"
     if not args.model_uri:
-        return ServingClusterOutputs(endpoint=pulumi.Output.from_input(""), model_uri=pulumi.Output.from_input(""),
-                                     prediction_log_uri=pulumi.Output.from_input(log_uri))
+        return ServingClusterOutputs(
+            endpoint=pulumi.Output.from_input(""),
+            model_uri=pulumi.Output.from_input(""),
+            prediction_log_uri=pulumi.Output.from_input(log_uri),
+        )
     if args.balancer_image is None:
         raise ValueError("the docker serving cluster needs balancer_image")
 
     network = args.network or s.prefix
     alias = f"{s.prefix}-serving"
-    cache = Volume(f"{name}-model-cache", name=f"{s.prefix}-model-cache", labels=s.labels,
-                   opts=pulumi.ResourceOptions(parent=component))
+    cache = Volume(
+        f"{name}-model-cache",
+        name=f"{s.prefix}-model-cache",
+        labels=s.labels,
+        opts=pulumi.ResourceOptions(parent=component),
+    )
     env: dict[str, pulumi.Input[str]] = {
         "MLFLOW_TRACKING_URI": args.tracking_uri,
         "MLOPS_MODEL_URI": args.model_uri,
@@ -56,7 +63,8 @@ def create(component: ServingCluster, args: ServingClusterArgs) -> ServingCluste
     # Each rollout gets new container names, so new replicas start (and must become ready) while the
     # old ones keep serving; Pulumi deletes the old ones only after every new one is up.
     revision = pulumi.Output.all(args.image, pulumi.Output.all(**env)).apply(
-        lambda v: hashlib.sha256(json.dumps(v, sort_keys=True).encode()).hexdigest()[:8])
+        lambda v: hashlib.sha256(json.dumps(v, sort_keys=True).encode()).hexdigest()[:8]
+    )
     replicas = [
         Container(
             f"{name}-replica-{index}",
@@ -66,9 +74,11 @@ def create(component: ServingCluster, args: ServingClusterArgs) -> ServingCluste
             aliases=[alias],
             labels={**s.labels, "mlops.role": "serving"},
             env=env,
-            mounts=[{"type": "bind", "source": str(sv.prediction_log.dir), "target": LOG_MOUNT},
-                    {"type": "volume", "source": cache.volume_name, "target": CACHE_MOUNT},
-                    {"type": "tmpfs", "source": "", "target": "/tmp"}],
+            mounts=[
+                {"type": "bind", "source": str(sv.prediction_log.dir), "target": LOG_MOUNT},
+                {"type": "volume", "source": cache.volume_name, "target": CACHE_MOUNT},
+                {"type": "tmpfs", "source": "", "target": "/tmp"},
+            ],
             limits={"cpus": sv.limits.cpus, "memory_mb": sv.limits.memory_mb},
             user="10001:10001",
             healthcheck=health(f"http://127.0.0.1:{PORT}/ready", interval_s=2, retries=3),

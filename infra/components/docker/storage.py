@@ -17,8 +17,12 @@ MOUNT = "/artifacts"
 def create(component: ArtifactStore, args: ArtifactStoreArgs) -> ArtifactStoreOutputs:
     from infra.components.storage import ArtifactStoreOutputs
 
-    volume = Volume(f"{component.pulumi_resource_name}-volume", name=args.settings.artifacts.volume,
-                    labels=args.settings.labels, opts=pulumi.ResourceOptions(parent=component))
+    volume = Volume(
+        f"{component.pulumi_resource_name}-volume",
+        name=args.settings.artifacts.volume,
+        labels=args.settings.labels,
+        opts=pulumi.ResourceOptions(parent=component),
+    )
     return ArtifactStoreOutputs(
         location=pulumi.Output.from_input("mlflow-artifacts:/"),
         destination=pulumi.Output.from_input(MOUNT),

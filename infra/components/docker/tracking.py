@@ -23,15 +23,20 @@ def create(component: TrackingServer, args: TrackingServerArgs) -> TrackingServe
     name = component.pulumi_resource_name
     container_name = f"{s.prefix}-tracking"
     network = args.network or s.prefix
-    data = Volume(f"{name}-data", name=f"{s.prefix}-tracking-data", labels=s.labels,
-                  opts=pulumi.ResourceOptions(parent=component))
+    data = Volume(
+        f"{name}-data", name=f"{s.prefix}-tracking-data", labels=s.labels, opts=pulumi.ResourceOptions(parent=component)
+    )
     secret_env: dict[str, pulumi.Input[str]] = {}
     depends_on: list[pulumi.Resource] = []
     if s.tracking.backend == "postgres":
         if args.postgres_image is None or args.postgres_password is None:
             raise ValueError("a postgres backend needs postgres_image and postgres_password")
-        pg_data = Volume(f"{name}-postgres-data", name=f"{s.prefix}-postgres-data", labels=s.labels,
-                         opts=pulumi.ResourceOptions(parent=component))
+        pg_data = Volume(
+            f"{name}-postgres-data",
+            name=f"{s.prefix}-postgres-data",
+            labels=s.labels,
+            opts=pulumi.ResourceOptions(parent=component),
+        )
         postgres = Container(
             f"{name}-postgres",
             name=f"{s.prefix}-postgres",
@@ -39,13 +44,20 @@ def create(component: TrackingServer, args: TrackingServerArgs) -> TrackingServe
             network=network,
             labels=s.labels,
             secret_env={"POSTGRES_PASSWORD": args.postgres_password},
-            mounts=[{"type": "volume", "source": pg_data.volume_name, "target": "/var/lib/postgresql/data"},
-                    {"type": "tmpfs", "source": "", "target": "/run/postgresql"},
-                    {"type": "tmpfs", "source": "", "target": "/tmp"}],
+            mounts=[
+                {"type": "volume", "source": pg_data.volume_name, "target": "/var/lib/postgresql/data"},
+                {"type": "tmpfs", "source": "", "target": "/run/postgresql"},
+                {"type": "tmpfs", "source": "", "target": "/tmp"},
+            ],
             limits={"cpus": 1.0, "memory_mb": 512},
             user="postgres",
-            healthcheck={"test": ["CMD", "/usr/lib/postgresql/15/bin/pg_isready", "-h", "127.0.0.1"],
-                         "interval_s": 2, "timeout_s": 3, "retries": 5, "start_period_s": 0},
+            healthcheck={
+                "test": ["CMD", "/usr/lib/postgresql/15/bin/pg_isready", "-h", "127.0.0.1"],
+                "interval_s": 2,
+                "timeout_s": 3,
+                "retries": 5,
+                "start_period_s": 0,
+            },
             ready_timeout_s=120,
             # Fixed name on the network: the old container must be gone before the new one takes it.
             opts=pulumi.ResourceOptions(parent=component, delete_before_replace=True),
@@ -53,16 +65,27 @@ def create(component: TrackingServer, args: TrackingServerArgs) -> TrackingServe
         depends_on.append(postgres)
         # Through the environment, so the password is in neither the command line nor the state's inputs.
         secret_env["MLFLOW_BACKEND_STORE_URI"] = pulumi.Output.concat(
-            "postgresql://mlflow:", args.postgres_password, f"@{s.prefix}-postgres:{POSTGRES_PORT}/mlflow")
+            "postgresql://mlflow:", args.postgres_password, f"@{s.prefix}-postgres:{POSTGRES_PORT}/mlflow"
+        )
         backend_args: list[str] = []
     else:
         backend_args = ["--backend-store-uri", "sqlite:////data/mlflow.db"]
 
     allowed = ",".join(f"{host},{host}:*" for host in (container_name, LOOPBACK, "localhost"))
-    command: list[pulumi.Input[str]] = ["--host", "0.0.0.0", "--port", str(PORT), "--workers", "2",
-               *backend_args,
-               "--artifacts-destination", args.artifacts.destination,
-               "--serve-artifacts", "--allowed-hosts", allowed]
+    command: list[pulumi.Input[str]] = [
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(PORT),
+        "--workers",
+        "2",
+        *backend_args,
+        "--artifacts-destination",
+        args.artifacts.destination,
+        "--serve-artifacts",
+        "--allowed-hosts",
+        allowed,
+    ]
     container = Container(
         f"{name}-container",
         name=container_name,
@@ -74,9 +97,11 @@ def create(component: TrackingServer, args: TrackingServerArgs) -> TrackingServe
         secret_env=secret_env,
         # Published on loopback only: the server has no authentication of its own.
         ports=[{"internal": PORT, "external": s.tracking.port, "host_ip": LOOPBACK}],
-        mounts=[{"type": "volume", "source": data.volume_name, "target": "/data"},
-                {"type": "volume", "source": args.artifacts.volume, "target": "/artifacts"},
-                {"type": "tmpfs", "source": "", "target": "/tmp"}],
+        mounts=[
+            {"type": "volume", "source": data.volume_name, "target": "/data"},
+            {"type": "volume", "source": args.artifacts.volume, "target": "/artifacts"},
+            {"type": "tmpfs", "source": "", "target": "/tmp"},
+        ],
         limits={"cpus": s.tracking.limits.cpus, "memory_mb": s.tracking.limits.memory_mb},
         user="10001:10001",
         # Migrations of a fresh store take about half a minute before /health answers.

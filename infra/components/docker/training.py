@@ -15,8 +15,15 @@ def create(component: TrainingCluster, args: TrainingClusterArgs) -> TrainingClu
 
     s = args.settings
     limits = {"cpus": s.training.limits.cpus, "memory_mb": s.training.limits.memory_mb}
-    spec = pulumi.Output.all(image=args.image, tracking_uri=args.tracking_uri,
-                             network=args.network or s.prefix).apply(
-        lambda v: {"target": "docker", "image": v["image"], "tracking_uri": v["tracking_uri"],
-                   "network": v["network"], "limits": limits, "labels": s.labels, "user": "10001:10001"})
+    spec = pulumi.Output.all(image=args.image, tracking_uri=args.tracking_uri, network=args.network or s.prefix).apply(
+        lambda v: {
+            "target": "docker",
+            "image": v["image"],
+            "tracking_uri": v["tracking_uri"],
+            "network": v["network"],
+            "limits": limits,
+            "labels": s.labels,
+            "user": "10001:10001",
+        }
+    )
     return TrainingClusterOutputs(job_spec=spec)
