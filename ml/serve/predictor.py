@@ -55,7 +55,7 @@ class Predictor:
     def _full(self, batch: Batch) -> tuple[Any, Any]:
         import pandas as pd
 
-        frame = pd.DataFrame({name: batch.columns[name] for name in self.schema.names})
+        frame = pd.DataFrame({name: _missing_as_nan(batch.columns[name]) for name in self.schema.names})
         try:
             if self.classes is not None:
                 proba = self.model.predict_proba(frame)
@@ -64,6 +64,13 @@ class Predictor:
         except (ValueError, TypeError) as exc:
             # sklearn signals bad values (unknown category, NaN it cannot take) with ValueError/TypeError.
             raise RequestError.single("invalid_value", f"the model rejected the input: {exc}") from exc
+
+
+def _missing_as_nan(values: Any) -> Any:
+    # Training data read by pandas marks a missing string as NaN, which imputers recognise; None they do not.
+    if values.dtype == object:
+        return np.array([np.nan if v is None else v for v in values.tolist()], dtype=object)
+    return values
 
 
 def load_predictor(version_dir: Path, alias: str | None, *, fast_path: bool = True) -> Predictor:

@@ -44,6 +44,11 @@ def compile_matrix_step(step: Any) -> Callable[[Any], Any]:
     from sklearn.impute import SimpleImputer
     from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
+    from ml.features import QuantileClipper
+
+    if type(step) is QuantileClipper:
+        lower, upper = step.lower_bounds_, step.upper_bounds_
+        return lambda X: np.clip(X, lower, upper)
     if type(step) is StandardScaler:
         mean = step.mean_ if step.with_mean else None
         scale = step.scale_ if step.with_std else None

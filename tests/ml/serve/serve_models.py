@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -18,6 +19,8 @@ from typing import Any
 import requests
 
 log = logging.getLogger(__name__)
+
+READY_TIMEOUT_S = 90.0
 
 MIXED_MODEL = "serve-test-mixed"
 FOREST_MODEL = "serve-test-forest"
@@ -79,6 +82,68 @@ def start_mlflow_server(root: Path, timeout_s: float = 120.0) -> MlflowServer:
         time.sleep(0.5)
     proc.kill()
     raise RuntimeError(f"mlflow server did not answer /health within {timeout_s} s; see {root / 'server.log'}")
+
+
+class ServeProcess:
+    """One `mlops serve` child process; `stop()` sends SIGTERM like a container runtime does."""
+
+    def __init__(self, workdir: Path, args: list[str], env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = workdir / f"serve-{self.port}.log"
+        mlops = Path(sys.executable).with_name("mlops")
+        command = [str(mlops), "serve", "--host", "127.0.0.1", "--port", str(self.port), *args]
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **(env or {})},
+                start_new_session=True,
+            )
+
+    def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> ServeProcess:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"mlops serve exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                if requests.get(f"{self.url}/ready", timeout=1).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"mlops serve not ready after {timeout_s:.0f} s:\n{self.log()}")
+
+    def stop(self, timeout_s: float = 30.0) -> int:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        return int(self.process.returncode)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def read_s3_jsonl(endpoint: str, bucket: str, prefix: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """Keys under `prefix` and the JSON lines they hold (moto's fake credentials come from the env)."""
+    import json
+
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=endpoint)
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])]
+    records = [
+        json.loads(line)
+        for key in keys
+        for line in client.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines()
+    ]
+    return keys, records
 
 
 def mixed_frame(n: int, seed: int = 0) -> Any:

@@ -148,3 +148,45 @@ def test_extreme_values_match_sklearn_or_are_a_client_error(data: tuple[Any, Any
     else:
         _, got = fast.predict(batch.columns, batch.rows)
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
+def test_project_preprocessor_parts_with_missing_categories(data: tuple[Any, Any, Any]) -> None:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from ml.features import MISSING_CATEGORY, QuantileClipper
+
+    train, target, test = data
+    train, test = train.copy(), test.copy()
+    train["plan"] = train["plan"].astype(object)
+    test["plan"] = test["plan"].astype(object)
+    train.loc[train.index[::9], "plan"] = np.nan
+    test.loc[test.index[::7], "plan"] = np.nan
+    numeric = Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="median")),
+            ("clip", QuantileClipper(lower=0.05, upper=0.95)),
+            ("scale", StandardScaler()),
+        ]
+    )
+    categorical = Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY)),
+            ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+        ]
+    )
+    pre = ColumnTransformer([("num", numeric, ["age", "income", "visits", "score"]), ("cat", categorical, ["plan"])])
+    model = Pipeline([("pre", pre), ("lr", LogisticRegression(max_iter=500))]).fit(train, target)
+    schema = InputSchema.from_signature_inputs(
+        [*SCHEMA.as_json()[:4], {"name": "plan", "type": "string", "required": False}, *SCHEMA.as_json()[5:]]
+    )
+    fast = compile_fast_path(model, schema.names)
+    assert fast is not None
+    records = test.astype(object).where(test.notna(), None).to_dict("records")
+    batch = parse_batch(records, schema, max_rows=100_000, reject_extra=True)
+    preds, proba = fast.predict(batch.columns, batch.rows)
+    np.testing.assert_array_equal(preds, model.predict(test))
+    np.testing.assert_allclose(proba, model.predict_proba(test), rtol=1e-9, atol=1e-12)
