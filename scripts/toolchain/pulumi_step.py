@@ -53,6 +53,16 @@ def language_host(ctx: Context, cli: Cli) -> Path:
     return entry / LANGUAGE_HOST
 
 
+def launcher_overrides(ctx: Context) -> dict[str, Path]:
+    """Helper scripts our language host ships in launchers/, replacing the SDK's copies.
+
+    The SDK's dynamic-provider launcher resolves the virtualenv against the program directory,
+    which is wrong for `main: infra/` (pulumi/pulumi#7061); ours resolves it against the project.
+    """
+    launchers = ctx.repo / LANGUAGE_HOST_SOURCES / "launchers"
+    return {name: launchers / name for name in HELPER_SCRIPTS if (launchers / name).is_file()}
+
+
 def _place(source: Path, dest: Path) -> None:
     try:
         os.link(source, dest)
@@ -60,15 +70,21 @@ def _place(source: Path, dest: Path) -> None:
         shutil.copy2(source, dest)
 
 
-def bundle(ctx: Context, cli: Cli, host: Path) -> Path:
+def bundle(ctx: Context, cli: Cli, host: Path, overrides: dict[str, Path]) -> Path:
     """One directory holding the CLI, the language host and the helpers (hard links, cheap)."""
-    if host.parent == cli.directory:
+    if host.parent == cli.directory and not overrides:
         return cli.directory
-    key = hashlib.sha256(f"{cli.directory.resolve()}|{host.resolve()}".encode()).hexdigest()[:16]
+    identity = f"{cli.directory.resolve()}|{host.resolve()}|{cache.hash_files(overrides.values(), ctx.repo)}"
+    key = hashlib.sha256(identity.encode()).hexdigest()[:16]
     entry = ctx.cache / "pulumi" / "bundles" / f"v{cli.version}-{key}"
 
     def produce(scratch: Path) -> None:
         for name in BUNDLE:
+            if name in overrides:
+                # Copied, not linked: an edit in the work tree must not change a published bundle.
+                shutil.copy2(overrides[name], scratch / name)
+                cache.make_executable(scratch / name)
+                continue
             source = host if name == LANGUAGE_HOST else cli.directory / name
             if source.is_file():
                 _place(source, scratch / name)
@@ -95,7 +111,8 @@ def run(ctx: Context) -> str:
         # Still link the CLI, so everything that needs only `pulumi` (plugins, state) works.
         _link_all(ctx, cli.directory)
         raise
-    changed = _link_all(ctx, bundle(ctx, cli, host))
+    overrides = launcher_overrides(ctx)
+    changed = _link_all(ctx, bundle(ctx, cli, host, overrides))
     linked = cli_version(ctx, ctx.venv_bin / "pulumi")
     if linked < Version.parse(pins.PULUMI_VERSION):
         raise BootstrapError(
@@ -103,7 +120,8 @@ def run(ctx: Context) -> str:
             f"remove {ctx.venv_bin / 'pulumi'} and run the bootstrap again",
         )
     what = f"linked {', '.join(changed)}" if changed else "already linked"
-    return f"pulumi v{linked} ({cli.origin}), language host {host}; {what}"
+    ours = f"; our {', '.join(overrides)}" if overrides else ""
+    return f"pulumi v{linked} ({cli.origin}), language host {host}{ours}; {what}"
 
 
 def check(ctx: Context) -> str:

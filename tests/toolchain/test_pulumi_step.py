@@ -73,3 +73,18 @@ def test_no_venv_names_the_step_to_run_first(offline: Context) -> None:
     with pytest.raises(BootstrapError, match="no virtualenv") as info:
         pulumi_step.run(offline)
     assert "--steps python" in info.value.fix
+
+
+def test_our_launcher_replaces_the_sdk_helper_and_edits_republish(offline: Context, fake_go: Path) -> None:
+    sources = _host_sources(offline.repo)
+    launcher = sources / "launchers" / "pulumi-resource-pulumi-python"
+    launcher.parent.mkdir()
+    launcher.write_text("#!/bin/sh\necho ours\n")
+    pulumi_step.run(offline)
+    linked = offline.venv_bin / "pulumi-resource-pulumi-python"
+    assert offline.system.run([linked]).stdout.strip() == "ours"
+    # The SDK's exec script is still the one from the module.
+    assert (offline.venv_bin / "pulumi-language-python-exec").read_text() == "#!/usr/bin/env python3\n"
+    launcher.write_text("#!/bin/sh\necho ours, edited\n")
+    pulumi_step.run(offline)
+    assert offline.system.run([linked]).stdout.strip() == "ours, edited"
