@@ -73,6 +73,9 @@ def build_reports(
         if save_dir is not None:
             save_dir.mkdir(parents=True, exist_ok=True)
             (save_dir / f"{stack}.json").write_text(result.document, encoding="utf-8")
+        if not result.document:
+            reports.append(StackReport(stack, None, problem=result.error, exit_code=result.exit_code))
+            continue
         report = _report(stack, result.document, f"the preview of {stack}", result.exit_code)
         if result.error and report.preview is not None and not report.preview.errors:
             report.preview.errors.append(result.error)

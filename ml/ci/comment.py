@@ -62,7 +62,7 @@ def _policy_cell(report: StackReport) -> str:
     if not preview.policy_events_available:
         return "not reported"
     if not preview.violations:
-        return "none"
+        return "no pack ran" if preview.policy_packs == {} else "none"
     levels: dict[str, int] = {}
     for violation in preview.violations:
         levels[violation.level] = levels.get(violation.level, 0) + 1
@@ -112,6 +112,11 @@ def _violations(preview: StackPreview) -> list[str]:
             "",
         ]
     if not preview.violations:
+        if preview.policy_packs == {}:
+            return [
+                "_No policy pack ran in this preview: add `--policy-pack infra/policy` to check the guardrails._",
+                "",
+            ]
         return []
     lines = [
         f"**Policy violations ({len(preview.violations)})**",

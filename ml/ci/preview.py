@@ -72,6 +72,8 @@ class StackPreview:
     configured_model_uri: str | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
     policy_events_available: bool = True
+    policy_packs: dict[str, str] | None = None
+    """Packs that ran (name -> version), from the summary event; None where the input cannot tell."""
     failed: bool = False
 
     @property
@@ -195,6 +197,7 @@ def _from_events(stack: str, events: list[Any], summary: Any) -> StackPreview:
     violations: list[PolicyViolation] = []
     diags: list[tuple[Any, Any, Any, Any]] = []
     config: Mapping[str, Any] = {}
+    policy_packs: dict[str, str] | None = None
     for event in events:
         if not isinstance(event, Mapping):
             raise PreviewFormatError(f"an engine event is a JSON {type(event).__name__}, not an object.")
@@ -229,10 +232,14 @@ def _from_events(stack: str, events: list[Any], summary: Any) -> StackPreview:
             diags.append((_get(diag, "severity"), message, _get(diag, "urn"), bool(_get(diag, "ephemeral"))))
         elif (summary_event := _get(event, "summaryEvent", "summary_event")) is not None:
             summary = _get(summary_event, "resourceChanges", "resource_changes") or summary
+            packs = _get(summary_event, "policyPacks", "policy_packs") or {}
+            policy_packs = {str(k): str(v) for k, v in packs.items()} if isinstance(packs, Mapping) else {}
         elif (prelude := _get(event, "preludeEvent", "prelude_event")) is not None:
             config = _get(prelude, "config") or {}
     errors, warnings = _diagnostics(diags)
-    return _assemble(stack, steps, summary, violations, errors, warnings, config, policy_events_available=True)
+    preview = _assemble(stack, steps, summary, violations, errors, warnings, config, policy_events_available=True)
+    preview.policy_packs = policy_packs
+    return preview
 
 
 def _diagnostics(items: Iterable[tuple[Any, Any, Any, Any]]) -> tuple[list[str], list[str]]:
@@ -294,6 +301,9 @@ def _logical_changes(steps: list[_Step]) -> list[ResourceChange]:
     by_urn: dict[str, ResourceChange] = {}
     for step in steps:
         if step.op in ("same", "read", "refresh", ""):
+            continue
+        # The engine leaves providers out of its counts unless one is replaced (which replaces its resources).
+        if step.type.startswith("pulumi:providers:") and step.op not in REPLACE_OPS:
             continue
         op = "replace" if step.op in REPLACE_OPS else step.op
         previous = by_urn.get(step.urn)

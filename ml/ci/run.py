@@ -43,7 +43,11 @@ def run_preview(stack: str, *, policy_packs: list[str] | None = None) -> Preview
 
     from ml.environments import select_stack
 
-    selected = select_stack(stack, create=True)
+    try:
+        selected = select_stack(stack, create=True)
+    except auto.errors.CommandError as exc:
+        # Selecting fails before any event exists (a wrong passphrase, an unreachable backend).
+        return PreviewRun(stack, "", 1, f"could not select stack '{stack}': {_error_lines(exc)}")
     events: list[Any] = []
 
     def on_event(event: auto.EngineEvent) -> None:
