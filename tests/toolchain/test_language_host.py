@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -238,9 +239,37 @@ def test_destroy_removes_the_dynamic_resource(project: Project) -> None:
 def test_preview_is_a_dry_run_that_changes_nothing(project: Project) -> None:
     preview = project.run("preview", "--diff")
     assert "+ 2 to create" in preview.stdout, preview.stdout
-    assert "dry_run" in preview.stdout and ": true" in preview.stdout.split("dry_run", 1)[1].splitlines()[0]
+    assert re.search(r"^\s+dry_run\s*: true$", preview.stdout, re.MULTILINE), preview.stdout
     state = json.loads(project.run("stack", "export").stdout)
     assert state["deployment"].get("resources") in (None, [])
+
+
+def test_host_accepts_the_logging_flags_the_cli_passes_on(project: Project) -> None:
+    # With --logflow the CLI starts plugins with --logtostderr -v=N before the engine address.
+    result = project.run("preview", "--logflow", "--logtostderr", "-v=5")
+    assert "+ 2 to create" in result.stdout
+    assert "running program:" in result.stderr and "--dry_run true" in result.stderr
+
+
+def test_install_verifies_the_existing_virtualenv(project: Project) -> None:
+    result = project.run("install", "--no-plugins")
+    venv = project.root / ".venv"
+    assert f"Using virtual environment {venv}: {venv / 'bin' / 'python'}" in result.stdout, result.stdout
+    assert "Pulumi Python SDK" in result.stdout
+
+
+def test_install_fails_with_the_fix_when_the_sdk_is_missing(
+    tmp_path: Path, pulumi_env: dict[str, str], toolchain: Toolchain
+) -> None:
+    root = tmp_path / "nosdk"
+    root.mkdir()
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root / "venv")], check=True, timeout=CLI_TIMEOUT)
+    (root / "Pulumi.yaml").write_text(
+        "name: lh-nosdk\nruntime:\n  name: python\n  options:\n    virtualenv: venv\n", encoding="utf-8"
+    )
+    result = Project(root=root, env=pulumi_env, pulumi=toolchain.pulumi).run("install", "--no-plugins", check=False)
+    assert result.returncode != 0
+    assert "-m pip install pulumi" in result.stdout + result.stderr
 
 
 def test_an_unhandled_exception_fails_the_update_with_its_message(
