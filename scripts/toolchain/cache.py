@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
+import logging
 import os
 import shutil
 import stat
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+
+log = logging.getLogger("bootstrap")
 
 # Never part of a source tree's identity: VCS data and build outputs written next to the sources.
 _IGNORED = {".git", "__pycache__", "bin", "dist", "build", ".idea", ".vscode"}
@@ -36,6 +41,19 @@ def is_complete(entry: Path) -> bool:
     return (entry / ".complete").is_file()
 
 
+@contextlib.contextmanager
+def locked(entry: Path) -> Iterator[None]:
+    """Hold the entry's lock: a second bootstrap waits for the first build instead of repeating it."""
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    with entry.with_name(f".{entry.name}.lock").open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("  waiting for another bootstrap that is producing %s", entry)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def publish(entry: Path, produce: Callable[[Path], None]) -> Path:
     """Fill a cache entry atomically: `produce` writes into a scratch dir that is renamed into place.
 
@@ -43,6 +61,13 @@ def publish(entry: Path, produce: Callable[[Path], None]) -> Path:
     """
     if is_complete(entry):
         return entry
+    with locked(entry):
+        if not is_complete(entry):
+            _produce(entry, produce)
+    return entry
+
+
+def _produce(entry: Path, produce: Callable[[Path], None]) -> None:
     scratch = entry.with_name(f".{entry.name}.tmp-{os.getpid()}")
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
@@ -54,7 +79,6 @@ def publish(entry: Path, produce: Callable[[Path], None]) -> Path:
         scratch.rename(entry)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return entry
 
 
 def make_executable(path: Path) -> None:

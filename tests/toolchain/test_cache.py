@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -60,7 +61,32 @@ def test_publish_failure_leaves_nothing_that_looks_complete(tmp_path: Path) -> N
     with pytest.raises(RuntimeError, match="build broke"):
         cache.publish(entry, produce)
     assert not entry.exists()
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == [".entry.lock"]
+
+
+def test_concurrent_publish_waits_and_builds_once(tmp_path: Path) -> None:
+    started, release = threading.Event(), threading.Event()
+    calls: list[str] = []
+
+    def slow(scratch: Path) -> None:
+        calls.append("slow")
+        started.set()
+        release.wait(5)
+        (scratch / "tool").write_text("built")
+
+    entry = tmp_path / "entry"
+    first = threading.Thread(target=cache.publish, args=(entry, slow))
+    first.start()
+    assert started.wait(5)
+    second = threading.Thread(target=cache.publish, args=(entry, lambda s: calls.append("again")))
+    second.start()
+    second.join(0.3)
+    assert second.is_alive()  # blocked on the lock while the first build runs
+    release.set()
+    first.join(5)
+    second.join(5)
+    assert calls == ["slow"]
+    assert (entry / "tool").read_text() == "built"
 
 
 def test_link_replaces_and_reports_changes(tmp_path: Path) -> None:
