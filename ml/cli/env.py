@@ -33,7 +33,7 @@ def _stack(name: str, *, create: bool):
         raise _fail(exc) from exc
 
 
-def _run(label: str, action):
+def _run(label: str, action, *, streamed: bool = True):
     """Run a Pulumi operation, turning its failure into a clear message and exit code 1."""
     from pulumi import automation as auto
 
@@ -42,20 +42,13 @@ def _run(label: str, action):
         result = action()
     except auto.errors.CommandError as exc:
         typer.secho(f"{label} failed after {time.monotonic() - started:.1f}s.", fg=typer.colors.RED, err=True)
-        typer.secho(_command_error_text(exc), err=True)
+        if streamed:
+            typer.secho("Pulumi's diagnostics above say which resource failed and why.", err=True)
+        else:
+            typer.secho(_command_error_text(exc), err=True)
         raise typer.Exit(code=1) from exc
     typer.secho(f"{label} finished in {time.monotonic() - started:.1f}s.", fg=typer.colors.GREEN, err=True)
     return result
-
-
-def _command_error_text(exc: Exception) -> str:
-    """The useful part of a Pulumi CLI failure: the diagnostics, without the Automation API's wrapper."""
-    text = str(exc)
-    stderr = getattr(exc, "stderr", "") or ""
-    stdout = getattr(exc, "stdout", "") or ""
-    lines = [ln for ln in (stderr + "\n" + stdout).splitlines() if ln.strip()]
-    interesting = [ln for ln in lines if "error" in ln.lower() or "mlops:" in ln]
-    return "\n".join(interesting[-15:]) if interesting else text[-2000:]
 
 
 @env_app.command("up")
@@ -99,6 +92,7 @@ def preview(
             diff=diff,
             policy_packs=policy_pack or None,
         ),
+        streamed=not as_json,
     )
     if as_json:
         typer.echo(json.dumps({"stack": name, "summary": result.change_summary, "events": events}, indent=2))

@@ -33,9 +33,7 @@ def _training_gates(candidate: ModelVersionRef) -> GateResult:
     passed = candidate.tags.get("gates.passed")
     if passed is None:
         return GateResult("training-checks", False, "the candidate carries no 'gates.passed' tag: retrain it")
-    failed = [
-        name for name, result in candidate.gates().items() if isinstance(result, dict) and result.get("passed") is False
-    ]
+    failed = [str(g.get("name")) for g in candidate.gates() if g.get("passed") is False]
     detail = "all data and behavioural checks passed" if passed == "true" else f"failed: {', '.join(failed) or passed}"
     return GateResult("training-checks", passed == "true", detail)
 

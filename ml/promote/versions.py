@@ -53,12 +53,14 @@ class ModelVersionRef:
         """A registered evaluation metric, e.g. `f1` reads the run's `test_f1`."""
         return self.metrics.get(f"test_{name}", self.metrics.get(name))
 
-    def gates(self) -> dict[str, Any]:
+    def gates(self) -> list[dict[str, Any]]:
+        """The training gates' results recorded on the version (`[{name, passed, detail, ...}]`)."""
         raw = self.tags.get("gates")
         try:
-            return json.loads(raw) if raw else {}
+            parsed = json.loads(raw) if raw else []
         except json.JSONDecodeError:
-            return {"unreadable": raw}
+            return [{"name": "gates", "passed": False, "detail": f"unreadable gates tag: {raw[:200]}"}]
+        return [g for g in parsed if isinstance(g, dict)] if isinstance(parsed, list) else []
 
     def download(self, artifact_path: str, dst: Path) -> Path:
         """A run artifact of this version (e.g. `holdout.parquet`), downloaded into `dst`."""

@@ -7,6 +7,10 @@
 - ``s3_bucket``: a fresh, empty bucket on that server. Yields its name.
 - ``mlflow_s3_server``: a second ``mlflow server`` whose artifacts destination is a moto bucket.
   Yields ``(uri, bucket, prefix)``.
+- ``registered_model``: the breast-cancer example (logistic regression, a second or two) trained and
+  registered on ``mlflow_server`` through ``ml.train.run_training``. Yields
+  ``RegisteredModel(tracking_uri, name, version, run_id, result)``; the version has every tag and
+  artifact of the contract and the ``challenger`` alias.
 
 All servers are session-scoped: MLflow takes 20-40 s to answer its first ``/health`` on these machines.
 """
@@ -23,7 +27,9 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -121,6 +127,18 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def other_mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A second, independent tracking server: another environment's registry (promotion tests)."""
+    workdir = tmp_path_factory.mktemp("mlflow-other-server")
+    server = MlflowServerProcess(workdir, str(workdir / "artifacts"))
+    try:
+        server.wait_healthy()
+        yield server.uri
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
 def aws_test_env() -> Iterator[dict[str, str]]:
     """Fake AWS credentials for the session; moto accepts any, boto3 refuses to sign without some."""
     with pytest.MonkeyPatch.context() as patch:
@@ -182,3 +200,23 @@ def mlflow_s3_server(
         yield server.uri, bucket, prefix
     finally:
         server.stop()
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    tracking_uri: str
+    name: str
+    version: str
+    run_id: str
+    result: Any  # ml.train.TrainingResult; Any keeps this module importable without the ml imports
+
+
+@pytest.fixture(scope="session")
+def registered_model(mlflow_server: str) -> RegisteredModel:
+    """The breast-cancer example, trained and registered once per session on ``mlflow_server``."""
+    from ml.train import run_training
+    from ml.training_config import load_config_and_spec
+
+    config, spec = load_config_and_spec(EXAMPLES / "breast_cancer" / "train.yaml")
+    result = run_training(config, spec, mlflow_server)
+    return RegisteredModel(mlflow_server, result.model_name, result.version, result.run_id, result)
