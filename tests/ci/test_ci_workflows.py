@@ -99,8 +99,9 @@ def test_ci_runs_lint_and_the_readme_test_command_on_push_and_pull_request() -> 
     workflow = _load("ci.yml")
     assert {"push", "pull_request"} <= set(workflow["on"])
     runs = _runs(workflow)
-    assert "ruff check" in runs and "mypy" in runs
-    assert re.search(r"^make test$", runs, re.M)
+    assert re.search(r"^make lint$", runs, re.M) and re.search(r"^make test$", runs, re.M)
+    lint_recipe = (ROOT / "Makefile").read_text().split("\nlint:", 1)[1].split("\n\n", 1)[0]
+    assert "ruff check" in lint_recipe and "ruff format --check" in lint_recipe and "mypy" in lint_recipe
     readme = (ROOT / "README.md").read_text()
     assert "make test" in readme, "the README no longer shows `make test`: update ci.yml to its test command"
 
@@ -113,6 +114,8 @@ def test_preview_runs_on_pull_requests_touching_infra_or_stacks() -> None:
     assert "mlops ci preview-comment" in runs
     assert "--print-marker" in runs, "the comment must be found by its marker to be updated in place"
     assert "--method PATCH" in runs
+    # The guardrails run in every preview, and the pack they name must exist.
+    assert "--policy-pack infra/policy" in runs and (ROOT / "infra" / "policy" / "PulumiPolicy.yaml").is_file()
     preview_job = workflow["jobs"]["preview"]
     assert "matrix.stack" in preview_job["concurrency"]["group"]
 
