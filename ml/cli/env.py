@@ -51,6 +51,15 @@ def _run(label: str, action, *, streamed: bool = True):
     return result
 
 
+def _command_error_text(exc: Exception) -> str:
+    """The useful part of a Pulumi CLI failure: the diagnostics, without the Automation API's wrapper."""
+    stderr = getattr(exc, "stderr", "") or ""
+    stdout = getattr(exc, "stdout", "") or ""
+    lines = [ln for ln in (stderr + "\n" + stdout).splitlines() if ln.strip()]
+    interesting = [ln for ln in lines if "error" in ln.lower() or "mlops:" in ln]
+    return "\n".join(interesting[-15:]) if interesting else str(exc)[-2000:]
+
+
 @env_app.command("up")
 def up(
     name: str = ENV_ARG,
