@@ -55,9 +55,9 @@ class ModelVersionRef:
 
     def gates(self) -> list[dict[str, Any]]:
         """The training gates' results recorded on the version (`[{name, passed, detail, ...}]`)."""
-        raw = self.tags.get("gates")
+        raw = self.tags.get("gates") or ""
         try:
-            parsed = json.loads(raw) if raw else []
+            parsed = json.loads(raw or "[]")
         except json.JSONDecodeError:
             return [{"name": "gates", "passed": False, "detail": f"unreadable gates tag: {raw[:200]}"}]
         return [g for g in parsed if isinstance(g, dict)] if isinstance(parsed, list) else []
