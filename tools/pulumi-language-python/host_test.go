@@ -499,3 +499,24 @@ func TestPyprojectName(t *testing.T) {
 		t.Error("a pyproject without [project] name must be rejected")
 	}
 }
+
+func TestTypecheckerRunsBeforeTheProgramAndStopsIt(t *testing.T) {
+	root := t.TempDir()
+	_, record := fakeVenv(t, root)
+	host := newLanguageHost("127.0.0.1:1234", "/opt/exec-script", "")
+	t.Setenv("FAKE_EXIT", "1")
+	resp, err := host.Run(context.Background(), &pulumirpc.RunRequest{
+		Pwd:  root,
+		Info: programInfo(t, root, root, map[string]any{"virtualenv": ".venv", "typechecker": "mypy"}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(resp.GetError(), "mypy failed") {
+		t.Errorf("a failing type check must fail the run naming the checker, got %v", resp)
+	}
+	// The record is the last interpreter invocation: the checker's, since the program never started.
+	if got := strings.Join(readRecord(t, record).Args, " "); got != "-m mypy --exclude .venv "+root {
+		t.Errorf("type checker arguments = %q", got)
+	}
+}
