@@ -1,12 +1,12 @@
 """The policies of the `mlops-guardrails` pack and how strict they are for a stack.
 
-How strict: the Pulumi CLI starts a Python policy pack with the configuration of the stack being
-previewed (the `PULUMI_CONFIG` environment the engine builds for analyzers), so the pack reads the same
-`mlops:production` flag the program reads. A production stack gets every policy as `mandatory` (a
-violation fails `pulumi preview` and `pulumi up`); any other stack gets them as `advisory` (reported,
-never blocking), and the production-only checks (serving replicas, PodDisruptionBudget) are disabled
-there. A team can still override a single policy with `--policy-pack-config`, which Pulumi applies on
-top of these levels.
+How strict: the pack reads the same `mlops:production` flag the program reads, from the configuration
+of the stack being previewed, which the Pulumi CLI hands to policy packs - in the analyzer's
+`ConfigureStack` call (current CLIs) or in the `PULUMI_CONFIG` environment (older ones). A production
+stack gets every policy as `mandatory` (a violation fails `pulumi preview` and `pulumi up`); any other
+stack gets them as `advisory` (reported, never blocking), and the production-only checks (serving
+replicas, PodDisruptionBudget) are disabled there. A team can still override one policy with
+`--policy-pack-config`, which Pulumi applies on top of these levels.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+from pulumi_policy import policy as sdk
 
 from infra.policy import rules
 
@@ -82,8 +83,17 @@ def _stack_validation(check: Callable[[list[rules.Resource]], list[rules.Finding
     return validate
 
 
+def apply_levels(policies: list[Policy], production: bool) -> None:
+    """Set each policy's enforcement level for a production or a non-production stack."""
+    for policy in policies:
+        if policy.name in PRODUCTION_ONLY:
+            policy.enforcement_level = EnforcementLevel.MANDATORY if production else EnforcementLevel.DISABLED
+        else:
+            policy.enforcement_level = enforcement(production)
+
+
 def policies(production: bool) -> list[Policy]:
-    """Every policy of the pack; the production-only ones are disabled unless the stack is production."""
+    """Every policy of the pack, at the levels of a production or a non-production stack."""
     result: list[Policy] = [
         ResourceValidationPolicy(name=name, description=_DESCRIPTIONS[name], validate=_resource_validation(check))
         for name, check in rules.RESOURCE_CHECKS.items()
@@ -92,13 +102,25 @@ def policies(production: bool) -> list[Policy]:
         "production-serving-replicas": rules.serving_replica_findings,
         "production-disruption-budget": rules.disruption_budget_findings,
     }
-    for name, stack_check in stack_checks.items():
-        result.append(
-            StackValidationPolicy(
-                name=name,
-                description=_DESCRIPTIONS[name],
-                validate=_stack_validation(stack_check),
-                enforcement_level=None if production else EnforcementLevel.DISABLED,
-            )
-        )
+    result += [
+        StackValidationPolicy(name=name, description=_DESCRIPTIONS[name], validate=_stack_validation(stack_check))
+        for name, stack_check in stack_checks.items()
+    ]
+    apply_levels(result, production)
     return result
+
+
+def follow_stack_configuration(pack_policies: list[Policy]) -> None:
+    """Re-level `pack_policies` when the engine sends the previewed stack's configuration.
+
+    The policy SDK keeps only the stack's tags from that call, so the pack extends the handler; the
+    engine makes the call before it asks for any analysis.
+    """
+    servicer = sdk._PolicyAnalyzerServicer
+    handle_stack = servicer.ConfigureStack
+
+    def configure_stack(self: Any, request: Any, context: Any) -> Any:
+        apply_levels(pack_policies, production_flag(dict(request.config), request.stack or "<unknown>"))
+        return handle_stack(self, request, context)
+
+    servicer.ConfigureStack = configure_stack  # type: ignore[method-assign, assignment]

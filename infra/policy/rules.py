@@ -75,6 +75,11 @@ def _items(value: Any) -> list[Any]:
     return list(value) if isinstance(value, Sequence) and not isinstance(value, str | bytes) else []
 
 
+def _number_text(value: Any) -> str:
+    """Ports arrive as floats from the engine; show 8080, not 8080.0."""
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
 def image_problem(image: Any) -> str | None:
     """Why an image reference is not pinned, or None when it is (a tag other than `latest`, or a digest)."""
     if not isinstance(image, str) or not image.strip():
@@ -124,7 +129,7 @@ def port_problems(resource_type: str, props: Mapping[str, Any]) -> list[str]:
         if not isinstance(port, Mapping):
             continue
         host_ip = port.get("host_ip")
-        external = port.get("external", port.get("internal", "?"))
+        external = _number_text(port.get("external", port.get("internal", "?")))
         if not host_ip:
             problems.append(f"port {external} has no host_ip, so Docker publishes it on 0.0.0.0")
             continue
@@ -242,18 +247,14 @@ def _minimum_replicas(deployment: Resource, autoscalers: Sequence[Resource]) -> 
 
 
 def serving_replica_findings(resources: Sequence[Resource]) -> list[Finding]:
-    """Production: serving must keep at least two replicas, so one can drain while another answers."""
+    """Production: serving must keep at least two replicas, so one can drain while another answers.
+
+    A stack that serves nothing yet (no model promoted to it) has nothing to keep up, and must still
+    come up, so it passes.
+    """
     deployments = [r for r in resources if r.type == DEPLOYMENT and is_serving(r)]
     autoscalers = [r for r in resources if r.type in HPA_TYPES]
     docker_replicas = [r for r in resources if r.type != DEPLOYMENT and is_serving(r)]
-    if not deployments and not docker_replicas:
-        return [
-            Finding(
-                "the stack declares no serving workload (a Deployment labelled "
-                f"{COMPONENT_LABEL}={SERVING_COMPONENT} or docker containers labelled "
-                f"{DOCKER_ROLE_LABEL}={SERVING_COMPONENT})"
-            )
-        ]
     findings = []
     for deployment in deployments:
         minimum, source = _minimum_replicas(deployment, autoscalers)
@@ -294,8 +295,6 @@ def disruption_budget_findings(resources: Sequence[Resource]) -> list[Finding]:
     """Production: every serving Deployment has a PodDisruptionBudget that keeps some pods up."""
     deployments = [r for r in resources if r.type == DEPLOYMENT and is_serving(r)]
     budgets = [r for r in resources if r.type in PDB_TYPES]
-    if not deployments:
-        return [Finding("the stack declares no serving Deployment, so nothing a PodDisruptionBudget could protect")]
     findings = []
     for deployment in deployments:
         _, namespace = _name_and_namespace(deployment.props)

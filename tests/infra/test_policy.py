@@ -276,10 +276,10 @@ def test_serving_replicas_from_deployment_or_autoscaler() -> None:
     assert len(low) == 1 and "HorizontalPodAutoscaler" in low[0].message
 
 
-def test_serving_replicas_ignores_other_deployments_and_fails_when_none_serve() -> None:
+def test_serving_replicas_ignore_other_deployments_and_a_stack_that_serves_nothing_yet() -> None:
     tracking = res(DEPLOYMENT, deployment(name="tracking", component="tracking", replicas=1))
-    findings = rules.serving_replica_findings([tracking])
-    assert len(findings) == 1 and "no serving workload" in findings[0].message
+    assert rules.serving_replica_findings([tracking]) == []
+    assert rules.disruption_budget_findings([tracking]) == []
 
 
 def test_serving_replicas_count_docker_serving_containers() -> None:
@@ -306,7 +306,6 @@ def test_disruption_budget_must_select_the_serving_pods() -> None:
     assert len(other_namespace) == 1
     useless = rules.disruption_budget_findings([serving, res(PDB, pdb(SERVING_SELECTOR, minAvailable=0))])
     assert len(useless) == 1 and "every pod" in useless[0].message
-    assert len(rules.disruption_budget_findings([])) == 1
 
 
 # -- the pack: production flag and enforcement ------------------------------------------------------------
@@ -333,19 +332,27 @@ def test_bad_production_flag_names_stack_key_and_allowed(raw: str) -> None:
     assert "'prod'" in message and "mlops:production" in message and "true | false" in message
 
 
-def test_production_only_policies_are_disabled_elsewhere() -> None:
+def test_levels_mandatory_in_production_advisory_elsewhere_production_checks_disabled() -> None:
     for production in (True, False):
         by_name = {p.name: p for p in pack.policies(production)}
         assert set(by_name) == {*rules.RESOURCE_CHECKS, *pack.PRODUCTION_ONLY}
         for name in pack.PRODUCTION_ONLY:
             assert isinstance(by_name[name], StackValidationPolicy)
-            expected = None if production else EnforcementLevel.DISABLED
+            expected = EnforcementLevel.MANDATORY if production else EnforcementLevel.DISABLED
             assert by_name[name].enforcement_level is expected
         for name in rules.RESOURCE_CHECKS:
             assert isinstance(by_name[name], ResourceValidationPolicy)
-            assert by_name[name].enforcement_level is None
+            assert by_name[name].enforcement_level is pack.enforcement(production)
     assert pack.enforcement(True) is EnforcementLevel.MANDATORY
     assert pack.enforcement(False) is EnforcementLevel.ADVISORY
+
+
+def test_apply_levels_relevels_existing_policies() -> None:
+    policies = pack.policies(False)
+    pack.apply_levels(policies, True)
+    assert {p.enforcement_level for p in policies} == {EnforcementLevel.MANDATORY}
+    pack.apply_levels(policies, False)
+    assert {p.name for p in policies if p.enforcement_level is EnforcementLevel.DISABLED} == set(pack.PRODUCTION_ONLY)
 
 
 def _options() -> PolicyResourceOptions:

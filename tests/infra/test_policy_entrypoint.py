@@ -22,14 +22,18 @@ ROOT = Path(__file__).resolve().parents[2]
 PACK_DIR = ROOT / "infra" / "policy"
 
 
-def _start(config: dict[str, str], stack: str) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "PULUMI_CONFIG": json.dumps(config),
-        "PULUMI_STACK": stack,
-        "PULUMI_PROJECT": "mlops-platform",
-        "PULUMI_DRY_RUN": "true",
-    }
+def _start(config: dict[str, str] | None, stack: str) -> subprocess.Popen[bytes]:
+    """The pack's process; `config` None starts it as current CLIs do, with the config sent later."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
+    if config is not None:
+        env.update(
+            {
+                "PULUMI_CONFIG": json.dumps(config),
+                "PULUMI_STACK": stack,
+                "PULUMI_PROJECT": "mlops-platform",
+                "PULUMI_DRY_RUN": "true",
+            }
+        )
     # The engine address is only used for logging by the policy SDK; the pack never dials it during these calls.
     return subprocess.Popen(
         [sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:1", "."],
@@ -67,6 +71,48 @@ def _levels(stub: analyzer_pb2_grpc.AnalyzerStub) -> dict[str, int]:
 
 PROD = ({"mlops:target": '"kubernetes"', "mlops:production": "true"}, "prod")
 DEV = ({"mlops:target": '"kubernetes"'}, "dev")
+LATE = (None, "")
+BAD_CONTAINER = {
+    "kind": "docker:Container",
+    "image": "x:latest",
+    "user": "1000",
+    "limits": {"cpus": 1, "memory_mb": 64},
+    "ports": [{"internal": 80, "external": 8080, "host_ip": "0.0.0.0"}],
+}
+
+
+def _analyze(stub: analyzer_pb2_grpc.AnalyzerStub, props: dict[str, object]) -> dict[str, int]:
+    properties = struct_pb2.Struct()
+    json_format.ParseDict(props, properties)
+    response = stub.Analyze(
+        analyzer_pb2.AnalyzeRequest(type="pulumi-python:dynamic:Resource", urn="urn:x", name="x", properties=properties)
+    )
+    return {d.policyName: d.enforcementLevel for d in response.diagnostics}
+
+
+@pytest.mark.parametrize("analyzer", [LATE], indirect=True)
+def test_stack_configuration_sent_by_the_engine_sets_the_levels(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
+    assert _analyze(analyzer, BAD_CONTAINER) == {
+        "docker-ports-on-loopback": analyzer_pb2.ADVISORY,
+        "images-pinned": analyzer_pb2.ADVISORY,
+    }
+    analyzer.ConfigureStack(
+        analyzer_pb2.AnalyzerStackConfigureRequest(
+            stack="prod", project="mlops-platform", config={"mlops:production": "true"}
+        )
+    )
+    assert _analyze(analyzer, BAD_CONTAINER) == {
+        "docker-ports-on-loopback": analyzer_pb2.MANDATORY,
+        "images-pinned": analyzer_pb2.MANDATORY,
+    }
+    analyzer.ConfigureStack(analyzer_pb2.AnalyzerStackConfigureRequest(stack="dev", config={}))
+    assert set(_analyze(analyzer, BAD_CONTAINER).values()) == {analyzer_pb2.ADVISORY}
+    with pytest.raises(grpc.RpcError) as err:
+        analyzer.ConfigureStack(
+            analyzer_pb2.AnalyzerStackConfigureRequest(stack="prod", config={"mlops:production": "maybe"})
+        )
+    details = err.value.details() or ""
+    assert "stack 'prod'" in details and "mlops:production" in details and "true | false" in details
 
 
 @pytest.mark.parametrize("analyzer", [PROD], indirect=True)

@@ -128,6 +128,15 @@ def test_production_policies_catch_a_prod_stack_with_one_serving_replica() -> No
     assert len(findings) == 1 and "HorizontalPodAutoscaler" in findings[0].message
 
 
+def test_prod_comes_up_before_any_model_is_promoted_to_it() -> None:
+    run = run_program("prod", stack_config("prod"), TEAM_SECRETS, resolved_model="")
+    resources = policy_resources(run)
+    assert not any(rules.is_serving(r) for r in resources)
+    assert run.outputs["serving_endpoint"] == ""
+    assert rules.serving_replica_findings(resources) == [] and rules.disruption_budget_findings(resources) == []
+    assert {name: f for name, f in ((r.name, rules.resource_findings(r.type, r.props)) for r in resources) if f} == {}
+
+
 # -- kubernetes stacks: what the settings ask for ----------------------------------------------------------
 
 
