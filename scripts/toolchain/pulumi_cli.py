@@ -104,11 +104,21 @@ def from_download(ctx: Context, version: str, urls: Sequence[str]) -> Cli | None
         except (tarfile.TarError, OSError) as exc:
             log.info("  download from %s is not a usable archive: %s", url, exc)
             continue
-        if (entry / "pulumi").is_file():
-            return Cli(entry, "download", Version.parse(version))
+        reported = _runs_as(ctx, entry / "pulumi")
+        if reported == Version.parse(version):
+            return Cli(entry, "download", reported)
         shutil.rmtree(entry, ignore_errors=True)
-        log.info("  the archive from %s has no pulumi binary", url)
+        log.info("  the archive from %s holds no working pulumi v%s (found: %s)", url, version, reported)
     return None
+
+
+def _runs_as(ctx: Context, pulumi: Path) -> Version | None:
+    if not pulumi.is_file():
+        return None
+    try:
+        return cli_version(ctx, pulumi)
+    except (BootstrapError, VersionError):
+        return None
 
 
 def from_build(ctx: Context, version: str) -> Cli:

@@ -125,6 +125,13 @@ def test_archive_without_pulumi_is_rejected(ctx: Context, http_root, fake_go: Pa
     assert not (ctx.cache / "pulumi" / f"v{PIN}-download").exists()
 
 
+def test_archive_of_another_version_is_rejected(ctx: Context, http_root, fake_go: Path) -> None:
+    root, base, _ = http_root
+    _tarball(root / "old.tar.gz", {"pulumi/pulumi": "#!/bin/sh\necho v3.1.0\n"})
+    assert pulumi_cli.resolve(ctx, PIN, urls=[f"{base}/old.tar.gz"]).origin == "build"
+    assert not (ctx.cache / "pulumi" / f"v{PIN}-download").exists()
+
+
 def test_default_urls_name_this_platform() -> None:
     (url,) = pulumi_cli.cli_urls(PIN)
     assert url.startswith(f"https://get.pulumi.com/releases/sdk/pulumi-v{PIN}-")
