@@ -85,8 +85,13 @@ def numeric_profile(values: Any, bins: int = FINE_BINS) -> dict[str, Any]:
         }
     # Interior edges only: bin i holds values in [edges[i-1], edges[i]), with open first and last bins,
     # so live values beyond the training range still land in a bin instead of being dropped.
-    probs = np.linspace(0.0, 1.0, bins + 1)[1:-1]
-    interior = np.unique([_round(v) for v in np.quantile(finite, probs)])
+    # Few distinct values (counts, codes, flags): one bin per value, so binning loses nothing.
+    distinct = np.unique(finite)
+    if distinct.size <= bins:
+        interior = distinct
+    else:
+        probs = np.linspace(0.0, 1.0, bins + 1)[1:-1]
+        interior = np.unique([_round(v) for v in np.quantile(finite, probs)])
     counts = np.bincount(np.searchsorted(interior, finite, side="right"), minlength=interior.size + 1)
     return {
         "kind": "numeric",

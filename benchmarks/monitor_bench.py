@@ -1,0 +1,181 @@
+"""Benchmark: `mlops monitor`'s drift pass against Evidently's DataDriftPreset on the same data.
+
+Each case writes a seeded reference and a current window (two columns shifted) to disk once, then runs
+every contender in its own subprocess, which reports its wall time, CPU time and peak RSS
+(``ru_maxrss``). Ours streams the current window from the prediction-log layout (parquet row groups)
+against the reference profile, so its time includes reading the files; Evidently gets both frames in
+memory and only ``Report.run`` is timed, which favours Evidently. Evidently is bounded by a timeout
+and reported as "> N s" when it hits it; the 10M-row case is a memory check of ours only, because
+Evidently would need the whole 10M-row frame (and its copies) in memory.
+
+Evidently 0.7 does not import with pandas 3, so it can run from another interpreter:
+``--evidently-python /path/to/venv/bin/python`` (a venv with ``evidently<0.8`` and ``pandas<3``).
+
+    python benchmarks/monitor_bench.py                        # all cases, markdown table on stdout
+    python benchmarks/monitor_bench.py --cases 100000x20 --evidently-timeout 120
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+log = logging.getLogger("monitor_bench")
+
+DEFAULT_CASES = "100000x20,100000x100,1000000x20,1000000x100,10000000x20"
+SHIFTED = ("f1", "f3")
+CHUNK_ROWS = 1_000_000
+MODEL = "bench"
+
+_MEASURE = """
+import json, resource, sys, time
+t0, c0 = time.perf_counter(), time.process_time()
+result = run()
+print(json.dumps({"seconds": time.perf_counter() - t0, "cpu": time.process_time() - c0,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **result}))
+"""
+
+OURS = """
+import json, sys
+from ml.monitor.run import MonitorRequest, monitor_log
+profile = json.load(open(sys.argv[1]))
+def run():
+    outcome = monitor_log(MonitorRequest(profile=profile, model=sys.argv[3]), sys.argv[2])
+    return {"rows": outcome.drift.rows, "drifted": outcome.drift.drifted_features}
+"""
+
+EVIDENTLY = """
+import sys, glob
+import pandas as pd
+from evidently import Report
+from evidently.presets import DataDriftPreset
+reference = pd.read_parquet(sys.argv[1])
+current = pd.concat([pd.read_parquet(p) for p in sorted(glob.glob(sys.argv[2] + "/**/*.parquet", recursive=True))])
+current = current[reference.columns]
+def run():
+    snapshot = Report([DataDriftPreset()]).run(current_data=current, reference_data=reference)
+    found = []
+    for metric in snapshot.dict()["metrics"]:
+        name, value = str(metric.get("metric_id", "")), metric.get("value")
+        if name.startswith("ValueDrift(") and isinstance(value, (int, float)):
+            column = name.split("column=")[1].split(",")[0].rstrip(")")
+            threshold = 0.1
+            if value >= threshold:
+                found.append(column)
+    return {"rows": len(current), "drifted": sorted(found)}
+"""
+
+
+def _frame(rows: int, cols: int, seed: int, shift: bool):  # type: ignore[no-untyped-def]
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    data = {f"f{i}": rng.normal(i % 7, 1 + i % 3, rows) for i in range(cols)}
+    if shift:
+        for name in SHIFTED:
+            data[name] = data[name] + 0.5 * (1 + int(name[1:]) % 3)
+    frame = pd.DataFrame(data)
+    frame["_prediction"] = (frame["f0"] > 0).astype("int64")
+    return frame
+
+
+def prepare(workdir: Path, rows: int, cols: int) -> tuple[Path, Path, Path]:
+    """Reference parquet, its profile, and the current window in the prediction-log layout."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ml.profile import build_reference_profile
+
+    case = workdir / f"{rows}x{cols}"
+    reference, profile, log_root = case / "reference.parquet", case / "profile.json", case / "log"
+    if profile.exists():
+        return reference, profile, log_root
+    log_dir = log_root / MODEL / "date=2026-11-26"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    ref_rows = min(rows, CHUNK_ROWS)
+    ref = _frame(ref_rows, cols, seed=1, shift=False)
+    ref.to_parquet(reference, index=False)
+    features = ref.drop(columns=["_prediction"])
+    profile.write_text(json.dumps(build_reference_profile(features, ref["_prediction"])))
+    writer = None
+    for start in range(0, rows, CHUNK_ROWS):
+        part = _frame(min(CHUNK_ROWS, rows - start), cols, seed=2 + start, shift=True)
+        part.insert(0, "_ts", "2026-11-26T12:00:00Z")
+        table = pa.Table.from_pandas(part, preserve_index=False)
+        writer = writer or pq.ParquetWriter(log_dir / "12-bench.parquet", table.schema)
+        writer.write_table(table, row_group_size=262_144)
+    if writer is not None:
+        writer.close()
+    return reference, profile, log_root
+
+
+def measure(python: str, body: str, args: list[str], timeout: float) -> dict | None:
+    script = textwrap.dedent(body) + _MEASURE
+    try:
+        done = subprocess.run([python, "-c", script, *args], capture_output=True, text=True, timeout=timeout,
+                              check=False)
+    except subprocess.TimeoutExpired:
+        return None
+    if done.returncode != 0:
+        raise RuntimeError(f"{python} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _cell(result: dict | None, timeout: float, key: str, fmt: str) -> str:
+    if result is None:
+        return f"> {timeout:.0f} s" if key == "seconds" else "-"
+    return format(result[key], fmt)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", default=DEFAULT_CASES, help="ROWSxCOLS, comma separated")
+    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "mlops-monitor-bench")
+    parser.add_argument("--evidently-python", default=os.environ.get("MLOPS_BENCH_EVIDENTLY_PYTHON", sys.executable))
+    parser.add_argument("--evidently-timeout", type=float, default=600.0)
+    parser.add_argument("--evidently-max-rows", type=int, default=1_000_000,
+                        help="skip Evidently above this many rows (the memory-check case)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+
+    lines = ["| rows x cols | ours s (cpu s) | ours peak MB | Evidently s (cpu s) | Evidently peak MB | "
+             "speed-up | drifted: ours / Evidently |", "|---|---|---|---|---|---|---|"]
+    for case in args.cases.split(","):
+        rows, cols = (int(v) for v in case.lower().split("x"))
+        log.info("case %s: preparing data", case)
+        reference, profile, log_root = prepare(args.workdir, rows, cols)
+        log.info("case %s: ours", case)
+        ours = measure(sys.executable, OURS, [str(profile), str(log_root), MODEL], timeout=3600)
+        theirs = None
+        if rows <= args.evidently_max_rows:
+            log.info("case %s: Evidently (timeout %.0f s)", case, args.evidently_timeout)
+            theirs = measure(args.evidently_python, EVIDENTLY, [str(reference), str(log_root)],
+                             args.evidently_timeout)
+        assert ours is not None
+        if theirs is not None:
+            ratio = f"{theirs['seconds'] / ours['seconds']:.0f}x"
+        elif rows <= args.evidently_max_rows:
+            ratio = f"> {args.evidently_timeout / ours['seconds']:.0f}x"
+        else:
+            ratio = "n/a (not run)"
+        evidently_s = "not run" if rows > args.evidently_max_rows else \
+            f"{_cell(theirs, args.evidently_timeout, 'seconds', '.1f')} ({_cell(theirs, 0, 'cpu', '.1f')})"
+        lines.append(
+            f"| {rows:,} x {cols} | {ours['seconds']:.2f} ({ours['cpu']:.2f}) | {ours['peak_mb']:.0f} | "
+            f"{evidently_s} | {_cell(theirs, 0, 'peak_mb', '.0f')} | {ratio} | "
+            f"{','.join(ours['drifted'])} / {','.join(theirs['drifted']) if theirs else '-'} |"
+        )
+        log.info(lines[-1])
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
