@@ -179,7 +179,7 @@ func (p *pythonProject) validate() error {
 			"`%s -m pip install -r requirements.txt` (or run `pulumi install`)",
 			p.virtualenv, filepath.Join(p.virtualenv, "bin", "python"))
 	}
-	return fmt.Errorf("the virtualenv %q of the project in %s resolves to %s, which %s; %s",
+	return fmt.Errorf("the virtualenv %q set in %s resolves to %s, which %s; %s",
 		shown, p.root, p.virtualenv, problem, fix)
 }
 
