@@ -213,9 +213,10 @@ def create(component: ContainerRegistry, args: ContainerRegistryArgs) -> Contain
         spec = specs[role]
         pushed = build(spec, repository(ks.registry.push_address, role), push_login, [*running, deps_image])
         pull_ref = f"{repository(ks.registry.address, role)}:{spec.tag}"
-        # Pods name the pull address, not the push address; deriving it from the pushed image and the
-        # pull secrets keeps every workload after both.
-        refs[role] = pulumi.Output.all(pushed.ref, *(secret.metadata for secret in pull_secrets)).apply(
+        # Pods name the pull address, not the push address. Deriving it from the URNs of the pushed image
+        # and the pull secrets orders every workload after both, and keeps the reference known during a
+        # preview, so the policy pack can check the tag before anything is built.
+        refs[role] = pulumi.Output.all(pushed.urn, *(secret.urn for secret in pull_secrets)).apply(
             lambda _, ref=pull_ref: ref  # type: ignore[misc]
         )
 
