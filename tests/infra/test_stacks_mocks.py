@@ -185,8 +185,8 @@ def test_serving_deployment_follows_the_settings(stack: str) -> None:
     assert server["image"] == run.outputs["images"]["server"]
 
     autoscalers = k8s(run, "autoscaling/v2:HorizontalPodAutoscaler")
+    assert spec["replicas"] == sv["replicas"]
     if ks["serving"]["autoscaling"]["enabled"]:
-        assert "replicas" not in spec
         (hpa,) = autoscalers
         assert hpa["spec"]["minReplicas"] == sv["replicas"]
         assert hpa["spec"]["maxReplicas"] == ks["serving"]["autoscaling"]["maxReplicas"]
@@ -194,7 +194,6 @@ def test_serving_deployment_follows_the_settings(stack: str) -> None:
         assert target == ks["serving"]["autoscaling"]["cpuUtilization"]
         assert hpa["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
     else:
-        assert spec["replicas"] == sv["replicas"]
         assert autoscalers == []
     (pdb,) = k8s(run, "policy/v1:PodDisruptionBudget")
     assert pdb["spec"]["maxUnavailable"] == ks["serving"]["disruptionBudget"]["maxUnavailable"]

@@ -67,9 +67,11 @@ def create(component: ServingCluster, args: ServingClusterArgs) -> ServingCluste
         *s3_env(s),
     ]
     spec: dict[str, Any] = {
+        "replicas": sv.replicas,
         "selector": {"matchLabels": pod_selector},
         "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
-        "progressDeadlineSeconds": sv.ready_timeout_seconds,
+        # Kubernetes requires the deadline to exceed minReadySeconds.
+        "progressDeadlineSeconds": max(sv.ready_timeout_seconds, 30),
         "minReadySeconds": 5,
         "template": {
             "metadata": {"labels": serving_labels},
@@ -113,16 +115,17 @@ def create(component: ServingCluster, args: ServingClusterArgs) -> ServingCluste
             },
         },
     }
-    if not ks.serving.autoscaling.enabled:
-        # With an autoscaler the replica count is its to change; setting it here would undo its decisions.
-        spec["replicas"] = sv.replicas
+    # With an autoscaler the count is set once, at creation; after that it is the autoscaler's to change.
+    ignored = ["spec.replicas"] if ks.serving.autoscaling.enabled else []
     timeout = f"{sv.ready_timeout_seconds + 60}s"
     deployment = k8s.apps.v1.Deployment(
         f"{name}-deployment",
         metadata=metadata(service_name, ks.namespace, serving_labels),
         spec=spec,
         opts=pulumi.ResourceOptions(
-            parent=component, custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout)
+            parent=component,
+            custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout),
+            ignore_changes=ignored,
         ),
     )
     service = k8s.core.v1.Service(
