@@ -108,7 +108,11 @@ def _resolve(tracking_uri: str, uri: str) -> str:
 
     name, _, rest = uri.removeprefix("models:/").partition("@")
     if rest:
-        return str(MlflowClient(tracking_uri=tracking_uri).get_model_version_by_alias(name, rest).version)
+        return str(
+            MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+            .get_model_version_by_alias(name, rest)
+            .version
+        )
     return uri.rsplit("/", 1)[1]
 
 
