@@ -104,11 +104,27 @@ def _replaced(preview: StackPreview) -> list[str]:
     return [*lines, ""]
 
 
+def _deferred(preview: StackPreview) -> list[str]:
+    if not preview.deferred:
+        return []
+    by_policy: dict[str, list[str]] = {}
+    for item in preview.deferred:
+        name = item.urn.split("::")[-1] if item.urn else "?"
+        by_policy.setdefault(f"{item.pack}/{item.policy}", []).append(name)
+    listed = "; ".join(f"{_code(policy)} on {_cell(', '.join(names))}" for policy, names in by_policy.items())
+    return [
+        f"_Not evaluated in preview, because an input is known only after the update: {listed}. "
+        "They run again during `pulumi up`._",
+        "",
+    ]
+
+
 def _violations(preview: StackPreview) -> list[str]:
     if not preview.policy_events_available:
         return [
-            "_Policy violations are not in `pulumi preview --json` digests: capture the preview with "
-            "`mlops env preview --json` or `pulumi preview --event-log` to see them._",
+            "_Policy violations are not in the `pulumi preview --json` digest: preview with "
+            "`mlops ci preview-comment --stack`, or stream the events with "
+            "`PULUMI_ENABLE_STREAMING_JSON_PREVIEW=1 pulumi preview --json`, to see them._",
             "",
         ]
     if not preview.violations:
@@ -212,6 +228,10 @@ def _details(preview: StackPreview, max_rows: int | None) -> list[str]:
         if len(shown) < len(preview.changes):
             lines.append(f"| … | {len(preview.changes) - len(shown)} more, see the workflow log | | |")
         lines += ["", "</details>", ""]
+    if preview.program_stderr:
+        shown_stderr = preview.program_stderr if max_rows is None else preview.program_stderr[:max_rows]
+        lines += [f"<details><summary>Program output on stderr ({len(preview.program_stderr)})</summary>", ""]
+        lines += ["```text", *(line[:500] for line in shown_stderr), "```", "", "</details>", ""]
     if preview.warnings:
         shown_warnings = preview.warnings if max_rows is None else preview.warnings[:max_rows]
         lines += [f"<details><summary>Warnings ({len(preview.warnings)})</summary>", ""]
@@ -236,6 +256,7 @@ def _stack_section(report: StackReport, max_rows: int | None) -> list[str]:
         lines += ["**Errors**", "", "```text", *(e[:2000] for e in preview.errors), "```", ""]
     lines += _replaced(preview)
     lines += _violations(preview)
+    lines += _deferred(preview)
     for comparison in report.models:
         lines += _model(comparison)
     if not report.models and preview.configured_model_uri and not report.failed:

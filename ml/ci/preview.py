@@ -3,8 +3,8 @@
 Three shapes reach us, and all carry the same facts under different keys:
 
 - the digest that `pulumi preview --json` prints (`steps`, `changeSummary`, `diagnostics`, `config`);
-- engine events, one JSON object per line (`pulumi preview --event-log FILE`) or a JSON array, with
-  camelCase keys (`resourcePreEvent`, `policyEvent`, `summaryEvent`, ...);
+- engine events, one JSON object per line (`PULUMI_ENABLE_STREAMING_JSON_PREVIEW=1 pulumi preview --json`)
+  or a JSON array, with camelCase keys (`resourcePreEvent`, `policyEvent`, `summaryEvent`, ...);
 - `{"stack", "summary", "events"}` written by `mlops env preview --json` and by
   `mlops ci preview-comment --save-dir`: the Automation API's events with snake_case keys.
 
@@ -25,6 +25,7 @@ UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
 REPLACE_OPS = frozenset({"replace", "create-replacement", "delete-replaced"})
 COUNTED_OPS = ("create", "update", "replace", "delete", "same")
+CANNOT_RUN = "can't run policy"
 
 
 class PreviewFormatError(ValueError):
@@ -71,6 +72,9 @@ class StackPreview:
     model_changes: list[ModelRefChange]
     configured_model_uri: str | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
+    deferred: list[PolicyViolation] = field(default_factory=list)
+    """Policies the engine could not run in preview (an input known only after the update)."""
+    program_stderr: list[str] = field(default_factory=list)
     policy_events_available: bool = True
     policy_packs: dict[str, str] | None = None
     """Packs that ran (name -> version), from the summary event; None where the input cannot tell."""
@@ -135,8 +139,9 @@ def _parse_documents(text: str, source: str) -> Any:
             events.append(json.loads(line))
         except json.JSONDecodeError as exc:
             raise PreviewFormatError(
-                f"{source} line {number} is not JSON ({exc.msg}): pass the output of `pulumi preview --json`, "
-                "`pulumi preview --event-log`, or `mlops env preview --json`, with nothing else mixed in."
+                f"{source} line {number} is not JSON ({exc.msg}): pass the output of `pulumi preview --json` "
+                "(digest or streamed events) or a file saved by `mlops ci preview-comment --save-dir`, "
+                "with nothing else mixed in."
             ) from exc
     return events
 
@@ -177,10 +182,10 @@ def _from_digest(stack: str, digest: Mapping[str, Any]) -> StackPreview:
                 diff_reasons=tuple(raw.get("diffReasons") or ()),
             )
         )
-    errors, warnings = _diagnostics(
+    errors, warnings, stderr = _diagnostics(
         (d.get("severity"), d.get("message"), d.get("urn"), False) for d in digest.get("diagnostics") or []
     )
-    return _assemble(
+    preview = _assemble(
         stack,
         steps,
         digest.get("changeSummary"),
@@ -190,6 +195,8 @@ def _from_digest(stack: str, digest: Mapping[str, Any]) -> StackPreview:
         digest.get("config") or {},
         policy_events_available=False,
     )
+    preview.program_stderr = stderr
+    return preview
 
 
 def _from_events(stack: str, events: list[Any], summary: Any) -> StackPreview:
@@ -232,19 +239,23 @@ def _from_events(stack: str, events: list[Any], summary: Any) -> StackPreview:
             diags.append((_get(diag, "severity"), message, _get(diag, "urn"), bool(_get(diag, "ephemeral"))))
         elif (summary_event := _get(event, "summaryEvent", "summary_event")) is not None:
             summary = _get(summary_event, "resourceChanges", "resource_changes") or summary
-            packs = _get(summary_event, "policyPacks", "policy_packs") or {}
+            # The CLI's JSON spells this one key with a capital P.
+            packs = _get(summary_event, "PolicyPacks", "policyPacks", "policy_packs") or {}
             policy_packs = {str(k): str(v) for k, v in packs.items()} if isinstance(packs, Mapping) else {}
         elif (prelude := _get(event, "preludeEvent", "prelude_event")) is not None:
             config = _get(prelude, "config") or {}
-    errors, warnings = _diagnostics(diags)
+    errors, warnings, stderr = _diagnostics(diags)
     preview = _assemble(stack, steps, summary, violations, errors, warnings, config, policy_events_available=True)
     preview.policy_packs = policy_packs
+    preview.program_stderr = stderr
     return preview
 
 
-def _diagnostics(items: Iterable[tuple[Any, Any, Any, Any]]) -> tuple[list[str], list[str]]:
+def _diagnostics(items: Iterable[tuple[Any, Any, Any, Any]]) -> tuple[list[str], list[str], list[str]]:
+    """(errors, warnings, the program's stderr); plain info is display noise and is dropped."""
     errors: list[str] = []
     warnings: list[str] = []
+    stderr: list[str] = []
     for severity, message, urn, ephemeral in items:
         text = str(message or "").strip()
         if ephemeral or not text:
@@ -257,7 +268,9 @@ def _diagnostics(items: Iterable[tuple[Any, Any, Any, Any]]) -> tuple[list[str],
             errors.append(where + text)
         elif severity == "warning":
             warnings.append(where + text)
-    return _dedupe(errors), _dedupe(warnings)
+        elif severity == "info#err":
+            stderr.append(text)
+    return _dedupe(errors), _dedupe(warnings), _dedupe(stderr)
 
 
 def _dedupe(items: list[str]) -> list[str]:
@@ -281,11 +294,15 @@ def _assemble(
     for step in steps:
         if step.type == ROOT_STACK_TYPE and isinstance(step.old_outputs, Mapping):
             outputs = dict(step.old_outputs)
+    # The engine reports a policy it could not evaluate as an advisory event; it is not a violation.
+    deferred = [v for v in violations if v.message.startswith(CANNOT_RUN)]
+    violations = [v for v in violations if not v.message.startswith(CANNOT_RUN)]
     return StackPreview(
         stack=stack,
         counts=counts,
         changes=changes,
         violations=violations,
+        deferred=deferred,
         errors=errors,
         warnings=warnings,
         model_changes=model_changes_from_steps(steps),

@@ -33,7 +33,7 @@ def preview_comment(
         [],
         "--from-json",
         metavar="STACK=FILE",
-        help="Use an already captured preview: `pulumi preview --json`, `--event-log`, or `mlops env preview --json`.",
+        help="Use a captured preview: `pulumi preview --json` (digest or streamed events), or a --save-dir file.",
     ),
     exit_codes: list[str] = typer.Option(
         [], "--exit-code", metavar="STACK=CODE", help="Exit code of a captured preview; non-zero marks it failed."

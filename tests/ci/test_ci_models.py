@@ -36,7 +36,20 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> str:
         for key, value in metrics.items():
             client.log_metric(run.info.run_id, key, value)
         client.set_terminated(run.info.run_id)
-        gate_tag = json.dumps({name: {"passed": ok, "detail": f"{name} checked"} for name, ok in gates.items()})
+        # The list `mlops train` writes (ml.gates.GateResult.to_dict()).
+        gate_tag = json.dumps(
+            [
+                {
+                    "name": name,
+                    "kind": "model",
+                    "passed": ok,
+                    "value": None,
+                    "threshold": 0.0,
+                    "detail": f"{name} checked",
+                }
+                for name, ok in gates.items()
+            ]
+        )
         client.create_model_version(
             NAME,
             source=(root / "artifacts" / run.info.run_id / "model").as_uri(),
@@ -114,3 +127,13 @@ def test_model_references_parse(uri: str, expected: ModelRef) -> None:
 def test_other_references_are_rejected_with_the_expected_forms(uri: str) -> None:
     with pytest.raises(ValueError, match="models:/NAME/VERSION or models:/NAME@ALIAS"):
         ModelRef.parse(uri)
+
+
+def test_gates_written_as_a_mapping_are_read_too() -> None:
+    from ml.ci.models import facts_from
+
+    facts = facts_from(
+        "m", "1", {"gates": '{"schema": {"passed": true}, "quality": false}', "gates.passed": "false"}, {}
+    )
+    assert [(g.name, g.passed) for g in facts.gates] == [("schema", True), ("quality", False)]
+    assert facts.gates_passed is False
