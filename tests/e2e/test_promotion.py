@@ -1,0 +1,121 @@
+"""Promotion on one machine: two docker-target environments (`local`, `local-prod`), each with its own
+registry, tracking server and serving endpoint, brought up by `pulumi up`.
+
+Trains in `local`, promotes into `local-prod`, and checks that the promoted version serves there, that a
+worse model is refused with the reason, and that a rollout that fails (a model the serving image cannot
+load) leaves the previous version serving.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import mlops, tear_down
+
+pytestmark = pytest.mark.e2e
+
+HERE = Path(__file__).resolve().parent
+MODEL = "breast-cancer"
+
+
+def _ok(result, what: str) -> None:  # type: ignore[no-untyped-def]
+    assert result.returncode == 0, (
+        f"{what} failed ({result.returncode}):\n{result.stdout[-5000:]}\n{result.stderr[-3000:]}"
+    )
+
+
+def _outputs(stack: str, env: dict[str, str]) -> dict[str, str]:
+    result = mlops(["env", "outputs", stack, "--json"], env)
+    _ok(result, f"outputs of {stack}")
+    return json.loads(result.stdout)
+
+
+def _metadata(endpoint: str) -> dict:  # type: ignore[type-arg]
+    with urllib.request.urlopen(f"{endpoint}/metadata", timeout=10) as response:
+        return json.loads(response.read())
+
+
+def _register_unportable(tracking_uri: str) -> str:
+    """The champion-quality model re-classed with a class only this test can import, as the new challenger."""
+    import mlflow
+    import mlflow.sklearn
+    from mlflow import MlflowClient
+    from mlflow.models import Model
+    from unportable import rewrap
+
+    from ml.promote.versions import get_version, using_tracking
+
+    good = get_version(tracking_uri, MODEL, alias="challenger")
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    with tempfile.TemporaryDirectory() as tmp, using_tracking(tracking_uri):
+        model_dir = good.download_model(Path(tmp) / "model")
+        signature = Model.load(str(model_dir / "MLmodel")).signature
+        companions = [
+            good.download(name, Path(tmp) / "companions")
+            for name in ("holdout.parquet", "reference_profile.json", "model_card.md")
+        ]
+        mlflow.set_experiment(MODEL)
+        with mlflow.start_run(run_name="unportable"):
+            mlflow.log_metrics(dict(good.metrics))
+            for path in companions:
+                mlflow.log_artifact(str(path))
+            info = mlflow.sklearn.log_model(
+                rewrap(good.load()),
+                name="model",
+                signature=signature,
+                pip_requirements=["scikit-learn"],
+                registered_model_name=MODEL,
+            )
+    version = str(info.registered_model_version)
+    for key, value in good.tags.items():
+        client.set_model_version_tag(MODEL, version, key, value)
+    client.set_registered_model_alias(MODEL, "challenger", version)
+    return version
+
+
+def test_promote_refuse_and_roll_back_across_two_environments(e2e_env, free_stack_ports):
+    from ml.promote.versions import get_version
+
+    free_stack_ports("local")
+    free_stack_ports("local-prod")
+    try:
+        for stack in ("local", "local-prod"):
+            _ok(mlops(["env", "up", stack, "--yes"], e2e_env), f"env up {stack}")
+        _ok(mlops(["train", "--env", "local", "--config", "examples/breast_cancer/train.yaml"], e2e_env), "train")
+
+        promoted = mlops(["promote", MODEL, "--from", "local", "--to", "local-prod", "--approve"], e2e_env)
+        _ok(promoted, "first promotion")
+        prod = _outputs("local-prod", e2e_env)
+        champion = get_version(prod["tracking_uri"], MODEL, alias="champion")
+        assert _metadata(prod["serving_endpoint"])["version"] == champion.version
+        assert champion.tags["lineage.source_env"] == "local"
+        assert champion.tags["lineage.source_tracking_uri"] == _outputs("local", e2e_env)["tracking_uri"]
+
+        # A clearly worse model is refused by the champion comparison, with the reason.
+        weak = mlops(["train", "--env", "local", "--config", str(HERE / "weak_train.yaml")], e2e_env)
+        _ok(weak, "training the weak model")
+        refused = mlops(["promote", MODEL, "--from", "local", "--to", "local-prod", "--approve"], e2e_env)
+        assert refused.returncode == 2, refused.stdout[-4000:]
+        assert "champion:roc_auc" in refused.stdout
+        assert get_version(prod["tracking_uri"], MODEL, alias="champion").version == champion.version
+
+        _register_unportable(_outputs("local", e2e_env)["tracking_uri"])
+        # The promoting process can load it (the class is on its path); the serving image cannot.
+        env = {**e2e_env, "PYTHONPATH": os.pathsep.join([str(HERE), e2e_env.get("PYTHONPATH", "")])}
+        failed = mlops(["promote", MODEL, "--from", "local", "--to", "local-prod", "--approve"], env)
+        assert failed.returncode == 4, f"{failed.stdout[-5000:]}\n{failed.stderr[-3000:]}"
+        assert "restoring the previous state" in failed.stdout
+        assert get_version(prod["tracking_uri"], MODEL, alias="champion").version == champion.version
+        assert _metadata(_outputs("local-prod", e2e_env)["serving_endpoint"])["version"] == champion.version
+
+        log = mlops(["promotions", "local-prod", "--json"], e2e_env)
+        _ok(log, "promotions")
+        assert [entry["outcome"] for entry in json.loads(log.stdout)] == ["rolled_back", "refused", "promoted"]
+    finally:
+        downs = [tear_down(stack, e2e_env) for stack in ("local-prod", "local")]
+    assert all(d.returncode == 0 for d in downs), "\n".join(d.stdout[-2000:] for d in downs)
