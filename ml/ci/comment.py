@@ -260,7 +260,7 @@ def _stack_section(report: StackReport, max_rows: int | None) -> list[str]:
     for comparison in report.models:
         lines += _model(comparison)
     if not report.models and preview.configured_model_uri and not report.failed:
-        lines += [f"No change to the served model (configured: {_code(preview.configured_model_uri)}).", ""]
+        lines += [f"No serving container changes its model (configured: {_code(preview.configured_model_uri)}).", ""]
     if not preview.has_changes() and not preview.errors:
         lines += ["No resource changes.", ""]
     lines += _details(preview, max_rows)

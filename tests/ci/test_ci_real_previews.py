@@ -115,4 +115,4 @@ def test_cli_renders_both_real_previews_in_one_comment(tmp_path: Path) -> None:
     assert "| `local` | 🟢 changes | 20 | 0 | 0 | 0 | 0 | no pack ran |" in body
     assert "- `pulumi-python:dynamic/docker:Volume` **mlops-artifacts-volume**, because of `name`" in body
     assert "| `cifix` | ⚠️ replaces | 6 | 0 | 3 | 0 | 11 | none |" in body
-    assert "No change to the served model (configured: `models:/breast-cancer@champion`)." in body
+    assert "No serving container changes its model (configured: `models:/breast-cancer@champion`)." in body
