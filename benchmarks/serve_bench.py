@@ -113,16 +113,27 @@ async def _conn(port: int, request: bytes, stop_at: float, budget: list[int], la
             t = time.perf_counter()
             writer.write(request)
             head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
+            length = None
             for line in head.split(b"\r\n"):
                 if line[:15].lower() == b"content-length:":
                     length = int(line[15:])
-            await reader.readexactly(length)
+            if length is not None:
+                await reader.readexactly(length)
+            else:
+                await _read_chunked(reader)
             lat.append(time.perf_counter() - t)
             if not head.startswith(b"HTTP/1.1 200"):
                 err[0] += 1
     finally:
         writer.close()
+
+
+async def _read_chunked(reader: asyncio.StreamReader) -> None:
+    while True:
+        size = int((await reader.readuntil(b"\r\n")).strip(), 16)
+        await reader.readexactly(size + 2)
+        if size == 0:
+            return
 
 
 def drive(port: int, path: str, body: bytes, concurrency: int, requests_max: int, seconds: float) -> Cell:
@@ -190,7 +201,8 @@ def in_process_ms(model: Any, frame: Any) -> float:
 def bench_model(label: str, uri: str, tracking_uri: str, args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
     frames, model = payloads(uri, tracking_uri)
     bodies = {n: json.dumps({"dataframe_records": f.to_dict("records")}).encode() for n, f in frames.items()}
-    env = {"MLFLOW_TRACKING_URI": tracking_uri}
+    # `mlflow models serve` runs `uvicorn` through bash, so the venv's bin must be on PATH.
+    env = {"MLFLOW_TRACKING_URI": tracking_uri, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     ours_port, mlflow_port = free_port(), free_port()
     servers = {
         "mlops serve": (

@@ -85,7 +85,11 @@ class ModelServer:
             {
                 "type": "http.response.start",
                 "status": status,
-                "headers": [*headers, (b"x-request-id", request_id.encode())],
+                "headers": [
+                    *headers,
+                    (b"content-length", str(len(body)).encode()),
+                    (b"x-request-id", request_id.encode()),
+                ],
             }
         )
         await send({"type": "http.response.body", "body": body})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Mapping
 from typing import Any
@@ -27,6 +28,9 @@ def run_server(overrides: Mapping[str, Any] | None = None) -> None:
     import uvicorn
 
     configure_json_logging()
+    # uvicorn re-raises SIGTERM after its graceful shutdown; with this handler that ends in exit status 0, and a
+    # SIGTERM that arrives while the model is still downloading stops the process at once.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     settings = ServeSettings.load(overrides)
     version_dir = fetch(settings.model_uri, settings.tracking_uri, settings.model_cache)
     os.environ.update(settings.to_env())
@@ -63,3 +67,7 @@ def run_server(overrides: Mapping[str, Any] | None = None) -> None:
     finally:
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _exit_cleanly(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
