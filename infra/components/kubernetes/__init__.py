@@ -1,7 +1,7 @@
 """The kubernetes target: every component as namespaced Kubernetes objects on the stack's cluster.
 
-`foundation` creates the platform namespace and one provider whose default namespace is it; every
-component's children use that provider, so none is applied before its namespace exists. The cluster
+`foundation` creates the platform and training namespaces and the provider every component's children
+use, which depends on both, so nothing namespaced is applied before its namespace exists. The cluster
 is the operator's kubeconfig (`mlops:kubernetes.context` picks a context). Every object gets an
 explicit name, so `mlops` finds Services, namespaces and the training ServiceAccount from stack
 outputs, and the standard `app.kubernetes.io/*` labels the policy pack and `kubectl` selectors use.
