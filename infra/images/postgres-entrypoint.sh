@@ -9,9 +9,9 @@ if [ ! -s "$DATA/PG_VERSION" ]; then
     "$BIN/initdb" -D "$DATA" -U mlflow --pwfile=/tmp/pwfile --auth-host=scram-sha-256 --auth-local=trust
     rm -f /tmp/pwfile
     echo "host all all 0.0.0.0/0 scram-sha-256" >> "$DATA/pg_hba.conf"
-    "$BIN/pg_ctl" -D "$DATA" -o "-c listen_addresses=127.0.0.1" -w start
+    "$BIN/pg_ctl" -D "$DATA" -o "-c listen_addresses=127.0.0.1 -c unix_socket_directories=/tmp" -w start
     "$BIN/createdb" -h 127.0.0.1 -U mlflow mlflow
     "$BIN/pg_ctl" -D "$DATA" -m fast -w stop
 fi
 unset POSTGRES_PASSWORD
-exec "$BIN/postgres" -D "$DATA" -c listen_addresses='*' -c unix_socket_directories=/run/postgresql
+exec "$BIN/postgres" -D "$DATA" -c listen_addresses='*' -c unix_socket_directories=/tmp

@@ -4,7 +4,7 @@ FROM ${BASE_IMAGE}
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql-15 \
  && rm -rf /var/lib/apt/lists/* \
- && mkdir -p /var/lib/postgresql/data /run/postgresql && chown -R postgres /var/lib/postgresql /run/postgresql
+ && mkdir -p /var/lib/postgresql/data && chown -R postgres /var/lib/postgresql
 COPY infra/images/postgres-entrypoint.sh /usr/local/bin/postgres-entrypoint
 RUN chmod 0755 /usr/local/bin/postgres-entrypoint
 USER postgres

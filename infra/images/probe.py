@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Container health probe: exit 0 when URL answers with one of the accepted status codes.
 
 Usage: mlops-probe URL [CODE ...]   (default: any 2xx)

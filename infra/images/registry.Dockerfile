@@ -2,11 +2,13 @@
 # and written by the entrypoint from the environment (never baked into the image).
 ARG BASE_IMAGE=mlops-base:bookworm-py311
 FROM ${BASE_IMAGE}
+# /run/registry is not created here: the container mounts a tmpfs there, and Docker keeps an image
+# directory's root-only mode under a tmpfs mount instead of the mount's own.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends docker-registry apache2-utils \
  && rm -rf /var/lib/apt/lists/* \
- && mkdir -p /var/lib/docker-registry /run/registry \
- && chown docker-registry /var/lib/docker-registry /run/registry
+ && mkdir -p /var/lib/docker-registry \
+ && chown docker-registry /var/lib/docker-registry
 COPY infra/images/probe.py /usr/local/bin/mlops-probe
 COPY infra/images/registry-config.yml /etc/docker/registry/config.yml
 COPY infra/images/registry-entrypoint.sh /usr/local/bin/registry-entrypoint

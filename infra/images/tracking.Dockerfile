@@ -4,7 +4,7 @@ FROM ${DEPS_IMAGE}
 # The Postgres driver is the only thing the tracking server needs beyond the shared dependencies.
 RUN --mount=type=secret,id=ca \
     if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
- && pip install psycopg2-binary==2.9.13
+ && pip install --no-cache-dir psycopg2-binary==2.9.13
 RUN mkdir -p /data /artifacts && chown 10001:10001 /data /artifacts
 USER 10001:10001
 EXPOSE 5000

@@ -3,7 +3,7 @@ ARG DEPS_IMAGE
 FROM ${DEPS_IMAGE}
 COPY pyproject.toml README.md /src/
 COPY ml /src/ml
-RUN pip install --no-deps --no-build-isolation /src && mkdir -p /work && chown 10001:10001 /work
+RUN pip install --no-cache-dir --no-deps --no-build-isolation /src && mkdir -p /work && chown 10001:10001 /work
 WORKDIR /work
 USER 10001:10001
 ENTRYPOINT ["mlops", "train"]

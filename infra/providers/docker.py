@@ -159,7 +159,12 @@ class ContainerProvider(ResourceProvider):
         }
         mounts = [
             Mount(
-                target=m["target"], source=m.get("source") or None, type=m["type"], read_only=bool(m.get("read_only"))
+                target=m["target"],
+                source=m.get("source") or None,
+                type=m["type"],
+                read_only=bool(m.get("read_only")),
+                # Scratch space for the container's non-root user, whatever its uid.
+                tmpfs_mode=0o1777 if m["type"] == "tmpfs" else None,
             )
             for m in props.get("mounts") or []
         ]

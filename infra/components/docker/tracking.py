@@ -46,7 +46,6 @@ def create(component: TrackingServer, args: TrackingServerArgs) -> TrackingServe
             secret_env={"POSTGRES_PASSWORD": args.postgres_password},
             mounts=[
                 {"type": "volume", "source": pg_data.volume_name, "target": "/var/lib/postgresql/data"},
-                {"type": "tmpfs", "source": "", "target": "/run/postgresql"},
                 {"type": "tmpfs", "source": "", "target": "/tmp"},
             ],
             limits={"cpus": 1.0, "memory_mb": 512},
