@@ -206,10 +206,21 @@ def project(tmp_path: Path, pulumi_env: dict[str, str], toolchain: Toolchain) ->
     return project
 
 
-def test_up_runs_the_program_with_config_secrets_and_a_dynamic_resource(project: Project) -> None:
+def _resources(project: Project) -> list[dict[str, object]]:
+    return json.loads(project.run("stack", "export").stdout)["deployment"].get("resources") or []
+
+
+def test_preview_up_and_destroy_with_config_secrets_and_a_dynamic_resource(project: Project) -> None:
+    # One lifecycle in one test: every CLI call costs seconds on a busy machine.
+    # With --logflow the CLI starts the host with --logtostderr -v=N ahead of the engine address.
+    preview = project.run("preview", "--diff", "--logflow", "--logtostderr", "-v=5")
+    assert "+ 2 to create" in preview.stdout, preview.stdout
+    assert re.search(r"^\s+dry_run\s*: true$", preview.stdout, re.MULTILINE), preview.stdout
+    assert "running program:" in preview.stderr and "--dry_run true" in preview.stderr
+    assert _resources(project) == [], "a preview must change nothing"
+
     up = project.run("up", "--yes", "--skip-preview")
     assert "+ 2 created" in up.stdout, up.stdout
-
     outputs = project.outputs()
     assert outputs["greeting"] == "Hello"
     assert outputs["token"] == "s3cret-value"
@@ -227,28 +238,10 @@ def test_up_runs_the_program_with_config_secrets_and_a_dynamic_resource(project:
     state_files = [p for p in (project.root.parent / "state").rglob("*") if p.is_file()]
     assert state_files
     assert not any(b"s3cret-value" in p.read_bytes() for p in state_files), "a secret was stored in plain text"
+    assert "pulumi-python:dynamic:Resource" in {r["type"] for r in _resources(project)}
 
-
-def test_destroy_removes_the_dynamic_resource(project: Project) -> None:
-    project.run("up", "--yes", "--skip-preview")
     project.run("destroy", "--yes")
-    state = json.loads(project.run("stack", "export").stdout)
-    assert state["deployment"].get("resources") in (None, [])
-
-
-def test_preview_is_a_dry_run_that_changes_nothing(project: Project) -> None:
-    preview = project.run("preview", "--diff")
-    assert "+ 2 to create" in preview.stdout, preview.stdout
-    assert re.search(r"^\s+dry_run\s*: true$", preview.stdout, re.MULTILINE), preview.stdout
-    state = json.loads(project.run("stack", "export").stdout)
-    assert state["deployment"].get("resources") in (None, [])
-
-
-def test_host_accepts_the_logging_flags_the_cli_passes_on(project: Project) -> None:
-    # With --logflow the CLI starts plugins with --logtostderr -v=N before the engine address.
-    result = project.run("preview", "--logflow", "--logtostderr", "-v=5")
-    assert "+ 2 to create" in result.stdout
-    assert "running program:" in result.stderr and "--dry_run true" in result.stderr
+    assert _resources(project) == []
 
 
 def test_install_verifies_the_existing_virtualenv(project: Project) -> None:
@@ -339,17 +332,15 @@ def policy_pack(tmp_path: Path) -> Path:
     return pack
 
 
-def test_policy_pack_passes_a_compliant_stack(project: Project, policy_pack: Path) -> None:
-    result = project.run("preview", "--policy-pack", str(policy_pack))
-    assert "lh-test-policy" in result.stdout, result.stdout
-    assert "no-shouting" not in result.stdout
+def test_policy_pack_passes_a_compliant_stack_and_rejects_a_violating_one(project: Project, policy_pack: Path) -> None:
+    passed = project.run("preview", "--policy-pack", str(policy_pack))
+    assert "lh-test-policy" in passed.stdout, passed.stdout
+    assert "no-shouting" not in passed.stdout
 
-
-def test_policy_pack_rejects_a_violating_resource(project: Project, policy_pack: Path) -> None:
     project.run("config", "set", "greeting", "HELLO")
-    result = project.run("preview", "--policy-pack", str(policy_pack), check=False)
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, output
+    rejected = project.run("preview", "--policy-pack", str(policy_pack), check=False)
+    output = rejected.stdout + rejected.stderr
+    assert rejected.returncode != 0, output
     assert "[mandatory]" in output and "no-shouting" in output
     assert "greetings must not be shouted: HELLO" in output
 
