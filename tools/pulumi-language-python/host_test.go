@@ -520,3 +520,24 @@ func TestTypecheckerRunsBeforeTheProgramAndStopsIt(t *testing.T) {
 		t.Errorf("type checker arguments = %q", got)
 	}
 }
+
+func TestAmbientInterpreterIsAskedForItsSitePackages(t *testing.T) {
+	dir := t.TempDir()
+	site := filepath.Join(dir, "site-packages")
+	addDist(t, site, "pulumi-random", "4.16.0", map[string]string{"pulumi_random/__init__.py": ""})
+	python := filepath.Join(dir, "python3")
+	// Stands in for `python -c ...`: answers the site-packages query the way site.getsitepackages() would.
+	writeFile(t, python, "#!/bin/sh\nprintf '[\"%s\", \"/nonexistent/user-site\"]' '"+site+"'\n", 0o755)
+	t.Setenv("PULUMI_PYTHON_CMD", python)
+
+	host := newLanguageHost("", "", "")
+	resp, err := host.GetRequiredPackages(context.Background(), &pulumirpc.GetRequiredPackagesRequest{
+		Info: programInfo(t, dir, dir, map[string]any{}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.GetPackages()) != 1 || resp.GetPackages()[0].GetName() != "random" {
+		t.Errorf("want the random plugin from the ambient site-packages, got %v", resp.GetPackages())
+	}
+}
