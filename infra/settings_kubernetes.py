@@ -11,7 +11,8 @@ namespace) to plain values; `secrets` maps the keys of `SECRET_KEYS` that are se
       imagePullPolicy   IfNotPresent | Always
       registry:         {mode: in-cluster | external, address, pushAddress, nodePort, storageGi}
       artifacts:        {bucket (required), prefix, endpoint, region}
-      tracking:         {replicas, database: in-cluster | external, storageGi, postgresStorageGi, port}
+      tracking:         {replicas, database: in-cluster | external, storageGi, postgresStorageGi, port,
+                         allowFromNamespaces: [namespaces besides the platform's that may reach MLflow]}
       training:         {namespace, quota: {cpu, memoryGi, pods, jobs}}
       serving:          {port, publicUrl, autoscaling: {enabled, maxReplicas, cpuUtilization},
                          disruptionBudget: {maxUnavailable}, predictionLogPrefix}
@@ -83,6 +84,7 @@ class TrackingSettings:
     postgres_storage_gi: int
     port: int
     database_url: pulumi.Output[str] | None
+    allow_from_namespaces: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -180,6 +182,12 @@ class _Section:
             raise self._bad(name, value, allowed)
         return value
 
+    def names(self, name: str, pattern: re.Pattern[str], allowed: str) -> tuple[str, ...]:
+        value = self.raw.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and pattern.match(v) for v in value):
+            raise self._bad(name, value, allowed)
+        return tuple(value)
+
     def section(self, name: str) -> _Section:
         return _Section(self.stack, self.full(name), self.raw.get(name))
 
@@ -252,6 +260,7 @@ def parse(
         storage_gi=trk.integer("storageGi", 5, 1, 10000),
         postgres_storage_gi=trk.integer("postgresStorageGi", 10, 1, 10000),
         port=trk.integer("port", 5000, 1024, 65535),
+        allow_from_namespaces=trk.names("allowFromNamespaces", _DNS_LABEL, "a list of namespace names"),
         database_url=_secret(stack, secrets, "trackingDatabaseUrl", "the tracking database is external")
         if external_db
         else None,

@@ -107,6 +107,7 @@ def test_every_kind_the_design_names_is_rendered(stack: str) -> None:
         "Role",
         "RoleBinding",
         "PodDisruptionBudget",
+        "NetworkPolicy",
     }
     if stack_config(stack)["kubernetes"]["serving"]["autoscaling"]["enabled"]:
         expected.add("HorizontalPodAutoscaler")

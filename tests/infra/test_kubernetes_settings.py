@@ -61,6 +61,9 @@ def test_defaults() -> None:
     assert parsed.tracking.database == "in-cluster" and parsed.tracking.database_url is None
     assert parsed.serving.autoscaling.enabled is False
     assert parsed.image_pull_policy == "IfNotPresent" and parsed.storage_class == ""
+    assert parsed.tracking.allow_from_namespaces == ()
+    listed = sk.parse("dev", minimal(tracking={"allowFromNamespaces": ["ingress-nginx"]}), S3)
+    assert listed.tracking.allow_from_namespaces == ("ingress-nginx",)
 
 
 def test_external_registry_requires_an_address() -> None:
@@ -127,6 +130,16 @@ def test_in_cluster_database_needs_no_url() -> None:
             "1 to 256",
         ),
         ({"imagePullPolicy": "Never"}, "mlops:kubernetes.imagePullPolicy", "IfNotPresent | Always"),
+        (
+            {"tracking": {"allowFromNamespaces": "ingress-nginx"}},
+            "mlops:kubernetes.tracking.allowFromNamespaces",
+            "list of namespace names",
+        ),
+        (
+            {"tracking": {"allowFromNamespaces": ["Ingress"]}},
+            "mlops:kubernetes.tracking.allowFromNamespaces",
+            "list of namespace names",
+        ),
         ({"storageClass": "Fast SSD"}, "mlops:kubernetes.storageClass", "storage class"),
     ],
 )

@@ -238,6 +238,27 @@ def test_tracking_server_and_backend_store(stack: str) -> None:
 
 
 @pytest.mark.parametrize("stack", KUBERNETES_STACKS)
+def test_network_policies_fence_the_tracking_server_and_its_database(stack: str) -> None:
+    run = program(stack)
+    ks = stack_config(stack)["kubernetes"]
+    policies = by_name(k8s(run, "networking.k8s.io/v1:NetworkPolicy"))
+    tracking_pods = by_name(k8s(run, "apps/v1:Deployment"))[f"mlops-{stack}-tracking"]["spec"]["selector"]
+    fence = policies[f"mlops-{stack}-tracking"]["spec"]
+    assert fence["podSelector"] == tracking_pods
+    (rule,) = fence["ingress"]
+    (source,) = rule["from"]
+    (expression,) = source["namespaceSelector"]["matchExpressions"]
+    assert sorted(expression["values"]) == sorted([ks["namespace"], ks["training"]["namespace"]])
+    if stack_config(stack)["tracking"]["backend"] == "postgres":
+        db = policies[f"mlops-{stack}-tracking-db"]["spec"]
+        assert db["ingress"][0]["from"] == [{"podSelector": tracking_pods}]
+        (postgres,) = k8s(run, "apps/v1:StatefulSet")
+        assert db["podSelector"] == postgres["spec"]["selector"]
+    else:
+        assert set(policies) == {f"mlops-{stack}-tracking"}
+
+
+@pytest.mark.parametrize("stack", KUBERNETES_STACKS)
 def test_registry_and_pull_secrets(stack: str) -> None:
     run = program(stack)
     ks = stack_config(stack)["kubernetes"]

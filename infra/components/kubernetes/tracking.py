@@ -117,6 +117,22 @@ def _postgres(component: TrackingServer, args: TrackingServerArgs, name: str, pa
         },
         opts=pulumi.ResourceOptions(parent=component),
     )
+    # The database answers the tracking server and nothing else in the cluster.
+    k8s.networking.v1.NetworkPolicy(
+        f"{name}-db-ingress",
+        metadata=metadata(host, ks.namespace, pg_labels),
+        spec={
+            "podSelector": {"matchLabels": pg_selector},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {
+                    "from": [{"podSelector": {"matchLabels": selector(s, "tracking")}}],
+                    "ports": [{"protocol": "TCP", "port": POSTGRES_PORT}],
+                }
+            ],
+        },
+        opts=pulumi.ResourceOptions(parent=component),
+    )
     return f"{host}.{ks.namespace}.svc.cluster.local"
 
 
@@ -254,6 +270,35 @@ def create(component: TrackingServer, args: TrackingServerArgs) -> TrackingServe
             "ports": [{"name": "http", "port": ks.tracking.port, "targetPort": "http"}],
         },
         opts=pulumi.ResourceOptions(parent=component, depends_on=[deployment]),
+    )
+    # MLflow has no authentication of its own: in the cluster only the platform's namespaces and those the
+    # stack lists (an ingress controller's) reach it; `kubectl port-forward` is not subject to this.
+    k8s.networking.v1.NetworkPolicy(
+        f"{name}-ingress",
+        metadata=metadata(service_name, ks.namespace, tracking_labels),
+        spec={
+            "podSelector": {"matchLabels": tracking_selector},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {
+                    "from": [
+                        {
+                            "namespaceSelector": {
+                                "matchExpressions": [
+                                    {
+                                        "key": "kubernetes.io/metadata.name",
+                                        "operator": "In",
+                                        "values": [ks.namespace, ks.training.namespace],
+                                    }
+                                ]
+                            }
+                        }
+                    ],
+                    "ports": [{"protocol": "TCP", "port": MLFLOW_PORT}],
+                }
+            ],
+        },
+        opts=pulumi.ResourceOptions(parent=component),
     )
     internal_uri = service.metadata.apply(lambda _: internal)
     return TrackingServerOutputs(
