@@ -151,6 +151,8 @@ def _fmt(value: float | None) -> str:
 
 
 def _version_label(side: Side, fallback: str) -> str:
+    if side.uri is None:
+        return "none"
     return f"v{side.facts.version}" if side.facts else fallback
 
 

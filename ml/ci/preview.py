@@ -205,6 +205,7 @@ def _from_events(stack: str, events: list[Any], summary: Any) -> StackPreview:
     diags: list[tuple[Any, Any, Any, Any]] = []
     config: Mapping[str, Any] = {}
     policy_packs: dict[str, str] | None = None
+    planned_outputs: dict[str, Any] = {}
     for event in events:
         if not isinstance(event, Mapping):
             raise PreviewFormatError(f"an engine event is a JSON {type(event).__name__}, not an object.")
@@ -244,10 +245,16 @@ def _from_events(stack: str, events: list[Any], summary: Any) -> StackPreview:
             policy_packs = {str(k): str(v) for k, v in packs.items()} if isinstance(packs, Mapping) else {}
         elif (prelude := _get(event, "preludeEvent", "prelude_event")) is not None:
             config = _get(prelude, "config") or {}
+        elif (done := _get(event, "resOutputsEvent", "res_outputs_event")) is not None:
+            meta = _get(done, "metadata") or {}
+            if _get(meta, "type") == ROOT_STACK_TYPE and isinstance(_get(_get(meta, "new"), "outputs"), Mapping):
+                planned_outputs = dict(_get(_get(meta, "new"), "outputs"))
     errors, warnings, stderr = _diagnostics(diags)
     preview = _assemble(stack, steps, summary, violations, errors, warnings, config, policy_events_available=True)
     preview.policy_packs = policy_packs
     preview.program_stderr = stderr
+    # A stack that was never deployed has no outputs yet; the planned ones say where it will be.
+    preview.outputs = preview.outputs or {k: v for k, v in planned_outputs.items() if v != UNKNOWN}
     return preview
 
 

@@ -137,3 +137,12 @@ def test_gates_written_as_a_mapping_are_read_too() -> None:
     )
     assert [(g.name, g.passed) for g in facts.gates] == [("schema", True), ("quality", False)]
     assert facts.gates_passed is False
+
+
+def test_a_first_deployment_shows_the_new_version_against_none(registry: str) -> None:
+    change = ModelRefChange(None, f"models:/{NAME}/2", "serving containers", ("mlops-serving-replica-0",))
+    result = compare(change, registry)
+    assert result.old.facts is None and result.old.problem is None
+    body = render([StackReport("dev", load_preview("dev", (HAND / "dev-digest.json").read_text()), models=[result])])
+    assert "| Metric | none (old) | v2 (new) | Δ |" in body
+    assert "| `test_f1` | - | 0.9500 | - |" in body

@@ -116,3 +116,14 @@ def test_cli_renders_both_real_previews_in_one_comment(tmp_path: Path) -> None:
     assert "- `pulumi-python:dynamic/docker:Volume` **mlops-artifacts-volume**, because of `name`" in body
     assert "| `cifix` | ⚠️ replaces | 6 | 0 | 3 | 0 | 11 | none |" in body
     assert "No serving container changes its model (configured: `models:/breast-cancer@champion`)." in body
+
+
+def test_serving_replicas_carry_the_resolved_model_version() -> None:
+    preview = _load("cimodel", "cimodel-create.json")
+    assert preview.counts["create"] == 24
+    assert [(c.old, c.new, c.resources) for c in preview.model_changes] == [
+        (None, "models:/breast-cancer/3", ("mlops-serving-replica-0", "mlops-serving-replica-1"))
+    ]
+    # Never deployed: the planned outputs say where its tracking server will be.
+    assert preview.outputs["tracking_uri"] == "http://127.0.0.1:5791"
+    assert preview.outputs["serving_model_version_uri"] == "models:/breast-cancer/3"
