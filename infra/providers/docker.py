@@ -114,6 +114,10 @@ class VolumeProvider(ResourceProvider):
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         return _diff(olds, news, self.KEYS)
 
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        volume = client().volumes.get(id_)
+        return ReadResult(id_, {**_plain(props), "name": volume.name, "labels": volume.attrs.get("Labels") or {}})
+
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         try:
             client().volumes.get(id_).remove()
@@ -292,6 +296,10 @@ class ImageProvider(ResourceProvider):
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         return UpdateResult({**_plain(news), "ref": olds.get("ref", id_), "repo_digest": olds.get("repo_digest", "")})
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        client().images.get(id_)
+        return ReadResult(id_, _plain(props))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         import docker.errors
