@@ -67,7 +67,14 @@ def up(
     refresh: bool = typer.Option(False, "--refresh", help="Refresh the state from the real resources first."),
 ) -> None:
     """Create or update ENV's resources (`pulumi up`), streaming Pulumi's output."""
+    from ml.environments import project, stack_config
+    from ml.preflight import PreflightFailed, check_docker_stack
+
     stack = _stack(name, create=True)
+    try:
+        check_docker_stack(project().name, name, stack_config(name))
+    except PreflightFailed as exc:
+        raise _fail(exc) from exc
     if not yes:
         _run(f"preview of {name}", lambda: stack.preview(on_output=typer.echo, diff=False))
         if not typer.confirm(f"Apply these changes to '{name}'?", default=False):
