@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 
@@ -56,7 +57,9 @@ def run_preview(stack: str, *, policy_packs: list[str] | None = None) -> Preview
     summary: Any = None
     exit_code, error = 0, None
     try:
-        result = selected.preview(on_event=on_event, policy_packs=policy_packs or None)
+        # The CLI runs in the project root, so a pack path relative to the caller's directory must be absolute.
+        packs = [str(Path(pack).resolve()) for pack in policy_packs or []]
+        result = selected.preview(on_event=on_event, policy_packs=packs or None)
         summary = to_plain(result.change_summary)
     except auto.errors.CommandError as exc:
         exit_code, error = 1, _error_lines(exc)
