@@ -4,10 +4,13 @@ public URLs, a storage class and a kubeconfig context. The program runs under Pu
 from __future__ import annotations
 
 import copy
+import functools
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import kubernetes_validate
+import kubernetes_validate.utils
 import pytest
 from conftest import ProgramRun, run_program, stack_config, unwrap
 
@@ -19,6 +22,15 @@ SECRETS = {
     "trackingDatabaseUrl": "postgresql://mlflow:pw@db.internal.example:5432/mlflow",
 }
 MODEL = "models:/breast-cancer/4"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _schemas_read_once() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            kubernetes_validate.utils, "schema_contents", functools.cache(kubernetes_validate.utils.schema_contents)
+        )
+        yield
 
 
 def prod_with(**kubernetes: Any) -> dict[str, Any]:
