@@ -135,7 +135,10 @@ def _parquet_batches(fs: pafs.FileSystem, path: str, columns: Sequence[str]) -> 
     with fs.open_input_file(path) as handle:
         reader = pq.ParquetFile(handle)
         present = [c for c in columns if c in reader.schema_arrow.names]
-        yield from reader.iter_batches(batch_size=BATCH_ROWS, columns=present)
+        # One row group at a time: ParquetFile.iter_batches with a column selection kept every
+        # decoded row group alive until the file was done (1.8 GB for a 10M-row file in pyarrow 25).
+        for group in range(reader.num_row_groups):
+            yield from reader.read_row_group(group, columns=present).to_batches(max_chunksize=BATCH_ROWS)
 
 
 def _jsonl_batches(fs: pafs.FileSystem, path: str, numeric: Sequence[str]) -> Iterator[pa.RecordBatch]:
