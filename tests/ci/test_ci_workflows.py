@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -138,3 +140,46 @@ def test_promote_is_manual_and_runs_in_the_target_environment() -> None:
     assert workflow["concurrency"]["group"] == "pulumi-${{ inputs.to }}"
     assert 'mlops promote "$MODEL" --from "$FROM" --to "$TO"' in _runs(workflow)
     assert "required reviewers" in (WORKFLOWS / "promote.yml").read_text()
+
+
+def _commit(repo: Path, message: str) -> str:
+    subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
+    subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.email=ci@example.com", "-c", "user.name=ci", "commit", "-qm", message],
+        check=True,
+    )
+    return subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def test_preview_selects_the_stacks_a_change_touches(tmp_path: Path) -> None:
+    """The `changes` job's script, run as GitHub runs it, on a repository with four stacks."""
+    script = next(s["run"] for s in _load("preview.yml")["jobs"]["changes"]["steps"] if s.get("id") == "stacks")
+    repo = tmp_path / "repo"
+    (repo / "stacks").mkdir(parents=True)
+    (repo / "infra" / "images").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    for stack in ("local", "dev", "staging", "prod"):
+        (repo / "stacks" / f"Pulumi.{stack}.yaml").write_text("config: {}\n")
+    (repo / "infra" / "images" / "server.Dockerfile").write_text("FROM base\n")
+    commits = [_commit(repo, "base")]
+
+    def selected(base: str, head: str) -> list[str]:
+        output = tmp_path / "github_output"
+        output.write_text("")
+        env = {"PATH": os.environ["PATH"], "GITHUB_OUTPUT": str(output), "BASE_SHA": base, "HEAD_SHA": head}
+        subprocess.run(["bash", "-eo", "pipefail", "-c", script], cwd=repo, env=env, check=True, capture_output=True)
+        key, _, value = output.read_text().strip().partition("=")
+        assert key == "stacks"
+        return list(json.loads(value))
+
+    (repo / "stacks" / "Pulumi.dev.yaml").write_text("config: {mlops:target: docker}\n")
+    commits.append(_commit(repo, "dev only"))
+    assert selected(commits[0], commits[1]) == ["dev"]
+    (repo / "infra" / "images" / "server.Dockerfile").write_text("FROM other\n")
+    commits.append(_commit(repo, "an image"))
+    assert selected(commits[1], commits[2]) == ["dev", "local", "prod", "staging"]
+    (repo / "README.md").write_text("docs\n")
+    commits.append(_commit(repo, "docs"))
+    assert selected(commits[2], commits[3]) == []
