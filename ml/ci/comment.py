@@ -228,7 +228,7 @@ def _details(preview: StackPreview, max_rows: int | None) -> list[str]:
         ]
         lines += [f"| {c.op} | {_code(c.type)} | {_cell(c.name)} | {_reasons(c)} |" for c in shown]
         if len(shown) < len(preview.changes):
-            lines.append(f"| … | {len(preview.changes) - len(shown)} more, see the workflow log | | |")
+            lines.append(f"| … | {len(preview.changes) - len(shown)} more, in the preview's own output | | |")
         lines += ["", "</details>", ""]
     if preview.program_stderr:
         shown_stderr = preview.program_stderr if max_rows is None else preview.program_stderr[:max_rows]
@@ -276,7 +276,7 @@ def render(reports: list[StackReport], *, commit: str | None = None, max_rows: i
         text = _render(reports, commit, 25)
     if len(text) > MAX_CHARS:
         cut = text[: MAX_CHARS - 200].rsplit("\n", 1)[0]
-        text = cut + "\n\n_The comment was cut to fit GitHub's size limit: the workflow log has the rest._\n"
+        text = cut + "\n\n_The comment was cut to fit GitHub's size limit: the preview's own output has the rest._\n"
     return text
 
 
