@@ -63,12 +63,14 @@ def run():
     snapshot = Report([DataDriftPreset()]).run(current_data=current, reference_data=reference)
     found = []
     for metric in snapshot.dict()["metrics"]:
-        name, value = str(metric.get("metric_id", "")), metric.get("value")
-        if name.startswith("ValueDrift(") and isinstance(value, (int, float)):
-            column = name.split("column=")[1].split(",")[0].rstrip(")")
-            threshold = 0.1
-            if value >= threshold:
-                found.append(column)
+        config = metric.get("config") or {}
+        if not str(config.get("type", "")).endswith("ValueDrift"):
+            continue
+        value, threshold = float(metric["value"]), float(config["threshold"])
+        method = str(config.get("method", "")).lower()
+        tests_p = "p_value" in method or "k-s" in method or "chi-square" in method or "z-test" in method
+        if (value < threshold) if tests_p else (value >= threshold):
+            found.append(config["column"])
     return {"rows": len(current), "drifted": sorted(found)}
 """
 
@@ -120,8 +122,9 @@ def prepare(workdir: Path, rows: int, cols: int) -> tuple[Path, Path, Path]:
 def measure(python: str, body: str, args: list[str], timeout: float) -> dict | None:
     script = textwrap.dedent(body) + _MEASURE
     try:
-        done = subprocess.run([python, "-c", script, *args], capture_output=True, text=True, timeout=timeout,
-                              check=False)
+        done = subprocess.run(
+            [python, "-c", script, *args], capture_output=True, text=True, timeout=timeout, check=False
+        )
     except subprocess.TimeoutExpired:
         return None
     if done.returncode != 0:
@@ -141,13 +144,20 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "mlops-monitor-bench")
     parser.add_argument("--evidently-python", default=os.environ.get("MLOPS_BENCH_EVIDENTLY_PYTHON", sys.executable))
     parser.add_argument("--evidently-timeout", type=float, default=600.0)
-    parser.add_argument("--evidently-max-rows", type=int, default=1_000_000,
-                        help="skip Evidently above this many rows (the memory-check case)")
+    parser.add_argument(
+        "--evidently-max-rows",
+        type=int,
+        default=1_000_000,
+        help="skip Evidently above this many rows (the memory-check case)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
 
-    lines = ["| rows x cols | ours s (cpu s) | ours peak MB | Evidently s (cpu s) | Evidently peak MB | "
-             "speed-up | drifted: ours / Evidently |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| rows x cols | ours s (cpu s) | ours peak MB | Evidently s (cpu s) | Evidently peak MB | "
+        "speed-up | drifted: ours / Evidently |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for case in args.cases.split(","):
         rows, cols = (int(v) for v in case.lower().split("x"))
         log.info("case %s: preparing data", case)
@@ -157,8 +167,7 @@ def main() -> None:
         theirs = None
         if rows <= args.evidently_max_rows:
             log.info("case %s: Evidently (timeout %.0f s)", case, args.evidently_timeout)
-            theirs = measure(args.evidently_python, EVIDENTLY, [str(reference), str(log_root)],
-                             args.evidently_timeout)
+            theirs = measure(args.evidently_python, EVIDENTLY, [str(reference), str(log_root)], args.evidently_timeout)
         assert ours is not None
         if theirs is not None:
             ratio = f"{theirs['seconds'] / ours['seconds']:.0f}x"
@@ -166,8 +175,11 @@ def main() -> None:
             ratio = f"> {args.evidently_timeout / ours['seconds']:.0f}x"
         else:
             ratio = "n/a (not run)"
-        evidently_s = "not run" if rows > args.evidently_max_rows else \
-            f"{_cell(theirs, args.evidently_timeout, 'seconds', '.1f')} ({_cell(theirs, 0, 'cpu', '.1f')})"
+        evidently_s = (
+            "not run"
+            if rows > args.evidently_max_rows
+            else f"{_cell(theirs, args.evidently_timeout, 'seconds', '.1f')} ({_cell(theirs, 0, 'cpu', '.1f')})"
+        )
         lines.append(
             f"| {rows:,} x {cols} | {ours['seconds']:.2f} ({ours['cpu']:.2f}) | {ours['peak_mb']:.0f} | "
             f"{evidently_s} | {_cell(theirs, 0, 'peak_mb', '.0f')} | {ratio} | "
