@@ -250,6 +250,12 @@ def _from_events(stack: str, events: list[Any], summary: Any) -> StackPreview:
             if _get(meta, "type") == ROOT_STACK_TYPE and isinstance(_get(_get(meta, "new"), "outputs"), Mapping):
                 planned_outputs = dict(_get(_get(meta, "new"), "outputs"))
     errors, warnings, stderr = _diagnostics(diags)
+    if not steps and isinstance(summary, Mapping) and any(_op(k) != "same" and v for k, v in summary.items()):
+        # Counts without a single resource event: the capture lost them, and the comment would look clean.
+        errors.append(
+            "the preview reports changes but holds no resource events, so it was captured incompletely: "
+            "capture it again with `mlops ci preview-comment --stack` or `--save-dir`"
+        )
     preview = _assemble(stack, steps, summary, violations, errors, warnings, config, policy_events_available=True)
     preview.policy_packs = policy_packs
     preview.program_stderr = stderr

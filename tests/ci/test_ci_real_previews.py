@@ -127,3 +127,10 @@ def test_serving_replicas_carry_the_resolved_model_version() -> None:
     # Never deployed: the planned outputs say where its tracking server will be.
     assert preview.outputs["tracking_uri"] == "http://127.0.0.1:5791"
     assert preview.outputs["serving_model_version_uri"] == "models:/breast-cancer/3"
+
+
+def test_a_capture_that_lost_its_resource_events_fails_loudly() -> None:
+    preview = _load("cimodel", "env-preview-incomplete.json")
+    assert preview.counts["create"] == 24 and preview.changes == []
+    assert preview.failed
+    assert "captured incompletely" in preview.errors[0]
