@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ml.serve.errors import RequestError
+from ml.serve.heads import Head, predict_head, proba_head
 from ml.serve.steps import Unsupported, compile_matrix_step, compile_transformer
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,8 @@ class FastPath:
     width: int
     matrix_steps: list[MatrixFn]
     estimator: Any
-    proba: Callable[[Any], Any] | None
+    proba: Head | None
+    regress: Head
 
     def features(self, columns: dict[str, Any], rows: int) -> Any:
         X = np.empty((rows, self.width), dtype=np.float64)
@@ -53,7 +55,7 @@ class FastPath:
         if self.proba is not None:
             proba = self.proba(X)
             return self.estimator.classes_[proba.argmax(axis=1)], proba
-        return self.estimator.predict(X), None
+        return self.regress(X), None
 
 
 def compile_fast_path(model: Any, input_names: tuple[str, ...]) -> FastPath | None:
@@ -79,7 +81,7 @@ def _compile(model: Any, input_names: tuple[str, ...]) -> FastPath:
         names = [str(n) for n in getattr(estimator if not pre else pre[0], "feature_names_in_", input_names)]
         blocks, width = [(slice(0, len(names)), _stack(names))], len(names)
     matrix_steps = [compile_matrix_step(s) for s in pre]
-    return FastPath(blocks, width, matrix_steps, estimator, _proba_fn(estimator))
+    return FastPath(blocks, width, matrix_steps, estimator, proba_head(estimator), predict_head(estimator))
 
 
 def _column_transformer(ct: Any) -> tuple[list[tuple[slice, ColumnFn]], int]:
@@ -121,21 +123,3 @@ def _stack(names: list[str]) -> ColumnFn:
         return np.column_stack([np.asarray(columns[n], dtype=np.float64) for n in names])
 
     return run
-
-
-def _proba_fn(estimator: Any) -> Callable[[Any], Any] | None:
-    from scipy.special import expit
-    from sklearn.linear_model import LogisticRegression
-
-    if not hasattr(estimator, "predict_proba") or not hasattr(estimator, "classes_"):
-        return None
-    if type(estimator) is LogisticRegression and estimator.coef_.shape[0] == 1:
-        coef, intercept = estimator.coef_[0].copy(), float(estimator.intercept_[0])
-
-        def binary_lr(X: Any) -> Any:
-            # Same formula as LogisticRegression._predict_proba_lr, without the per-call input checks.
-            p = expit(X @ coef + intercept)
-            return np.column_stack([1.0 - p, p])
-
-        return binary_lr
-    return estimator.predict_proba

@@ -150,8 +150,7 @@ def problems_for_missing(cols: dict[str, list[Any]], spec: ColumnSpec) -> Proble
         if spec.required:
             return Problem("missing_column", f"column {spec.name!r} is required but missing", spec.name)
         return None
-    if spec.required:
-        for i, v in enumerate(values):
-            if v is _MISSING:
-                return Problem("missing_column", f"column {spec.name!r} is missing in record {i}", spec.name, i)
+    if spec.required and _MISSING in values:
+        row = next(i for i, v in enumerate(values) if v is _MISSING)
+        return Problem("missing_column", f"column {spec.name!r} is missing in record {row}", spec.name, row)
     return None

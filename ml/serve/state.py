@@ -37,10 +37,12 @@ class ServerState:
 
     def load(self) -> None:
         try:
-            self.predictor = load_predictor(self.version_dir, self.alias, fast_path=self.settings.fast_path)
+            predictor = load_predictor(self.version_dir, self.alias, fast_path=self.settings.fast_path)
             if self.settings.prediction_log:
                 self.predlog = self._logger()
                 self.predlog.start()
+            # Set last: /ready turns 200 on this, and the first request must already find the logger.
+            self.predictor = predictor
         except Exception as exc:
             self.failure = f"{type(exc).__name__}: {exc}"
             log.exception("model load failed")

@@ -79,7 +79,9 @@ def test_unloadable_model_exits_with_a_clear_message(
     assert message in result.stderr
 
 
-def test_sigterm_finishes_the_request_in_flight(tmp_path: Path, mlflow_server: str, model_cache: Path) -> None:
+def test_sigterm_finishes_the_request_in_flight(
+    tmp_path: Path, mlflow_server: str, model_cache: Path, serve_models: dict[str, str]
+) -> None:
     server = ServeProcess(
         tmp_path,
         ["--model-uri", f"models:/{MIXED_MODEL}@champion", "--tracking-uri", mlflow_server],
@@ -134,7 +136,7 @@ def test_two_workers_share_the_port_and_the_metrics(
 
 
 def test_prediction_log_to_s3(
-    tmp_path: Path, mlflow_server: str, model_cache: Path, s3_server: str, s3_bucket: str
+    tmp_path: Path, mlflow_server: str, model_cache: Path, serve_models: dict[str, str], s3_server: str, s3_bucket: str
 ) -> None:
     server = ServeProcess(
         tmp_path,
