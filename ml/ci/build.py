@@ -7,7 +7,8 @@ from pathlib import Path
 
 from ml.ci.comment import StackReport
 from ml.ci.models import ModelComparison, compare
-from ml.ci.preview import ModelRefChange, PreviewFormatError, StackPreview, load_preview
+from ml.ci.preview import PreviewFormatError, load_preview
+from ml.ci.records import ModelRefChange, StackPreview
 
 
 def _report(stack: str, text: str, source: str, exit_code: int | None) -> StackReport:

@@ -15,89 +15,24 @@ in the comment instead of claiming there were none.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-MODEL_ENV_VAR = "MLOPS_MODEL_URI"
-# Pulumi's placeholder for a value that is only known after the update.
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
-REPLACE_OPS = frozenset({"replace", "create-replacement", "delete-replaced"})
-COUNTED_OPS = ("create", "update", "replace", "delete", "same")
-CANNOT_RUN = "can't run policy"
+from ml.ci.records import (
+    CANNOT_RUN,
+    ROOT_STACK_TYPE,
+    UNKNOWN,
+    PolicyViolation,
+    StackPreview,
+    Step,
+    op_name,
+    urn_parts,
+)
+from ml.ci.steps import change_counts, logical_changes, model_changes_from_steps, model_uri_from_config
 
 
 class PreviewFormatError(ValueError):
     """The file is not preview output we can read; the message names the file's problem."""
-
-
-@dataclass(frozen=True)
-class ResourceChange:
-    op: str
-    urn: str
-    type: str
-    name: str
-    replace_reasons: tuple[str, ...] = ()
-    diff_reasons: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class PolicyViolation:
-    policy: str
-    pack: str
-    level: str
-    message: str
-    urn: str | None
-
-
-@dataclass(frozen=True)
-class ModelRefChange:
-    """The serving model reference before and after (None: no serving resource on that side)."""
-
-    old: str | None
-    new: str | None
-    source: str
-    resources: tuple[str, ...] = ()
-
-
-@dataclass
-class StackPreview:
-    stack: str
-    counts: dict[str, int]
-    changes: list[ResourceChange]
-    violations: list[PolicyViolation]
-    errors: list[str]
-    warnings: list[str]
-    model_changes: list[ModelRefChange]
-    configured_model_uri: str | None = None
-    outputs: dict[str, Any] = field(default_factory=dict)
-    deferred: list[PolicyViolation] = field(default_factory=list)
-    """Policies the engine could not run in preview (an input known only after the update)."""
-    program_stderr: list[str] = field(default_factory=list)
-    policy_events_available: bool = True
-    policy_packs: dict[str, str] | None = None
-    """Packs that ran (name -> version), from the summary event; None where the input cannot tell."""
-    failed: bool = False
-
-    @property
-    def replaced(self) -> list[ResourceChange]:
-        return [c for c in self.changes if c.op == "replace"]
-
-    def has_changes(self) -> bool:
-        return any(self.counts.get(op, 0) for op in ("create", "update", "replace", "delete"))
-
-
-@dataclass(frozen=True)
-class _Step:
-    op: str
-    urn: str
-    type: str
-    old_inputs: Any
-    new_inputs: Any
-    old_outputs: Any
-    replace_reasons: tuple[str, ...]
-    diff_reasons: tuple[str, ...]
 
 
 def _get(obj: Any, *keys: str) -> Any:
@@ -108,20 +43,6 @@ def _get(obj: Any, *keys: str) -> Any:
         if key in obj and obj[key] is not None:
             return obj[key]
     return None
-
-
-def _op(value: Any) -> str:
-    # The Automation API's OpType may arrive as its enum repr when serialised naively.
-    text = str(value or "")
-    return text.split(".", 1)[1].lower().replace("_", "-") if text.startswith("OpType.") else text
-
-
-def _urn_parts(urn: str) -> tuple[str, str]:
-    """(type, name) of a URN `urn:pulumi:stack::project::parent$type::name`."""
-    parts = urn.split("::")
-    if len(parts) < 4:
-        return "", urn
-    return parts[2].rsplit("$", 1)[-1], "::".join(parts[3:])
 
 
 def _parse_documents(text: str, source: str) -> Any:
@@ -171,10 +92,10 @@ def _from_digest(stack: str, digest: Mapping[str, Any]) -> StackPreview:
         old, new = raw.get("oldState") or {}, raw.get("newState") or {}
         urn = str(raw.get("urn", ""))
         steps.append(
-            _Step(
-                op=_op(raw.get("op")),
+            Step(
+                op=op_name(raw.get("op")),
                 urn=urn,
-                type=str(new.get("type") or old.get("type") or _urn_parts(urn)[0]),
+                type=str(new.get("type") or old.get("type") or urn_parts(urn)[0]),
                 old_inputs=old.get("inputs"),
                 new_inputs=new.get("inputs"),
                 old_outputs=old.get("outputs"),
@@ -200,7 +121,7 @@ def _from_digest(stack: str, digest: Mapping[str, Any]) -> StackPreview:
 
 
 def _from_events(stack: str, events: list[Any], summary: Any) -> StackPreview:
-    steps: list[_Step] = []
+    steps: list[Step] = []
     violations: list[PolicyViolation] = []
     diags: list[tuple[Any, Any, Any, Any]] = []
     config: Mapping[str, Any] = {}
@@ -214,10 +135,10 @@ def _from_events(stack: str, events: list[Any], summary: Any) -> StackPreview:
             old, new = _get(meta, "old") or {}, _get(meta, "new") or {}
             urn = str(_get(meta, "urn") or "")
             steps.append(
-                _Step(
-                    op=_op(_get(meta, "op")),
+                Step(
+                    op=op_name(_get(meta, "op")),
                     urn=urn,
-                    type=str(_get(meta, "type") or _urn_parts(urn)[0]),
+                    type=str(_get(meta, "type") or urn_parts(urn)[0]),
                     old_inputs=_get(old, "inputs"),
                     new_inputs=_get(new, "inputs"),
                     old_outputs=_get(old, "outputs"),
@@ -250,7 +171,7 @@ def _from_events(stack: str, events: list[Any], summary: Any) -> StackPreview:
             if _get(meta, "type") == ROOT_STACK_TYPE and isinstance(_get(_get(meta, "new"), "outputs"), Mapping):
                 planned_outputs = dict(_get(_get(meta, "new"), "outputs"))
     errors, warnings, stderr = _diagnostics(diags)
-    if not steps and isinstance(summary, Mapping) and any(_op(k) != "same" and v for k, v in summary.items()):
+    if not steps and isinstance(summary, Mapping) and any(op_name(k) != "same" and v for k, v in summary.items()):
         # Counts without a single resource event: the capture lost them, and the comment would look clean.
         errors.append(
             "the preview reports changes but holds no resource events, so it was captured incompletely: "
@@ -273,7 +194,7 @@ def _diagnostics(items: Iterable[tuple[Any, Any, Any, Any]]) -> tuple[list[str],
         text = str(message or "").strip()
         if ephemeral or not text:
             continue
-        where = f"{_urn_parts(str(urn))[1]}: " if urn else ""
+        where = f"{urn_parts(str(urn))[1]}: " if urn else ""
         # The CLI folds the severity into the text ("warning: ..."); the comment's heading already says it.
         for prefix in ("error: ", "warning: "):
             text = text.removeprefix(prefix)
@@ -292,7 +213,7 @@ def _dedupe(items: list[str]) -> list[str]:
 
 def _assemble(
     stack: str,
-    steps: list[_Step],
+    steps: list[Step],
     summary: Any,
     violations: list[PolicyViolation],
     errors: list[str],
@@ -301,8 +222,8 @@ def _assemble(
     *,
     policy_events_available: bool,
 ) -> StackPreview:
-    changes = _logical_changes(steps)
-    counts = _counts(summary, steps, changes)
+    changes = logical_changes(steps)
+    counts = change_counts(summary, steps, changes)
     outputs: dict[str, Any] = {}
     for step in steps:
         if step.type == ROOT_STACK_TYPE and isinstance(step.old_outputs, Mapping):
@@ -324,119 +245,3 @@ def _assemble(
         policy_events_available=policy_events_available,
         failed=bool(errors) or any(v.level == "mandatory" for v in violations),
     )
-
-
-def _logical_changes(steps: list[_Step]) -> list[ResourceChange]:
-    """One entry per resource: a replacement's create and delete halves fold into one `replace`."""
-    by_urn: dict[str, ResourceChange] = {}
-    for step in steps:
-        if step.op in ("same", "read", "refresh", ""):
-            continue
-        # The engine leaves providers out of its counts unless one is replaced (which replaces its resources).
-        if step.type.startswith("pulumi:providers:") and step.op not in REPLACE_OPS:
-            continue
-        op = "replace" if step.op in REPLACE_OPS else step.op
-        previous = by_urn.get(step.urn)
-        if previous is not None and previous.op == "replace" and op != "replace":
-            continue
-        _, name = _urn_parts(step.urn)
-        by_urn[step.urn] = ResourceChange(
-            op=op,
-            urn=step.urn,
-            type=step.type,
-            name=name,
-            replace_reasons=step.replace_reasons or (previous.replace_reasons if previous else ()),
-            diff_reasons=step.diff_reasons or (previous.diff_reasons if previous else ()),
-        )
-    return list(by_urn.values())
-
-
-def _counts(summary: Any, steps: list[_Step], changes: list[ResourceChange]) -> dict[str, int]:
-    if isinstance(summary, Mapping) and summary:
-        plain = {_op(key): int(value) for key, value in summary.items()}
-        return {op: plain.get(op, 0) for op in COUNTED_OPS}
-    # A failed preview has no summary event: count what the steps show.
-    counts = dict.fromkeys(COUNTED_OPS, 0)
-    for change in changes:
-        if change.op in counts:
-            counts[change.op] += 1
-    counts["same"] = sum(1 for s in steps if s.op == "same")
-    return counts
-
-
-def _model_uris(value: Any) -> Iterator[str]:
-    """Every MLOPS_MODEL_URI value in a resource's inputs, whatever the provider's shape for env vars.
-
-    Docker containers list `NAME=value` strings; Kubernetes containers list `{name, value}` objects.
-    """
-    if isinstance(value, str):
-        if value.startswith(MODEL_ENV_VAR + "="):
-            yield value[len(MODEL_ENV_VAR) + 1 :]
-    elif isinstance(value, Mapping):
-        if value.get("name") == MODEL_ENV_VAR and isinstance(value.get("value"), str):
-            yield value["value"]
-        elif isinstance(value.get(MODEL_ENV_VAR), str):
-            yield value[MODEL_ENV_VAR]
-        else:
-            for item in value.values():
-                yield from _model_uris(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _model_uris(item)
-
-
-def _single(values: list[str]) -> str | None:
-    distinct = list(dict.fromkeys(values))
-    return distinct[0] if distinct else None
-
-
-def model_changes_from_steps(steps: Iterable[_Step]) -> list[ModelRefChange]:
-    """Changed serving model references, one entry per distinct old -> new pair."""
-    pairs: dict[tuple[str | None, str | None], list[str]] = {}
-    for step in steps:
-        if step.op in ("same", "read", "refresh"):
-            continue
-        old = _single(list(_model_uris(step.old_inputs))) if step.op != "create" else None
-        new = _single(list(_model_uris(step.new_inputs))) if step.op not in ("delete", "delete-replaced") else None
-        if old == new or (old is None and new is None):
-            continue
-        pairs.setdefault((old, new), []).append(_urn_parts(step.urn)[1])
-    return [
-        ModelRefChange(old=old, new=new, source="serving containers", resources=tuple(dict.fromkeys(names)))
-        for (old, new), names in _fold_scaling(pairs).items()
-    ]
-
-
-def _fold_scaling(
-    pairs: dict[tuple[str | None, str | None], list[str]],
-) -> dict[tuple[str | None, str | None], list[str]]:
-    """A replica added or removed alongside a real change is part of that change, not a change of its own."""
-    real = [(old, new) for old, new in pairs if old is not None and new is not None]
-    if not real:
-        return pairs
-    folded: dict[tuple[str | None, str | None], list[str]] = {pair: list(pairs[pair]) for pair in real}
-    for (old, new), names in pairs.items():
-        if old is not None and new is not None:
-            continue
-        target = next((p for p in real if (new is not None and p[1] == new) or (old is not None and p[0] == old)), None)
-        if target is None:
-            folded[(old, new)] = list(names)
-        else:
-            folded[target] += names
-    return folded
-
-
-def model_uri_from_config(config: Mapping[str, Any]) -> str | None:
-    """`mlops:serving.modelUri` from a stack's config, whether stored as a path key or inside an object."""
-    direct = config.get("mlops:serving.modelUri")
-    if isinstance(direct, str):
-        return direct
-    serving = config.get("mlops:serving")
-    if isinstance(serving, str):
-        try:
-            serving = json.loads(serving)
-        except json.JSONDecodeError:
-            return None
-    if isinstance(serving, Mapping) and isinstance(serving.get("modelUri"), str):
-        return str(serving["modelUri"])
-    return None

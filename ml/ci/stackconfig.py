@@ -11,7 +11,8 @@ from pathlib import Path
 
 import yaml
 
-from ml.ci.preview import ModelRefChange, model_uri_from_config
+from ml.ci.records import ModelRefChange
+from ml.ci.steps import model_uri_from_config
 
 
 class BaseRefError(RuntimeError):

@@ -11,7 +11,8 @@ import pytest
 
 from ml.ci.comment import StackReport, render
 from ml.ci.models import ModelRef, compare
-from ml.ci.preview import ModelRefChange, load_preview
+from ml.ci.preview import load_preview
+from ml.ci.records import ModelRefChange
 
 NAME = "breast-cancer"
 HAND = Path(__file__).parent / "fixtures" / "hand"

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ml.ci.preview import ModelRefChange, PreviewFormatError, load_preview
+from ml.ci.preview import PreviewFormatError, load_preview
+from ml.ci.records import ModelRefChange
 from ml.ci.run import to_plain
 
 HAND = Path(__file__).parent / "fixtures" / "hand"

@@ -8,7 +8,8 @@ from typer.testing import CliRunner
 
 from ml.ci.build import model_changes
 from ml.ci.comment import StackReport, render
-from ml.ci.preview import ModelRefChange, load_preview
+from ml.ci.preview import load_preview
+from ml.ci.records import ModelRefChange
 from ml.cli import app
 
 REAL = Path(__file__).parent / "fixtures" / "real"
