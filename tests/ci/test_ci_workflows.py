@@ -140,6 +140,9 @@ def test_promote_is_manual_and_runs_in_the_target_environment() -> None:
     assert workflow["concurrency"]["group"] == "pulumi-${{ inputs.to }}"
     assert 'mlops promote "$MODEL" --from "$FROM" --to "$TO"' in _runs(workflow)
     assert "required reviewers" in (WORKFLOWS / "promote.yml").read_text()
+    # The approval GitHub collected reaches `mlops promote`, which refuses prod without one.
+    assert "actions/runs/$RUN_ID/approvals" in _runs(workflow) and "MLOPS_APPROVED_BY" in _runs(workflow)
+    assert job["permissions"] == {"contents": "read", "actions": "read"}
 
 
 def _commit(repo: Path, message: str) -> str:
