@@ -97,7 +97,9 @@ def prepare_features(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
     for name in spec.numeric_columns:
         out[name] = pd.to_numeric(frame[name], errors="raise").astype("float64")
     for name in spec.categorical_columns:
-        column = frame[name]
+        # Through the categorical codes, so each distinct value is converted to str once, not once per row.
         # NaN rather than None marks a missing category: SimpleImputer only recognises NaN in object arrays.
-        out[name] = column.astype(str).astype(object).where(column.notna(), np.nan)
+        codes = frame[name].astype("category")
+        levels = np.array([str(level) for level in codes.cat.categories] + [np.nan], dtype=object)
+        out[name] = levels[codes.cat.codes.to_numpy()]
     return out[spec.feature_columns]

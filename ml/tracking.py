@@ -8,7 +8,9 @@ out instead of inferred (inference imports the model in a subprocess and costs s
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import platform
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,8 +33,16 @@ MODEL_REQUIREMENTS = ("scikit-learn", "pandas", "numpy", "scipy", "skops")
 RECORDED_PACKAGES = ("mlflow", "scikit-learn", "pandas", "numpy", "scipy", "pyarrow", "skops")
 # skops refuses to load types it does not know; these are the modules whose types we vouch for.
 TRUSTED_TYPE_PREFIXES = ("ml.features.", "sklearn.", "numpy.")
+# What the pipelines built by ml.estimators contain beyond skops' defaults (checked by the tests).
+KNOWN_TRUSTED_TYPES = (
+    "ml.features.QuantileClipper",
+    "numpy.dtype",
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+)
 
 
+@functools.cache
 def package_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for name in RECORDED_PACKAGES:
@@ -50,15 +60,24 @@ def model_pip_requirements() -> list[str]:
 
 @contextmanager
 def tracking_to(uri: str) -> Iterator[None]:
-    """Point MLflow's fluent API at ``uri`` for the block, then put the previous URI back."""
-    import mlflow
+    """Point MLflow's fluent API at ``uri`` for the block, then restore exactly what was there before.
 
-    previous = mlflow.get_tracking_uri()
+    ``mlflow.set_tracking_uri`` also writes ``MLFLOW_TRACKING_URI`` into the environment, and
+    ``get_tracking_uri`` reports a default when nothing is set, so both the module-level value and the
+    variable are saved and put back; otherwise a caller's environment would silently be overridden.
+    """
+    import mlflow
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    previous_global = tracking_utils._tracking_uri
+    previous_env = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
     try:
         yield
     finally:
-        mlflow.set_tracking_uri(previous)
+        mlflow.set_tracking_uri(previous_global)  # type: ignore[arg-type]
+        if previous_env is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = previous_env
 
 
 def flatten_params(prefix: str, params: dict[str, Any]) -> dict[str, str]:
@@ -98,7 +117,10 @@ def log_dataset_input(loaded: LoadedData, spec: DatasetSpec) -> None:
 
 
 def skops_trusted_types(model: Any) -> list[str]:
-    """Types of ``model`` that skops does not trust by default, if all come from modules we vouch for."""
+    """Types of ``model`` that skops does not trust by default, if all come from modules we vouch for.
+
+    Costs a full serialisation, so it only runs when the known list below was not enough.
+    """
     import skops.io
 
     untrusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
@@ -113,20 +135,34 @@ def skops_trusted_types(model: Any) -> list[str]:
 
 def log_sklearn_model(model: Any, input_example: pd.DataFrame) -> ModelInfo:
     """Log in MLflow's default skops format (no pickle: loading cannot run arbitrary code)."""
+    import warnings
+
     import mlflow.sklearn
+    from mlflow.exceptions import MlflowException
     from mlflow.models import infer_signature
 
-    predictions = model.predict(input_example)
-    signature = infer_signature(input_example, predictions)
-    return mlflow.sklearn.log_model(
-        model,
-        name=MODEL_NAME_IN_RUN,
-        signature=signature,
-        input_example=input_example,
-        pip_requirements=model_pip_requirements(),
-        serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
-        skops_trusted_types=skops_trusted_types(model),
-    )
+    with warnings.catch_warnings():
+        # Integer outputs are class labels, never missing: MLflow's hint about nullable ints does not apply.
+        warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
+        signature = infer_signature(input_example, model.predict(input_example))
+
+    def log(trusted: list[str]) -> ModelInfo:
+        return mlflow.sklearn.log_model(
+            model,
+            name=MODEL_NAME_IN_RUN,
+            signature=signature,
+            input_example=input_example,
+            pip_requirements=model_pip_requirements(),
+            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
+            skops_trusted_types=trusted,
+        )
+
+    try:
+        return log(list(KNOWN_TRUSTED_TYPES))
+    except MlflowException as exc:
+        if "untrusted types" not in str(exc):
+            raise
+        return log(skops_trusted_types(model))
 
 
 def log_artifact_dir(directory: Path) -> None:

@@ -160,6 +160,14 @@ def run_training(
                 "gates.passed": str(passed).lower(),
             }
             with timer.phase("tracking"):
+                holdout_x = x_test.sample(n=min(len(x_test), config.max_holdout_rows), random_state=config.seed)
+                tracking.write_holdout(holdout_x, y_test.loc[holdout_x.index], spec.target, out / "holdout.parquet")
+                (out / "reference_profile.json").write_text(json.dumps(profile))
+                (out / "dataset_spec.yaml").write_text(spec.to_yaml())
+                tracking.log_artifact_dir(out)
+                # The model goes before the metrics: log_model copies every metric already on the run to
+                # the logged model, one history request per metric.
+                model_info = tracking.log_sklearn_model(model, x_train.head(5))
                 run_params = {
                     "estimator": config.estimator.kind,
                     "seed": str(config.seed),
@@ -177,13 +185,6 @@ def run_training(
                     version_tags,
                 )
                 tracking.log_dataset_input(loaded, spec)
-                holdout_x = x_test.sample(n=min(len(x_test), config.max_holdout_rows), random_state=config.seed)
-                tracking.write_holdout(holdout_x, y_test.loc[holdout_x.index], spec.target, out / "holdout.parquet")
-                (out / "reference_profile.json").write_text(json.dumps(profile))
-                (out / "dataset_spec.yaml").write_text(spec.to_yaml())
-                (out / "gates.json").write_text(gates_json)
-                tracking.log_artifact_dir(out)
-                model_info = tracking.log_sklearn_model(model, x_train.head(5))
             with timer.phase("register"):
                 client = mlflow.MlflowClient()
                 version = registry.register_version(
