@@ -114,8 +114,14 @@ def _download(ref: ModelRef, tracking_uri: str, cache: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".download-", dir=target.parent))
         mlflow.set_tracking_uri(tracking_uri)
+        # The registry must be named too: without it MLflow resolves models:/ against its default registry,
+        # not the tracking server given here.
+        mlflow.set_registry_uri(tracking_uri)
         mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{ref.name}/{mv.version}", dst_path=str(staging / "model")
+            artifact_uri=f"models:/{ref.name}/{mv.version}",
+            dst_path=str(staging / "model"),
+            tracking_uri=tracking_uri,
+            registry_uri=tracking_uri,
         )
         manifest = Manifest(
             name=ref.name,
