@@ -46,7 +46,8 @@ _NS = 1_000_000_000
 def client() -> Any:
     import docker
 
-    return docker.from_env(timeout=120)
+    # Pushing a gigabyte of layers to a registry on a busy 2-core host can stall one read for minutes.
+    return docker.from_env(timeout=900)
 
 
 def _not_found() -> type[Exception]:
