@@ -132,7 +132,7 @@ def plugin_binary(ctx: Context, spec: PluginSpec) -> Path:
 def installed(ctx: Context, pulumi: Path) -> list[tuple[str, str, str]]:
     """(kind, name, version) of every plugin `pulumi plugin ls` knows."""
     proc = ctx.system.run([pulumi, "plugin", "ls", "--json"], env=pins.pulumi_env({}), timeout=120)
-    return [(p.get("kind", ""), p.get("name", ""), p.get("version", "")) for p in json.loads(proc.stdout or "[]")]
+    return [(p.get("kind", ""), p.get("name", ""), p.get("version", "")) for p in json.loads(proc.stdout or "[]") or []]
 
 
 def _pulumi(ctx: Context) -> Path:
