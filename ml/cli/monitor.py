@@ -71,6 +71,8 @@ def monitor(
     log_run: bool = typer.Option(True, "--log-run/--no-log-run", help="Log a monitoring run to the tracking server."),
     as_json: bool = typer.Option(False, "--json", help="Print the JSON result instead of the table."),
     retrain: bool = typer.Option(False, "--retrain", help="If the policy says so, retrain and register a challenger."),
+    train_config: Path | None = typer.Option(
+        None, "--train-config", help="With --retrain: the model's training config (e.g. examples/x/train.yaml)."),
 ) -> None:
     from rich.console import Console
 
@@ -139,21 +141,32 @@ def monitor(
             f"{', '.join(result['drifted_features']) or 'none'}; report: {out / 'report.html'}"
         )
     if retrain:
-        _retrain(outcome, console, tracking_uri, log_uri, labels)
+        _retrain(outcome, console, tracking_uri, log_uri, train_config)
     raise typer.Exit(code=int(outcome.exit_code))
 
 
-def _retrain(outcome: Any, console: Any, tracking_uri: str | None, log_uri: str, labels: str | None) -> None:
+def _retrain(outcome: Any, console: Any, tracking_uri: str | None, log_uri: str, train_config: Path | None) -> None:
     wanted, reason = outcome.retrain
     if not wanted:
         console.print(f"no retrain: {reason}")
         return
-    if not (tracking_uri and labels):
-        raise typer.BadParameter("--retrain needs --labels (targets for the new window) and a tracking server")
+    if not (tracking_uri and train_config and outcome.request.labels is not None):
+        typer.secho("error: --retrain needs --labels (targets for the window), --train-config PATH and a "
+                    "tracking server (--tracking-uri or --env)", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1)
     from ml.monitor.retrain import retrain_challenger
+    from ml.validate import DataValidationError
 
-    version = retrain_challenger(outcome, tracking_uri=tracking_uri, log_uri=log_uri)
-    console.print(
-        f"retrained because {reason}: registered {outcome.request.model} version {version} "
-        "as challenger (promote it through the gates with `mlops promote`)"
-    )
+    console.print(f"retraining because {reason}")
+    try:
+        result = retrain_challenger(outcome, tracking_uri=tracking_uri, log_uri=log_uri, train_config=train_config,
+                                    progress=lambda line: console.print(f"  {line}"))
+    except (ValueError, LookupError, OSError, DataValidationError) as exc:
+        typer.secho(f"error: retrain failed: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1) from exc
+    if result.challenger:
+        console.print(f"registered {result.model_name} version {result.version} as challenger; promote it "
+                      f"through the gates with `mlops promote {result.model_name} --from ENV --to ENV`")
+    else:
+        console.print(f"registered {result.model_name} version {result.version}, but its gates failed: "
+                      "it is not the challenger")

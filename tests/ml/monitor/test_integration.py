@@ -112,3 +112,36 @@ def test_unknown_registered_model_names_the_fix(mlflow_server: str, tmp_path: Pa
                                       "--log-uri", str(tmp_path)])
     assert result.exit_code == 1
     assert "not found" in result.output and "--reference PATH" in " ".join(result.output.split())
+
+
+def test_retrain_on_drift_registers_a_challenger_and_never_a_champion(registered_model, tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+    from sklearn.datasets import load_breast_cancer
+
+    data = load_breast_cancer(as_frame=True)
+    features = data.data.copy()
+    features["mean texture"] = features["mean texture"] + 2 * features["mean texture"].std()
+    frame = log_frame(features.assign(_prediction=data.target), model=registered_model.name)
+    root = tmp_path / "log" / registered_model.name / f"date={frame['_ts'].iloc[0][:10]}"
+    root.mkdir(parents=True)
+    frame.to_parquet(root / "12-a.parquet", index=False)
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"request_id": frame["_request_id"], "label": data.target}).to_csv(labels, index=False)
+    client = MlflowClient(tracking_uri=registered_model.tracking_uri)
+    before = {int(v.version) for v in client.search_model_versions(f"name='{registered_model.name}'")}
+    config = Path(__file__).resolve().parents[3] / "examples" / "breast_cancer" / "train.yaml"
+    result = CliRunner().invoke(app, [
+        "monitor", "--model", registered_model.name, "--model-version", registered_model.version,
+        "--tracking-uri", registered_model.tracking_uri, "--log-uri", str(tmp_path / "log"), "--labels", str(labels),
+        "--out", str(tmp_path / "out"), "--no-log-run", "--retrain", "--train-config", str(config)])
+    assert result.exit_code == 3, result.output
+    assert "mean texture" in json.loads((tmp_path / "out" / "result.json").read_text())["drifted_features"]
+    after = {int(v.version) for v in client.search_model_versions(f"name='{registered_model.name}'")}
+    new = after - before
+    assert len(new) == 1, result.output
+    version = client.get_model_version(registered_model.name, str(new.pop()))
+    assert "challenger" in version.aliases and "champion" not in version.aliases
+    assert version.tags["data.rows"] == str(len(frame))
+    assert "window" in version.tags["data.uri"]
+    with pytest.raises(Exception, match="champion"):
+        client.get_model_version_by_alias(registered_model.name, "champion")

@@ -1,0 +1,87 @@
+"""Close the loop: retrain on the monitored window's labelled rows and register a challenger.
+
+The new version goes through the same validation, gates and registration as ``mlops train``
+(``ml.train.run_training``); it gets the ``challenger`` alias only when its gates pass, and nothing here
+touches ``champion``: promotion stays with ``mlops promote`` and its gates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ml.monitor import logsource
+from ml.monitor.run import MonitorOutcome
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+MIN_TRAINING_ROWS = 50
+
+
+def labelled_window(outcome: MonitorOutcome, log_uri: str, features: list[str], target: str) -> pd.DataFrame:
+    """The window's logged feature rows that have a label, with the label as the target column."""
+    request = outcome.request
+    if request.labels is None:
+        raise ValueError("retraining needs ground truth for the window: pass --labels")
+    labels = request.labels.rename_columns(["_request_id", "_row", target])
+    fs, files = logsource.list_files(log_uri, request.model, request.window)
+    parts = []
+    for batch in logsource.iter_batches(fs, files, [*features, "_request_id", "_row"], features, request.window):
+        names = batch.schema.names
+        missing = [f for f in features if f not in names]
+        if missing:
+            raise ValueError(f"the prediction log lacks feature columns {missing}: cannot retrain on it")
+        row = pc.cast(batch.column("_row"), pa.int64()) if "_row" in names else \
+            pa.array(np.zeros(batch.num_rows, dtype="int64"))
+        keys = pa.table({"_request_id": pc.cast(batch.column("_request_id"), pa.string()), "_row": row,
+                         **{f: batch.column(f) for f in features}})
+        joined = keys.join(labels, keys=["_request_id", "_row"], join_type="inner")
+        if joined.num_rows:
+            parts.append(joined.select([*features, target]))
+    if not parts:
+        raise ValueError("no logged row of the window has a label: nothing to retrain on")
+    return pa.concat_tables(parts, promote_options="permissive").to_pandas()
+
+
+def _fingerprint(frame: pd.DataFrame) -> tuple[str, int]:
+    import pandas as pd
+
+    raw = pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()
+    return hashlib.sha256(raw).hexdigest(), len(raw)
+
+
+def retrain_challenger(outcome: MonitorOutcome, *, tracking_uri: str, log_uri: str, train_config: Path,
+                       progress: Any = None) -> Any:
+    """Train the model of ``train_config`` on the window (plus its reference data, by policy)."""
+    import pandas as pd
+
+    from ml.data import LoadedData, load_dataset
+    from ml.train import run_training
+    from ml.training_config import load_config_and_spec
+
+    config, spec = load_config_and_spec(train_config)
+    if config.model_name != outcome.request.model:
+        raise ValueError(f"training config {train_config} trains {config.model_name!r}, but the monitored model "
+                         f"is {outcome.request.model!r}: pass that model's training config")
+    frame = labelled_window(outcome, log_uri, spec.feature_columns, spec.target)
+    sources = [f"{log_uri}/{outcome.request.model} window {outcome.to_dict()['window']}"]
+    if outcome.request.thresholds.include_reference:
+        reference = load_dataset(spec).frame[[*spec.feature_columns, spec.target]]
+        frame = pd.concat([reference, frame], ignore_index=True)
+        sources.insert(0, spec.source.uri)
+    if len(frame) < MIN_TRAINING_ROWS:
+        raise ValueError(f"only {len(frame)} labelled rows to retrain on (need {MIN_TRAINING_ROWS}): widen the "
+                         "window or set mlops:monitoring.retrain.includeReference")
+    digest, size = _fingerprint(frame)
+    data = LoadedData(frame=frame, uri=" + ".join(sources), sha256=digest, size_bytes=size)
+    log.info("retraining %s on %d rows (%s)", config.model_name, len(frame), data.uri)
+    return run_training(config, spec, tracking_uri, data=data, progress=progress)
