@@ -90,3 +90,15 @@ def test_exit_code_precedence() -> None:
     assert policy.exit_code(drift=True, data_quality=False, quality_decay=False) is policy.ExitCode.DRIFT
     assert int(policy.exit_code(drift=False, data_quality=False, quality_decay=False)) == 0
     assert len({int(c) for c in policy.ExitCode}) == len(policy.ExitCode)
+
+
+def test_every_stack_monitoring_section_parses() -> None:
+    from ml.environments import project, stack_config
+
+    stacks = project().stacks()
+    assert stacks, "no stacks/Pulumi.*.yaml found"
+    for stack in stacks:
+        section = stack_config(stack).get("monitoring")
+        if section is not None:
+            thresholds = policy.Thresholds.from_config(section)
+            assert 0 < thresholds.psi_threshold < 1, stack
