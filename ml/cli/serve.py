@@ -22,41 +22,41 @@ def register(app: typer.Typer) -> None:
 
 def serve(
     model_uri: str | None = typer.Option(
-        None, "--model-uri", help="models:/NAME@ALIAS or models:/NAME/VERSION [env MLOPS_MODEL_URI]"
+        None, "--model-uri", help="models:/NAME@ALIAS or models:/NAME/VERSION (env MLOPS_MODEL_URI)"
     ),
     tracking_uri: str | None = typer.Option(
-        None, "--tracking-uri", help="MLflow tracking server to load the model from [env MLFLOW_TRACKING_URI]"
+        None, "--tracking-uri", help="MLflow tracking server to load the model from (env MLFLOW_TRACKING_URI)"
     ),
     env: str | None = typer.Option(
         None, "--env", help="Take the tracking URI, model URI and prediction log from this environment's stack outputs"
     ),
-    host: str | None = typer.Option(None, "--host", help="Bind address [env MLOPS_HOST, default 0.0.0.0]"),
-    port: int | None = typer.Option(None, "--port", help="Port [env MLOPS_PORT, default 8080]"),
-    workers: int | None = typer.Option(None, "--workers", help="Worker processes [env MLOPS_WORKERS, default 1]"),
+    host: str | None = typer.Option(None, "--host", help="Bind address (env MLOPS_HOST, default 0.0.0.0)"),
+    port: int | None = typer.Option(None, "--port", help="Port (env MLOPS_PORT, default 8080)"),
+    workers: int | None = typer.Option(None, "--workers", help="Worker processes (env MLOPS_WORKERS, default 1)"),
     model_cache: Path | None = typer.Option(
-        None, "--model-cache", help="Local model cache, used when the tracking server is down [env MLOPS_MODEL_CACHE]"
+        None, "--model-cache", help="Local model cache, used when the tracking server is down (env MLOPS_MODEL_CACHE)"
     ),
     prediction_log: str | None = typer.Option(
-        None, "--prediction-log", help="file:///path or s3://bucket/prefix; empty disables [env MLOPS_PREDICTION_LOG]"
+        None, "--prediction-log", help="file:///path or s3://bucket/prefix; empty disables (env MLOPS_PREDICTION_LOG)"
     ),
     prediction_log_format: str | None = typer.Option(
-        None, "--prediction-log-format", help="jsonl or parquet [env MLOPS_PREDICTION_LOG_FORMAT]"
+        None, "--prediction-log-format", help="jsonl or parquet (env MLOPS_PREDICTION_LOG_FORMAT)"
     ),
     prediction_log_sample: float | None = typer.Option(
-        None, "--prediction-log-sample", help="Fraction of requests logged, 0..1 [env MLOPS_PREDICTION_LOG_SAMPLE]"
+        None, "--prediction-log-sample", help="Fraction of requests logged, 0..1 (env MLOPS_PREDICTION_LOG_SAMPLE)"
     ),
     extra_columns: str | None = typer.Option(
-        None, "--extra-columns", help="reject or ignore columns not in the signature [env MLOPS_EXTRA_COLUMNS]"
+        None, "--extra-columns", help="reject or ignore columns not in the signature (env MLOPS_EXTRA_COLUMNS)"
     ),
-    max_rows: int | None = typer.Option(None, "--max-rows", help="Largest batch accepted [env MLOPS_MAX_ROWS]"),
+    max_rows: int | None = typer.Option(None, "--max-rows", help="Largest batch accepted (env MLOPS_MAX_ROWS)"),
     max_body_bytes: int | None = typer.Option(
-        None, "--max-body-bytes", help="Largest request body accepted [env MLOPS_MAX_BODY_BYTES]"
+        None, "--max-body-bytes", help="Largest request body accepted (env MLOPS_MAX_BODY_BYTES)"
     ),
     fast_path: bool | None = typer.Option(
-        None, "--fast-path/--no-fast-path", help="Numpy fast path for known sklearn pipelines [env MLOPS_FAST_PATH]"
+        None, "--fast-path/--no-fast-path", help="Numpy fast path for known sklearn pipelines (env MLOPS_FAST_PATH)"
     ),
     access_log: bool | None = typer.Option(
-        None, "--access-log/--no-access-log", help="Log every request [env MLOPS_ACCESS_LOG]"
+        None, "--access-log/--no-access-log", help="Log every request (env MLOPS_ACCESS_LOG)"
     ),
 ) -> None:
     """Serve one registered model over HTTP: /predict, /health, /ready, /metadata, /metrics, /openapi.json."""
