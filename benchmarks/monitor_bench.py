@@ -89,6 +89,18 @@ def _frame(rows: int, cols: int, seed: int, shift: bool):  # type: ignore[no-unt
     return frame
 
 
+def write_jsonl(log_root: Path, jsonl_root: Path) -> None:
+    """The same window as jsonl (the server's default log format), converted row group by row group."""
+    import pyarrow.parquet as pq
+
+    target = jsonl_root / MODEL / "date=2026-11-26"
+    target.mkdir(parents=True, exist_ok=True)
+    source = pq.ParquetFile(next((log_root / MODEL).rglob("*.parquet")))
+    with open(target / "12-bench.jsonl", "w") as out:
+        for group in range(source.num_row_groups):
+            source.read_row_group(group).to_pandas().to_json(out, orient="records", lines=True)
+
+
 def prepare(workdir: Path, rows: int, cols: int) -> tuple[Path, Path, Path]:
     """Reference parquet, its profile, and the current window in the prediction-log layout."""
     import pyarrow as pa
@@ -162,8 +174,13 @@ def main() -> None:
         rows, cols = (int(v) for v in case.lower().split("x"))
         log.info("case %s: preparing data", case)
         reference, profile, log_root = prepare(args.workdir, rows, cols)
-        log.info("case %s: ours", case)
-        ours = measure(sys.executable, OURS, [str(profile), str(log_root), MODEL], timeout=3600)
+        ours_root = log_root
+        if args.log_format == "jsonl":
+            ours_root = log_root.with_name("log-jsonl")
+            if not ours_root.exists():
+                write_jsonl(log_root, ours_root)
+        log.info("case %s: ours (%s)", case, args.log_format)
+        ours = measure(sys.executable, OURS, [str(profile), str(ours_root), MODEL], timeout=3600)
         theirs = None
         if rows <= args.evidently_max_rows:
             log.info("case %s: Evidently (timeout %.0f s)", case, args.evidently_timeout)
