@@ -97,8 +97,10 @@ def preview(
     def on_event(event) -> None:
         from pulumi.automation.events import EngineEvent
 
+        from ml.ci.run import to_plain
+
         if isinstance(event, EngineEvent):
-            events.append(_to_plain(event))
+            events.append(to_plain(event))
 
     result = _run(
         f"preview of {name}",
@@ -112,18 +114,6 @@ def preview(
     )
     if as_json:
         typer.echo(json.dumps({"stack": name, "summary": result.change_summary, "events": events}, indent=2))
-
-
-def _to_plain(value):
-    if hasattr(value, "__dict__"):
-        return {k: _to_plain(v) for k, v in vars(value).items() if v is not None}
-    if isinstance(value, dict):
-        return {str(k): _to_plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_to_plain(v) for v in value]
-    if hasattr(value, "value") and not isinstance(value, str | int | float | bool):
-        return value.value
-    return value
 
 
 @env_app.command("down")
