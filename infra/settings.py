@@ -11,7 +11,8 @@ Keys (all optional unless marked; defaults are the `local` stack's embedded defa
     mlops:production        bool
     mlops:generateSecrets   bool: create missing secrets as generated values kept in state
     mlops:registry          {port, username}
-    mlops:tracking          {port, backend: sqlite | postgres, cpus, memoryMb, publicUrl}
+    mlops:tracking          {port, backend: sqlite | postgres, cpus, memoryMb, workers, readyTimeoutSeconds,
+                             publicUrl}
     mlops:artifacts         {volume}
     mlops:training          {cpus, memoryMb}
     mlops:serving           {modelUri, replicas, port, cpus, memoryMb, workers,
@@ -82,6 +83,9 @@ class TrackingSettings:
     backend: str
     limits: Limits
     postgres_password: pulumi.Output[str] | None
+    workers: int
+    ready_timeout_seconds: int
+    """How long a new tracking container may take to answer /health (a fresh store runs migrations)."""
     public_url: str
     """URL at which this program (on the operator's machine) reaches the tracking server."""
 
@@ -246,6 +250,8 @@ def parse(
         backend=backend,
         limits=trk.limits(1.0, 2048),
         postgres_password=_secret(stack, secrets, "postgresPassword", generate) if backend == "postgres" else None,
+        workers=trk.integer("workers", 1, 1, 32),
+        ready_timeout_seconds=trk.integer("readyTimeoutSeconds", 600, 10, 3600),
         public_url=trk.text(
             "publicUrl",
             f"http://127.0.0.1:{tracking_port}" if target == "docker" else "",

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3 -IS
 """Container health probe: exit 0 when URL answers with one of the accepted status codes.
 
 Usage: mlops-probe URL [CODE ...]   (default: any 2xx)

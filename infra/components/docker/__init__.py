@@ -41,10 +41,11 @@ def foundation(parent: pulumi.Resource, settings: Settings) -> Foundation:
 
 
 def health(url: str, *codes: int, interval_s: float = 3, retries: int = 3, start_period_s: float = 0) -> dict:
+    # A generous timeout: on a busy host even starting the probe's interpreter can take seconds.
     return {
         "test": ["CMD", "mlops-probe", url, *[str(c) for c in codes]],
         "interval_s": interval_s,
-        "timeout_s": 3,
+        "timeout_s": 10,
         "retries": retries,
         "start_period_s": start_period_s,
     }

@@ -77,7 +77,7 @@ def create(component: TrackingServer, args: TrackingServerArgs) -> TrackingServe
         "--port",
         str(PORT),
         "--workers",
-        "2",
+        str(s.tracking.workers),
         *backend_args,
         "--artifacts-destination",
         args.artifacts.destination,
@@ -105,7 +105,7 @@ def create(component: TrackingServer, args: TrackingServerArgs) -> TrackingServe
         user="10001:10001",
         # Migrations of a fresh store take about half a minute before /health answers.
         healthcheck=health(f"http://127.0.0.1:{PORT}/health", interval_s=2, retries=3),
-        ready_timeout_s=240,
+        ready_timeout_s=s.tracking.ready_timeout_seconds,
         # Same name and host port across replacements, so the old container goes first; the data is
         # on volumes and survives.
         opts=pulumi.ResourceOptions(parent=component, delete_before_replace=True, depends_on=depends_on),
