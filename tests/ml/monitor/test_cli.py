@@ -80,3 +80,11 @@ def test_help_documents_the_exit_codes() -> None:
     text = " ".join(result.output.split())
     for fragment in ("0 healthy", "3 drift", "4 model quality decay", "5 data quality"):
         assert fragment in text
+
+
+def test_served_model_uri_gives_name_and_alias() -> None:
+    from ml.cli.monitor import _model_from_uri
+
+    assert _model_from_uri("models:/breast-cancer@champion") == ("breast-cancer", "champion")
+    assert _model_from_uri("models:/breast-cancer/3") == ("breast-cancer", None)
+    assert _model_from_uri(None) == (None, None)
