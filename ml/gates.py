@@ -16,6 +16,8 @@ from ml.spec import DatasetSpec, Task
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ml.evaluate import Predictions
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -103,8 +105,10 @@ def run_gates(
     gates: GatesConfig,
     metrics: dict[str, float],
     seed: int,
+    predictions: Predictions,
 ) -> list[GateResult]:
-    from ml.evaluate import score_model
+    """Run every configured gate; ``predictions`` are the model's outputs on ``features`` (computed once)."""
+    from ml.evaluate import metrics_of
 
     results: list[GateResult] = []
     for gate in gates.min_metrics:
@@ -119,13 +123,13 @@ def run_gates(
             detail = f"slice has {rows} rows, fewer than min_rows={slice_gate.min_rows}"
             results.append(GateResult(slice_gate.name, "slice", False, None, slice_gate.threshold, detail))
             continue
-        slice_metrics = score_model(model, features[mask], target[mask], spec.task)
+        slice_metrics = metrics_of(predictions.subset(mask.to_numpy()), target[mask], spec.task)
         value = slice_metrics.get(slice_gate.metric)
         ok = value is not None and _compare(value, slice_gate.threshold, slice_gate.higher_is_better)
         detail = f"{slice_gate.metric}={value} on {rows} rows"
         results.append(GateResult(slice_gate.name, "slice", ok, value, slice_gate.threshold, detail))
     if gates.invariance is not None:
-        results.append(_invariance(model, features, spec, gates.invariance, seed))
+        results.append(_invariance(model, features, spec, gates.invariance, seed, predictions.labels))
     return results
 
 
@@ -141,7 +145,9 @@ def _slice_mask(features: pd.DataFrame, gate: SliceGate) -> pd.Series:
     return mask
 
 
-def _invariance(model: Any, features: pd.DataFrame, spec: DatasetSpec, gate: InvarianceGate, seed: int) -> GateResult:
+def _invariance(
+    model: Any, features: pd.DataFrame, spec: DatasetSpec, gate: InvarianceGate, seed: int, before: Any
+) -> GateResult:
     import numpy as np
 
     rng = np.random.default_rng(seed)
@@ -151,7 +157,7 @@ def _invariance(model: Any, features: pd.DataFrame, spec: DatasetSpec, gate: Inv
         values = perturbed[name].astype("float64")
         scale = float(np.nanstd(values.to_numpy())) * gate.noise_scale
         perturbed[name] = values + rng.normal(0.0, scale, size=len(values))
-    before, after = model.predict(features), model.predict(perturbed)
+    after = model.predict(perturbed)
     if spec.task is Task.REGRESSION:
         spread = float(np.std(before)) or 1.0
         value = float(np.mean(np.abs(after - before))) / spread

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ml.data import LoadedData, load_dataset
 from ml.gates import GateResult, check_config, gates_passed, run_gates
-from ml.spec import DatasetSpec, Task
+from ml.spec import DatasetSpec
 from ml.training_config import TrainingConfig
 from ml.validate import DataValidationError, validate_frame
 
@@ -68,18 +68,6 @@ def _split(features: pd.DataFrame, target: pd.Series, spec: DatasetSpec, config:
     return train_test_split(
         features, target, test_size=config.split.test_size, random_state=config.seed, stratify=stratify
     )
-
-
-def _prediction_frame(model: Any, features: pd.DataFrame, task: Task) -> pd.DataFrame:
-    """Predictions in the prediction-log layout (``_prediction``, ``_proba``) for the reference profile."""
-    import numpy as np
-    import pandas as pd
-
-    out = pd.DataFrame({"_prediction": model.predict(features)}, index=features.index)
-    if task is not Task.REGRESSION and hasattr(model, "predict_proba"):
-        proba = model.predict_proba(features)
-        out["_proba"] = proba[:, 1] if task is Task.BINARY else np.max(proba, axis=1)
-    return out
 
 
 def run_training(
@@ -132,10 +120,13 @@ def run_training(
             with timer.phase("fit"):
                 model.fit(x_train, y_train)
             with timer.phase("evaluate"):
-                metrics = evaluate.score_model(model, x_test, y_test, spec.task)
-                gate_results = run_gates(model, x_test, y_test, spec, config.gates, metrics, config.seed)
-                plots = evaluate.write_plots(model, x_test, y_test, spec.task, out / "plots")
-                profile = build_reference_profile(x_test, _prediction_frame(model, x_test, spec.task), spec)
+                predictions = evaluate.predict(model, x_test, spec.task)
+                metrics = evaluate.metrics_of(predictions, y_test, spec.task)
+                gate_results = run_gates(model, x_test, y_test, spec, config.gates, metrics, config.seed, predictions)
+                plots = evaluate.write_plots(predictions, y_test, spec.task, out / "plots", config.seed)
+                # The held-out rows, not the training rows: predictions on rows the model was fitted on are
+                # more confident than anything it will see live, and would read as drift.
+                profile = build_reference_profile(x_test, predictions.frame(spec.task, x_test.index), spec)
             passed = gates_passed(gate_results)
             say("metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
             say(

@@ -4,6 +4,7 @@
   artifacts destination (proxied artifacts, like the platform's tracking server). Yields its URI.
 - ``s3_server``: moto's S3 server in a thread on 127.0.0.1. Yields its endpoint URL; fake credentials
   are put in the environment for the session so boto3 (ours and MLflow's) can sign requests.
+- ``s3``: a boto3 S3 client for that server (the helper ``s3_client(endpoint)`` makes one for any).
 - ``s3_bucket``: a fresh, empty bucket on that server. Yields its name.
 - ``mlflow_s3_server``: a second ``mlflow server`` whose artifacts destination is a moto bucket.
   Yields ``(uri, bucket, prefix)``.
@@ -161,7 +162,7 @@ def s3_server(aws_test_env: dict[str, str]) -> Iterator[str]:
         server.stop()
 
 
-def s3_client(endpoint: str):  # type: ignore[no-untyped-def]
+def s3_client(endpoint: str) -> Any:
     """A boto3 S3 client for the moto endpoint, with the fake credentials spelled out."""
     import boto3
 
@@ -172,6 +173,12 @@ def s3_client(endpoint: str):  # type: ignore[no-untyped-def]
         aws_secret_access_key=FAKE_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
         region_name=FAKE_AWS_ENV["AWS_DEFAULT_REGION"],
     )
+
+
+@pytest.fixture(scope="session")
+def s3(s3_server: str) -> Any:
+    """A boto3 S3 client for the moto server (``s3_client(endpoint)`` builds one for any endpoint)."""
+    return s3_client(s3_server)
 
 
 @pytest.fixture
