@@ -30,10 +30,14 @@ def register(app: typer.Typer) -> None:
 def _from_env(env: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
     if env is None:
         return {}, {}
-    from ml.environments import resolve
+    from ml.environments import EnvironmentUnavailable, resolve
 
-    environment = resolve(env)
-    return dict(environment.outputs), dict(environment.section("monitoring"))
+    try:
+        environment = resolve(env)
+        return dict(environment.outputs), dict(environment.section("monitoring"))
+    except EnvironmentUnavailable as exc:
+        # Re-raised as LookupError so the command reports it like any other missing input.
+        raise LookupError(f"{exc} Or run without a stack: --log-uri, --tracking-uri and --model.") from exc
 
 
 def _model_from_uri(uri: str | None) -> tuple[str | None, str | None]:

@@ -88,3 +88,10 @@ def test_served_model_uri_gives_name_and_alias() -> None:
     assert _model_from_uri("models:/breast-cancer@champion") == ("breast-cancer", "champion")
     assert _model_from_uri("models:/breast-cancer/3") == ("breast-cancer", None)
     assert _model_from_uri(None) == (None, None)
+
+
+def test_unknown_environment_is_an_error_that_names_the_alternatives() -> None:
+    result = CliRunner().invoke(app, ["monitor", "--env", "no-such-env", "--model", "m"], terminal_width=200)
+    assert result.exit_code == 1
+    text = _words(result.output)
+    assert "Unknown environment 'no-such-env'" in text and "--log-uri" in text
