@@ -68,8 +68,10 @@ def publish(entry: Path, produce: Callable[[Path], None]) -> Path:
 
 
 def _produce(entry: Path, produce: Callable[[Path], None]) -> None:
+    # Holding the lock means no one else is producing this entry: scratch left by a killed run is garbage.
+    for stale in entry.parent.glob(f".{entry.name}.tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
     scratch = entry.with_name(f".{entry.name}.tmp-{os.getpid()}")
-    shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     try:
         produce(scratch)

@@ -64,6 +64,14 @@ def test_publish_failure_leaves_nothing_that_looks_complete(tmp_path: Path) -> N
     assert [p.name for p in tmp_path.iterdir()] == [".entry.lock"]
 
 
+def test_scratch_of_a_killed_run_is_cleared(tmp_path: Path) -> None:
+    stale = tmp_path / ".entry.tmp-999999"
+    (stale / "half").mkdir(parents=True)
+    cache.publish(tmp_path / "entry", lambda scratch: (scratch / "tool").write_text("built"))
+    assert not stale.exists()
+    assert (tmp_path / "entry" / "tool").is_file()
+
+
 def test_concurrent_publish_waits_and_builds_once(tmp_path: Path) -> None:
     started, release = threading.Event(), threading.Event()
     calls: list[str] = []
