@@ -59,7 +59,9 @@ def monitor(
     window: str | None = typer.Option(None, "--window", help="Look back this far from now: 30m, 24h, 7d."),
     since: str | None = typer.Option(None, "--since", help="Start of the window, ISO-8601 (UTC if no offset)."),
     until: str | None = typer.Option(None, "--until", help="End of the window, ISO-8601 (default: now)."),
-    log_uri: str | None = typer.Option(None, "--log-uri", help="Prediction log sink: file:///path or s3://bucket/prefix."),
+    log_uri: str | None = typer.Option(
+        None, "--log-uri", help="Prediction log sink: file:///path or s3://bucket/prefix."
+    ),
     tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI (default: the env's)."),
     reference: Path = typer.Option(
         None, "--reference", help="A local reference_profile.json instead of the registry's."
@@ -76,7 +78,8 @@ def monitor(
     as_json: bool = typer.Option(False, "--json", help="Print the JSON result instead of the table."),
     retrain: bool = typer.Option(False, "--retrain", help="If the policy says so, retrain and register a challenger."),
     train_config: Path | None = typer.Option(
-        None, "--train-config", help="With --retrain: the model's training config (e.g. examples/x/train.yaml)."),
+        None, "--train-config", help="With --retrain: the model's training config (e.g. examples/x/train.yaml)."
+    ),
 ) -> None:
     from rich.console import Console
 
@@ -155,22 +158,34 @@ def _retrain(outcome: Any, console: Any, tracking_uri: str | None, log_uri: str,
         console.print(f"no retrain: {reason}")
         return
     if not (tracking_uri and train_config and outcome.request.labels is not None):
-        typer.secho("error: --retrain needs --labels (targets for the window), --train-config PATH and a "
-                    "tracking server (--tracking-uri or --env)", fg=typer.colors.RED, err=True)
+        typer.secho(
+            "error: --retrain needs --labels (targets for the window), --train-config PATH and a "
+            "tracking server (--tracking-uri or --env)",
+            fg=typer.colors.RED,
+            err=True,
+        )
         raise typer.Exit(code=1)
     from ml.monitor.retrain import retrain_challenger
     from ml.validate import DataValidationError
 
     console.print(f"retraining because {reason}")
     try:
-        result = retrain_challenger(outcome, tracking_uri=tracking_uri, log_uri=log_uri, train_config=train_config,
-                                    progress=lambda line: console.print(f"  {line}"))
+        result = retrain_challenger(
+            outcome,
+            tracking_uri=tracking_uri,
+            log_uri=log_uri,
+            train_config=train_config,
+            progress=lambda line: console.print(f"  {line}"),
+        )
     except (ValueError, LookupError, OSError, DataValidationError) as exc:
         typer.secho(f"error: retrain failed: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(code=1) from exc
     if result.challenger:
-        console.print(f"registered {result.model_name} version {result.version} as challenger; promote it "
-                      f"through the gates with `mlops promote {result.model_name} --from ENV --to ENV`")
+        console.print(
+            f"registered {result.model_name} version {result.version} as challenger; promote it "
+            f"through the gates with `mlops promote {result.model_name} --from ENV --to ENV`"
+        )
     else:
-        console.print(f"registered {result.model_name} version {result.version}, but its gates failed: "
-                      "it is not the challenger")
+        console.print(
+            f"registered {result.model_name} version {result.version}, but its gates failed: it is not the challenger"
+        )

@@ -40,10 +40,18 @@ def labelled_window(outcome: MonitorOutcome, log_uri: str, features: list[str], 
         missing = [f for f in features if f not in names]
         if missing:
             raise ValueError(f"the prediction log lacks feature columns {missing}: cannot retrain on it")
-        row = pc.cast(batch.column("_row"), pa.int64()) if "_row" in names else \
-            pa.array(np.zeros(batch.num_rows, dtype="int64"))
-        keys = pa.table({"_request_id": pc.cast(batch.column("_request_id"), pa.string()), "_row": row,
-                         **{f: batch.column(f) for f in features}})
+        row = (
+            pc.cast(batch.column("_row"), pa.int64())
+            if "_row" in names
+            else pa.array(np.zeros(batch.num_rows, dtype="int64"))
+        )
+        keys = pa.table(
+            {
+                "_request_id": pc.cast(batch.column("_request_id"), pa.string()),
+                "_row": row,
+                **{f: batch.column(f) for f in features},
+            }
+        )
         joined = keys.join(labels, keys=["_request_id", "_row"], join_type="inner")
         if joined.num_rows:
             parts.append(joined.select([*features, target]))
@@ -59,8 +67,9 @@ def _fingerprint(frame: pd.DataFrame) -> tuple[str, int]:
     return hashlib.sha256(raw).hexdigest(), len(raw)
 
 
-def retrain_challenger(outcome: MonitorOutcome, *, tracking_uri: str, log_uri: str, train_config: Path,
-                       progress: Any = None) -> Any:
+def retrain_challenger(
+    outcome: MonitorOutcome, *, tracking_uri: str, log_uri: str, train_config: Path, progress: Any = None
+) -> Any:
     """Train the model of ``train_config`` on the window (plus its reference data, by policy)."""
     import pandas as pd
 
@@ -70,8 +79,10 @@ def retrain_challenger(outcome: MonitorOutcome, *, tracking_uri: str, log_uri: s
 
     config, spec = load_config_and_spec(train_config)
     if config.model_name != outcome.request.model:
-        raise ValueError(f"training config {train_config} trains {config.model_name!r}, but the monitored model "
-                         f"is {outcome.request.model!r}: pass that model's training config")
+        raise ValueError(
+            f"training config {train_config} trains {config.model_name!r}, but the monitored model "
+            f"is {outcome.request.model!r}: pass that model's training config"
+        )
     frame = labelled_window(outcome, log_uri, spec.feature_columns, spec.target)
     sources = [f"{log_uri}/{outcome.request.model} window {outcome.to_dict()['window']}"]
     if outcome.request.thresholds.include_reference:
@@ -79,8 +90,10 @@ def retrain_challenger(outcome: MonitorOutcome, *, tracking_uri: str, log_uri: s
         frame = pd.concat([reference, frame], ignore_index=True)
         sources.insert(0, spec.source.uri)
     if len(frame) < MIN_TRAINING_ROWS:
-        raise ValueError(f"only {len(frame)} labelled rows to retrain on (need {MIN_TRAINING_ROWS}): widen the "
-                         "window or set mlops:monitoring.retrain.includeReference")
+        raise ValueError(
+            f"only {len(frame)} labelled rows to retrain on (need {MIN_TRAINING_ROWS}): widen the "
+            "window or set mlops:monitoring.retrain.includeReference"
+        )
     digest, size = _fingerprint(frame)
     data = LoadedData(frame=frame, uri=" + ".join(sources), sha256=digest, size_bytes=size)
     log.info("retraining %s on %d rows (%s)", config.model_name, len(frame), data.uri)

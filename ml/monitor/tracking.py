@@ -46,8 +46,9 @@ def fetch_reference(
             f"--model-version/--alias, or pass --reference PATH ({exc.message})"
         ) from exc
     if not mv.run_id:
-        raise LookupError(f"{name} version {mv.version} has no source run, so no reference profile: "
-                          "pass --reference PATH")
+        raise LookupError(
+            f"{name} version {mv.version} has no source run, so no reference profile: pass --reference PATH"
+        )
     run_id = str(mv.run_id)
     run = client.get_run(run_id)
     metrics = {k.removeprefix("test_"): float(v) for k, v in run.data.metrics.items() if k.startswith("test_")}

@@ -17,19 +17,26 @@ PLANS = ["basic", "plus", "pro"]
 REGIONS = ["north", "south", "east", "west"]
 
 
-def make_frame(rows: int, seed: int, *, shift: dict[str, float] | None = None,
-               plan_probs: tuple[float, float, float] = (0.5, 0.3, 0.2)) -> pd.DataFrame:
+def make_frame(
+    rows: int,
+    seed: int,
+    *,
+    shift: dict[str, float] | None = None,
+    plan_probs: tuple[float, float, float] = (0.5, 0.3, 0.2),
+) -> pd.DataFrame:
     """Features plus the model outputs, with ``shift`` adding that many standard deviations to a column."""
     rng = np.random.default_rng(seed)
     shift = shift or {}
-    frame = pd.DataFrame({
-        "age": rng.normal(40, 10, rows),
-        "income": rng.lognormal(10, 0.5, rows),
-        "score": rng.uniform(0, 1, rows),
-        "tenure": rng.poisson(5, rows).astype("float64"),
-        "plan": rng.choice(PLANS, rows, p=list(plan_probs)),
-        "region": rng.choice(REGIONS, rows),
-    })
+    frame = pd.DataFrame(
+        {
+            "age": rng.normal(40, 10, rows),
+            "income": rng.lognormal(10, 0.5, rows),
+            "score": rng.uniform(0, 1, rows),
+            "tenure": rng.poisson(5, rows).astype("float64"),
+            "plan": rng.choice(PLANS, rows, p=list(plan_probs)),
+            "region": rng.choice(REGIONS, rows),
+        }
+    )
     for name, sds in shift.items():
         frame[name] = frame[name] + sds * frame[name].std()
     logit = 0.05 * (frame["age"] - 40) + 2 * (frame["score"] - 0.5)
@@ -39,8 +46,14 @@ def make_frame(rows: int, seed: int, *, shift: dict[str, float] | None = None,
     return frame
 
 
-def log_frame(frame: pd.DataFrame, *, model: str = "churn", version: str = "1",
-              start: datetime | None = None, step: timedelta = timedelta(seconds=1)) -> pd.DataFrame:
+def log_frame(
+    frame: pd.DataFrame,
+    *,
+    model: str = "churn",
+    version: str = "1",
+    start: datetime | None = None,
+    step: timedelta = timedelta(seconds=1),
+) -> pd.DataFrame:
     """The frame in the prediction-log layout of docs/architecture.md, one request per row."""
     start = start or datetime(2026, 11, 20, 12, tzinfo=UTC)
     out = frame.copy()

@@ -22,8 +22,22 @@ def reference_file(tmp_path: Path, reference_profile: dict) -> Path:
 
 def _monitor(tmp_path: Path, reference: Path, *extra: str) -> tuple[int, str, dict | None]:
     out = tmp_path / "out"
-    result = CliRunner().invoke(app, ["monitor", "--model", "churn", "--log-uri", str(tmp_path / "log"),
-                                      "--reference", str(reference), "--out", str(out), "--no-log-run", *extra])
+    result = CliRunner().invoke(
+        app,
+        [
+            "monitor",
+            "--model",
+            "churn",
+            "--log-uri",
+            str(tmp_path / "log"),
+            "--reference",
+            str(reference),
+            "--out",
+            str(out),
+            "--no-log-run",
+            *extra,
+        ],
+    )
     data = json.loads((out / "result.json").read_text()) if (out / "result.json").exists() else None
     return result.exit_code, result.output, data
 
@@ -69,8 +83,11 @@ def _words(text: str) -> str:
 def test_missing_options_name_the_fix(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["monitor", "--log-uri", str(tmp_path)], terminal_width=200)
     assert result.exit_code == 2 and "--model NAME" in _words(result.output)
-    result = CliRunner().invoke(app, ["monitor", "--model", "m", "--log-uri", str(tmp_path),
-                                      "--reference", str(tmp_path / "nope.json")], terminal_width=200)
+    result = CliRunner().invoke(
+        app,
+        ["monitor", "--model", "m", "--log-uri", str(tmp_path), "--reference", str(tmp_path / "nope.json")],
+        terminal_width=200,
+    )
     assert result.exit_code == 2 and "does not exist" in _words(result.output)
 
 

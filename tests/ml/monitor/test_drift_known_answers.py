@@ -71,8 +71,12 @@ def test_too_few_rows_are_reported_but_not_judged(reference_profile: dict) -> No
 def test_nulls_and_out_of_schema_values_are_quality_issues(reference_frame) -> None:
     from ml.profile import build_reference_profile
 
-    spec = {"columns": {"age": {"type": "float", "min": 0, "max": 120},
-                        "plan": {"type": "category", "categories": ["basic", "plus", "pro"]}}}
+    spec = {
+        "columns": {
+            "age": {"type": "float", "min": 0, "max": 120},
+            "plan": {"type": "category", "categories": ["basic", "plus", "pro"]},
+        }
+    }
     profile = build_reference_profile(reference_frame[["age", "plan"]], reference_frame["_prediction"], spec)
     live = make_frame(2000, seed=11)
     live.loc[:299, "age"] = None

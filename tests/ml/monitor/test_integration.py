@@ -37,9 +37,9 @@ def _labels(frame: pd.DataFrame, flip: float) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
-def test_monitor_reads_log_and_labels_from_s3(s3_server: str, s3_bucket: str, tmp_path: Path,
-                                              reference_profile: dict, monkeypatch: pytest.MonkeyPatch,
-                                              fmt: str) -> None:
+def test_monitor_reads_log_and_labels_from_s3(
+    s3_server: str, s3_bucket: str, tmp_path: Path, reference_profile: dict, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
     from tests.ml.conftest import s3_client
 
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_server)
@@ -49,9 +49,24 @@ def test_monitor_reads_log_and_labels_from_s3(s3_server: str, s3_bucket: str, tm
     s3.put_object(Bucket=s3_bucket, Key="labels/day1.csv", Body=_labels(frame, 0.05).to_csv(index=False).encode())
     reference = tmp_path / "reference_profile.json"
     reference.write_text(json.dumps(reference_profile))
-    result = CliRunner().invoke(app, [
-        "monitor", "--model", "churn", "--log-uri", f"s3://{s3_bucket}/predictions", "--reference", str(reference),
-        "--labels", f"s3://{s3_bucket}/labels", "--out", str(tmp_path / "out"), "--no-log-run", "--json"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "monitor",
+            "--model",
+            "churn",
+            "--log-uri",
+            f"s3://{s3_bucket}/predictions",
+            "--reference",
+            str(reference),
+            "--labels",
+            f"s3://{s3_bucket}/labels",
+            "--out",
+            str(tmp_path / "out"),
+            "--no-log-run",
+            "--json",
+        ],
+    )
     assert result.exit_code == 3, result.output
     data = json.loads(result.stdout.strip().splitlines()[-1])
     assert data["rows"] == 2000 and data["drifted_features"] == ["age"]
@@ -73,14 +88,16 @@ def registered_reference(mlflow_server: str, reference_profile: dict) -> tuple[s
     client.set_terminated(run.info.run_id)
     name = "churn-monitor-test"
     client.create_registered_model(name)
-    version = client.create_model_version(name, f"{run.info.artifact_uri}/model", run_id=run.info.run_id,
-                                          tags={"task": "binary"})
+    version = client.create_model_version(
+        name, f"{run.info.artifact_uri}/model", run_id=run.info.run_id, tags={"task": "binary"}
+    )
     client.set_registered_model_alias(name, "champion", version.version)
     return name, str(version.version)
 
 
-def test_monitor_against_the_registry_logs_a_monitoring_run(mlflow_server: str, registered_reference, tmp_path: Path,
-                                                            reference_frame: pd.DataFrame) -> None:
+def test_monitor_against_the_registry_logs_a_monitoring_run(
+    mlflow_server: str, registered_reference, tmp_path: Path, reference_frame: pd.DataFrame
+) -> None:
     from mlflow.tracking import MlflowClient
 
     name, version = registered_reference
@@ -90,9 +107,23 @@ def test_monitor_against_the_registry_logs_a_monitoring_run(mlflow_server: str, 
     frame.to_parquet(root / "12-a.parquet", index=False)
     labels = tmp_path / "labels.csv"
     _labels(frame, 0.25).to_csv(labels, index=False)
-    result = CliRunner().invoke(app, [
-        "monitor", "--model", name, "--tracking-uri", mlflow_server, "--log-uri", str(tmp_path / "log"),
-        "--labels", str(labels), "--out", str(tmp_path / "out"), "--json"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "monitor",
+            "--model",
+            name,
+            "--tracking-uri",
+            mlflow_server,
+            "--log-uri",
+            str(tmp_path / "log"),
+            "--labels",
+            str(labels),
+            "--out",
+            str(tmp_path / "out"),
+            "--json",
+        ],
+    )
     assert result.exit_code == 4, result.output
     data = json.loads(result.stdout.strip().splitlines()[-1])
     assert data["model_version"] == version and data["task"] == "binary"
@@ -108,8 +139,9 @@ def test_monitor_against_the_registry_logs_a_monitoring_run(mlflow_server: str, 
 
 
 def test_unknown_registered_model_names_the_fix(mlflow_server: str, tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["monitor", "--model", "no-such-model", "--tracking-uri", mlflow_server,
-                                      "--log-uri", str(tmp_path)])
+    result = CliRunner().invoke(
+        app, ["monitor", "--model", "no-such-model", "--tracking-uri", mlflow_server, "--log-uri", str(tmp_path)]
+    )
     assert result.exit_code == 1
     assert "not found" in result.output and "--reference PATH" in " ".join(result.output.split())
 
@@ -130,10 +162,28 @@ def test_retrain_on_drift_registers_a_challenger_and_never_a_champion(registered
     client = MlflowClient(tracking_uri=registered_model.tracking_uri)
     before = {int(v.version) for v in client.search_model_versions(f"name='{registered_model.name}'")}
     config = Path(__file__).resolve().parents[3] / "examples" / "breast_cancer" / "train.yaml"
-    result = CliRunner().invoke(app, [
-        "monitor", "--model", registered_model.name, "--model-version", registered_model.version,
-        "--tracking-uri", registered_model.tracking_uri, "--log-uri", str(tmp_path / "log"), "--labels", str(labels),
-        "--out", str(tmp_path / "out"), "--no-log-run", "--retrain", "--train-config", str(config)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "monitor",
+            "--model",
+            registered_model.name,
+            "--model-version",
+            registered_model.version,
+            "--tracking-uri",
+            registered_model.tracking_uri,
+            "--log-uri",
+            str(tmp_path / "log"),
+            "--labels",
+            str(labels),
+            "--out",
+            str(tmp_path / "out"),
+            "--no-log-run",
+            "--retrain",
+            "--train-config",
+            str(config),
+        ],
+    )
     assert result.exit_code == 3, result.output
     assert "mean texture" in json.loads((tmp_path / "out" / "result.json").read_text())["drifted_features"]
     after = {int(v.version) for v in client.search_model_versions(f"name='{registered_model.name}'")}

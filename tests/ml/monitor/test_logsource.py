@@ -67,12 +67,15 @@ def test_parse_window_forms() -> None:
     assert logsource.parse_window() == logsource.Window()
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"window": "yesterday"}, "use e.g. 30m, 24h"),
-    ({"window": "1h", "since": "2026-11-25"}, "not both"),
-    ({"since": "last tuesday"}, "not an ISO-8601 time"),
-    ({"since": "2026-11-26", "until": "2026-11-25"}, "is not before"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"window": "yesterday"}, "use e.g. 30m, 24h"),
+        ({"window": "1h", "since": "2026-11-25"}, "not both"),
+        ({"since": "last tuesday"}, "not an ISO-8601 time"),
+        ({"since": "2026-11-26", "until": "2026-11-25"}, "is not before"),
+    ],
+)
 def test_parse_window_errors(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         logsource.parse_window(**kwargs)

@@ -51,9 +51,16 @@ def test_nulls_and_many_categories() -> None:
 
 
 def test_dataset_spec_sets_kinds_and_schema_limits() -> None:
-    spec = DatasetSpec(name="d", source={"uri": "x.csv"}, target="y", task="binary", columns={
-        "code": {"type": "category", "categories": ["1", "2", "3"]},
-        "amount": {"type": "float", "min": 0, "max": 10}})
+    spec = DatasetSpec(
+        name="d",
+        source={"uri": "x.csv"},
+        target="y",
+        task="binary",
+        columns={
+            "code": {"type": "category", "categories": ["1", "2", "3"]},
+            "amount": {"type": "float", "min": 0, "max": 10},
+        },
+    )
     frame = pd.DataFrame({"code": [1, 2, 3, 1], "amount": [1.0, 2.0, 3.0, 4.0]})
     profile = build_reference_profile(frame, [0, 1, 0, 1], spec)["features"]
     assert profile["code"]["kind"] == "categorical"
@@ -61,15 +68,18 @@ def test_dataset_spec_sets_kinds_and_schema_limits() -> None:
     assert profile["amount"]["schema"] == {"min": 0.0, "max": 10.0}
 
 
-@pytest.mark.parametrize(("args", "error", "message"), [
-    ((pd.DataFrame(),), ValueError, "features is empty"),
-    (([1, 2],), TypeError, "must be a pandas DataFrame"),
-    ((pd.DataFrame({"a": [1.0, 2.0]}), [1]), ValueError, "1 predictions for 2 feature rows"),
-    ((pd.DataFrame({"a": [1.0, 2.0]}), np.zeros((2, 2))), ValueError, "one value per row"),
-    ((pd.DataFrame({"a": [1.0]}), pd.DataFrame({"p": [1]})), ValueError, "needs a '_prediction'"),
-    ((pd.DataFrame({"a": [1.0]}), None, {"columns": {"b": {"type": "float"}}}), ValueError, r"\['b'\]"),
-    ((pd.DataFrame({"a": [1.0]}), None, object()), TypeError, "no 'columns' mapping"),
-])
+@pytest.mark.parametrize(
+    ("args", "error", "message"),
+    [
+        ((pd.DataFrame(),), ValueError, "features is empty"),
+        (([1, 2],), TypeError, "must be a pandas DataFrame"),
+        ((pd.DataFrame({"a": [1.0, 2.0]}), [1]), ValueError, "1 predictions for 2 feature rows"),
+        ((pd.DataFrame({"a": [1.0, 2.0]}), np.zeros((2, 2))), ValueError, "one value per row"),
+        ((pd.DataFrame({"a": [1.0]}), pd.DataFrame({"p": [1]})), ValueError, "needs a '_prediction'"),
+        ((pd.DataFrame({"a": [1.0]}), None, {"columns": {"b": {"type": "float"}}}), ValueError, r"\['b'\]"),
+        ((pd.DataFrame({"a": [1.0]}), None, object()), TypeError, "no 'columns' mapping"),
+    ],
+)
 def test_bad_input_says_what_to_fix(args: tuple, error: type, message: str) -> None:
     with pytest.raises(error, match=message):
         build_reference_profile(*args)

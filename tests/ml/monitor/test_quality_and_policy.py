@@ -25,8 +25,9 @@ def _labels(frame: pd.DataFrame, flip: float, seed: int) -> pd.DataFrame:
 
 
 def _run(profile: dict, frame: pd.DataFrame, labels: pa.Table, registered: dict[str, float]) -> object:
-    request = MonitorRequest(profile=profile, model="churn", labels=labels, registered_metrics=registered,
-                             task="binary")
+    request = MonitorRequest(
+        profile=profile, model="churn", labels=labels, registered_metrics=registered, task="binary"
+    )
     return monitor_batches(request, [pa.Table.from_pandas(frame, preserve_index=False)])
 
 
@@ -66,19 +67,27 @@ def test_error_metrics_decay_relative_and_scores_absolute() -> None:
 
 
 def test_thresholds_from_stack_config_and_overrides() -> None:
-    config = {"psiThreshold": 0.3, "ksPValue": 0.001, "nullRateIncrease": 0.1, "qualityTolerance": 0.02,
-              "retrain": {"onDrift": False, "includeReference": True}}
+    config = {
+        "psiThreshold": 0.3,
+        "ksPValue": 0.001,
+        "nullRateIncrease": 0.1,
+        "qualityTolerance": 0.02,
+        "retrain": {"onDrift": False, "includeReference": True},
+    }
     t = policy.Thresholds.from_config(config, psi_threshold=0.25, p_value=None)
     assert (t.psi_threshold, t.p_value, t.null_rate_increase, t.quality_tolerance) == (0.25, 0.001, 0.1, 0.02)
     assert not t.retrain_on_drift and t.include_reference
     assert policy.should_retrain(t, drift=True, quality_decay=False)[0] is False
 
 
-@pytest.mark.parametrize(("config", "message"), [
-    ({"psiTreshold": 0.2}, "unknown key 'psiTreshold' in mlops:monitoring"),
-    ({"retrain": {"always": True}}, r"unknown key 'always' in mlops:monitoring.retrain"),
-    ({"ksPValue": 5}, "p_value=5 must be between 0 and 1"),
-])
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"psiTreshold": 0.2}, "unknown key 'psiTreshold' in mlops:monitoring"),
+        ({"retrain": {"always": True}}, r"unknown key 'always' in mlops:monitoring.retrain"),
+        ({"ksPValue": 5}, "p_value=5 must be between 0 and 1"),
+    ],
+)
 def test_bad_monitoring_config_names_the_key(config: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         policy.Thresholds.from_config(config)

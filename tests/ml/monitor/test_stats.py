@@ -75,8 +75,11 @@ def test_grid_binner_equals_searchsorted(edges: list[float], values: list[float]
 @pytest.mark.parametrize("draw", ["lognormal", "pareto", "ties"])
 def test_grid_binner_on_skewed_reference_quantiles(draw: str) -> None:
     rng = np.random.default_rng(4)
-    ref = {"lognormal": lambda: rng.lognormal(0, 3, 50_000), "pareto": lambda: rng.pareto(0.5, 50_000),
-           "ties": lambda: rng.integers(0, 5, 50_000).astype(float)}[draw]()
+    ref = {
+        "lognormal": lambda: rng.lognormal(0, 3, 50_000),
+        "pareto": lambda: rng.pareto(0.5, 50_000),
+        "ties": lambda: rng.integers(0, 5, 50_000).astype(float),
+    }[draw]()
     edges = np.asarray(numeric_profile(ref)["edges"])
     x = np.concatenate([rng.choice(ref, 100_000), edges, [-1e300, 1e300]])
     assert np.array_equal(GridBinner(edges)(x), np.searchsorted(edges, x, side="right"))
