@@ -98,15 +98,23 @@ def _from_records(records: list[Any], names: tuple[str, ...]) -> tuple[dict[str,
         raise RequestError.single("empty_batch", "the batch has no rows; send at least one record")
     expected = set(names)
     extras: dict[str, None] = {}
+    complete = True
     for i, rec in enumerate(records):
         if not isinstance(rec, dict):
             raise RequestError.single(
                 "bad_request_shape", f"record {i} is a {type(rec).__name__}, not an object", row=i
             )
         if rec.keys() != expected:
+            complete = False
             extras.update(dict.fromkeys(k for k in rec if k not in expected))
-    cols: dict[str, list[Any]] = {n: [r.get(n, _MISSING) for r in records] for n in names}
+    if complete:
+        return {n: [r[n] for r in records] for n in names}, len(records), []
+    cols: dict[str, list[Any]] = {n: _Holey(r.get(n, _MISSING) for r in records) for n in names}
     return cols, len(records), list(extras)
+
+
+class _Holey(list[Any]):
+    """A column built from records where some lacked keys: only these can hold _MISSING."""
 
 
 def _from_columns(columns: dict[str, Any]) -> tuple[dict[str, list[Any]], int, list[str]]:
@@ -150,7 +158,7 @@ def problems_for_missing(cols: dict[str, list[Any]], spec: ColumnSpec) -> Proble
         if spec.required:
             return Problem("missing_column", f"column {spec.name!r} is required but missing", spec.name)
         return None
-    if spec.required and _MISSING in values:
+    if spec.required and type(values) is _Holey and _MISSING in values:
         row = next(i for i, v in enumerate(values) if v is _MISSING)
         return Problem("missing_column", f"column {spec.name!r} is missing in record {row}", spec.name, row)
     return None
