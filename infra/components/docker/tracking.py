@@ -103,8 +103,11 @@ def create(component: TrackingServer, args: TrackingServerArgs) -> TrackingServe
         ],
         limits={"cpus": s.tracking.limits.cpus, "memory_mb": s.tracking.limits.memory_mb},
         user="10001:10001",
-        # Migrations of a fresh store take about half a minute before /health answers.
-        healthcheck=health(f"http://127.0.0.1:{PORT}/health", interval_s=2, retries=3),
+        # A fresh store migrates before /health answers (minutes on a busy host): failures while starting
+        # up do not mark the container unhealthy, the first answer marks it healthy.
+        healthcheck=health(
+            f"http://127.0.0.1:{PORT}/health", interval_s=2, retries=3, start_period_s=s.tracking.ready_timeout_seconds
+        ),
         ready_timeout_s=s.tracking.ready_timeout_seconds,
         # Same name and host port across replacements, so the old container goes first; the data is
         # on volumes and survives.
