@@ -34,6 +34,11 @@ class QuantileClipper(TransformerMixin, BaseEstimator):
         self.lower = lower
         self.upper = upper
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
     def fit(self, X: Any, y: Any = None) -> QuantileClipper:
         if not (0.0 <= self.lower < self.upper <= 1.0):
             raise ValueError(

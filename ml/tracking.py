@@ -53,9 +53,10 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def model_pip_requirements() -> list[str]:
+def model_pip_requirements(with_skops: bool = True) -> list[str]:
     versions = package_versions()
-    return [f"mlflow=={versions['mlflow']}", *(f"{name}=={versions[name]}" for name in MODEL_REQUIREMENTS)]
+    names = [n for n in MODEL_REQUIREMENTS if with_skops or n != "skops"]
+    return [f"mlflow=={versions['mlflow']}", *(f"{name}=={versions[name]}" for name in names)]
 
 
 @contextmanager
@@ -143,8 +144,8 @@ def skops_trusted_types(model: Any) -> list[str]:
     return list(untrusted)
 
 
-def log_sklearn_model(model: Any, input_example: pd.DataFrame) -> ModelInfo:
-    """Log in MLflow's default skops format (no pickle: loading cannot run arbitrary code)."""
+def log_sklearn_model(model: Any, input_example: pd.DataFrame, model_format: str = "pickle") -> ModelInfo:
+    """Log with signature, input example and pinned requirements, as ``pickle`` or ``skops``."""
     import warnings
 
     import mlflow.sklearn
@@ -155,6 +156,23 @@ def log_sklearn_model(model: Any, input_example: pd.DataFrame) -> ModelInfo:
         # Integer outputs are class labels, never missing: MLflow's hint about nullable ints does not apply.
         warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
         signature = infer_signature(input_example, model.predict(input_example))
+
+    if model_format == "pickle":
+        # MLflow logs a warning on every pickle save; the choice is documented on TrainingConfig.model_format.
+        flavor_log = logging.getLogger("mlflow.sklearn")
+        level = flavor_log.level
+        flavor_log.setLevel(logging.ERROR)
+        try:
+            return mlflow.sklearn.log_model(
+                model,
+                name=MODEL_NAME_IN_RUN,
+                signature=signature,
+                input_example=input_example,
+                pip_requirements=model_pip_requirements(with_skops=False),
+                serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_PICKLE,
+            )
+        finally:
+            flavor_log.setLevel(level)
 
     def log(trusted: list[str]) -> ModelInfo:
         return mlflow.sklearn.log_model(

@@ -158,7 +158,7 @@ def run_training(
                 tracking.log_artifact_dir(out)
                 # The model goes before the metrics: log_model copies every metric already on the run to
                 # the logged model, one history request per metric.
-                model_info = tracking.log_sklearn_model(model, x_train.head(5))
+                model_info = tracking.log_sklearn_model(model, x_train.head(5), config.model_format)
                 run_params = {
                     "estimator": config.estimator.kind,
                     "seed": str(config.seed),

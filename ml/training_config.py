@@ -73,6 +73,10 @@ class TrainingConfig(_Strict):
     search: SearchConfig | None = None
     gates: GatesConfig = GatesConfig()
     max_holdout_rows: int = Field(default=50_000, ge=100)
+    # pickle: loads fast, but loading runs code, so only load models from a registry you control.
+    # skops: loading cannot run arbitrary code, but the first save in a process costs ~10x the rest of
+    # tracking (skops scans every loaded module), which breaks the 1 s tracking budget of `mlops train`.
+    model_format: Literal["pickle", "skops"] = "pickle"
     base_dir: Path = Field(default=Path("."), exclude=True)
 
     @property

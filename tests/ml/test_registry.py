@@ -109,7 +109,7 @@ def test_model_loads_and_predicts_on_signature_columns(registered_model, monkeyp
     assert list(model.predict(frame[columns].head(20))) == list((proba[:, 1] >= 0.5).astype(int))
     requirements = mlflow.pyfunc.get_model_dependencies(uri)
     text = Path(requirements).read_text()
-    assert "scikit-learn==1.9.1" in text and "skops==" in text
+    assert "scikit-learn==1.9.1" in text and "pandas==" in text and "mlflow==3.17.2" in text
 
 
 @pytest.mark.integration
