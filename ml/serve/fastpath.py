@@ -17,11 +17,11 @@ import numpy as np
 
 from ml.serve.errors import RequestError
 from ml.serve.heads import Head, predict_head, proba_head
-from ml.serve.steps import Unsupported, compile_matrix_step, compile_transformer
+from ml.serve.schema import Batch, InputSchema
+from ml.serve.steps import BlockFn, Unsupported, compile_matrix_step, compile_transformer, numeric_source
 
 log = logging.getLogger(__name__)
 
-ColumnFn = Callable[[dict[str, Any], int], Any]
 MatrixFn = Callable[[Any], Any]
 
 
@@ -29,19 +29,19 @@ MatrixFn = Callable[[Any], Any]
 class FastPath:
     """Features from validated columns, then the final estimator on a dense float matrix."""
 
-    blocks: list[tuple[slice, ColumnFn]]
+    blocks: list[tuple[slice, BlockFn]]
     width: int
     matrix_steps: list[MatrixFn]
     estimator: Any
     proba: Head | None
     regress: Head
 
-    def features(self, columns: dict[str, Any], rows: int) -> Any:
-        X = np.empty((rows, self.width), dtype=np.float64)
+    def features(self, batch: Batch) -> Any:
+        X = np.empty((batch.rows, self.width), dtype=np.float64)
         # Overflow is detected below and answered with a 422; numpy's warning would only add log noise.
         with np.errstate(over="ignore", invalid="ignore"):
             for where, fn in self.blocks:
-                X[:, where] = fn(columns, rows)
+                X[:, where] = fn(batch)
             for step in self.matrix_steps:
                 X = step(X)
         if not np.isfinite(X).all():
@@ -50,24 +50,24 @@ class FastPath:
             )
         return X
 
-    def predict(self, columns: dict[str, Any], rows: int) -> tuple[Any, Any | None]:
-        X = self.features(columns, rows)
+    def predict(self, batch: Batch) -> tuple[Any, Any | None]:
+        X = self.features(batch)
         if self.proba is not None:
             proba = self.proba(X)
             return self.estimator.classes_[proba.argmax(axis=1)], proba
         return self.regress(X), None
 
 
-def compile_fast_path(model: Any, input_names: tuple[str, ...]) -> FastPath | None:
+def compile_fast_path(model: Any, schema: InputSchema) -> FastPath | None:
     """Return a FastPath equivalent to `model`, or None when some part of it is not understood."""
     try:
-        return _compile(model, input_names)
+        return _compile(model, schema)
     except Unsupported as exc:
         log.info("fast path not available, using the full sklearn model: %s", exc)
         return None
 
 
-def _compile(model: Any, input_names: tuple[str, ...]) -> FastPath:
+def _compile(model: Any, schema: InputSchema) -> FastPath:
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import Pipeline
 
@@ -75,20 +75,20 @@ def _compile(model: Any, input_names: tuple[str, ...]) -> FastPath:
     steps = [s for s in steps if s not in (None, "passthrough")]
     estimator, pre = steps[-1], steps[:-1]
     if pre and isinstance(pre[0], ColumnTransformer):
-        blocks, width = _column_transformer(pre[0])
+        blocks, width = _column_transformer(pre[0], schema.double_index)
         pre = pre[1:]
     else:
-        names = [str(n) for n in getattr(estimator if not pre else pre[0], "feature_names_in_", input_names)]
-        blocks, width = [(slice(0, len(names)), _stack(names))], len(names)
+        names = [str(n) for n in getattr(estimator if not pre else pre[0], "feature_names_in_", schema.names)]
+        blocks, width = [(slice(0, len(names)), numeric_source(names, schema.double_index))], len(names)
     matrix_steps = [compile_matrix_step(s) for s in pre]
     return FastPath(blocks, width, matrix_steps, estimator, proba_head(estimator), predict_head(estimator))
 
 
-def _column_transformer(ct: Any) -> tuple[list[tuple[slice, ColumnFn]], int]:
+def _column_transformer(ct: Any, double_index: dict[str, int]) -> tuple[list[tuple[slice, BlockFn]], int]:
     # A sparse ColumnTransformer output becomes dense here: estimators give the same numbers for both,
     # and the start-up check in ml.serve.predictor compares them on the input example anyway.
     feature_names = [str(n) for n in ct.feature_names_in_]
-    blocks: list[tuple[slice, ColumnFn]] = []
+    blocks: list[tuple[slice, BlockFn]] = []
     width = 0
     for name, trans, cols in ct.transformers_:
         where = ct.output_indices_[name]
@@ -96,7 +96,7 @@ def _column_transformer(ct: Any) -> tuple[list[tuple[slice, ColumnFn]], int]:
         if trans == "drop" or where.stop == where.start:
             continue
         names = _column_names(cols, feature_names)
-        blocks.append((where, compile_transformer(trans, names)))
+        blocks.append((where, compile_transformer(trans, names, double_index)))
     return blocks, width
 
 
@@ -116,10 +116,3 @@ def _column_names(cols: Any, feature_names: list[str]) -> list[str]:
         else:
             raise Unsupported(f"column selector {cols!r}")
     return out
-
-
-def _stack(names: list[str]) -> ColumnFn:
-    def run(columns: dict[str, Any], rows: int) -> Any:
-        return np.column_stack([np.asarray(columns[n], dtype=np.float64) for n in names])
-
-    return run

@@ -7,7 +7,7 @@ before workers start) lets /metrics of any worker report the sum over all of the
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
@@ -27,10 +27,19 @@ class Metrics:
     log_failed: Any
     model_name: str
     model_version: str
+    # labels() takes a lock and builds a key on every call; the children are cached per (endpoint, status).
+    _children: dict[tuple[str, int], tuple[Any, Any]] = field(default_factory=dict)
 
     def request(self, endpoint: str, status: int, seconds: float) -> None:
-        self.requests.labels(endpoint, str(status), self.model_name, self.model_version).inc()
-        self.latency.labels(endpoint, self.model_version).observe(seconds)
+        children = self._children.get((endpoint, status))
+        if children is None:
+            children = (
+                self.requests.labels(endpoint, str(status), self.model_name, self.model_version),
+                self.latency.labels(endpoint, self.model_version),
+            )
+            self._children[(endpoint, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def error(self, kind: str) -> None:
         self.errors.labels(kind, self.model_version).inc()

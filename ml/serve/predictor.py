@@ -45,7 +45,7 @@ class Predictor:
 
     def predict(self, batch: Batch) -> Prediction:
         if self.fast is not None:
-            preds, proba = self.fast.predict(batch.columns, batch.rows)
+            preds, proba = self.fast.predict(batch)
         else:
             preds, proba = self._full(batch)
         return Prediction(
@@ -85,7 +85,7 @@ def load_predictor(version_dir: Path, alias: str | None, *, fast_path: bool = Tr
     signature = meta.signature.to_dict()
     schema = InputSchema.from_signature_inputs(json.loads(signature["inputs"]))
     model = mlflow.sklearn.load_model(str(model_dir))
-    fast = compile_fast_path(model, schema.names) if fast_path else None
+    fast = compile_fast_path(model, schema) if fast_path else None
     predictor = Predictor(Manifest.read(version_dir), alias, schema, signature, model, fast)
     if fast is not None:
         example = _input_example(meta, model_dir)
@@ -114,7 +114,7 @@ def _agrees(predictor: Predictor, example: Any) -> bool:
     try:
         body = {"dataframe_split": example} if "data" in example else example
         batch = predictor.parse(body, max_rows=10_000, reject_extra=False)
-        got, got_proba = fast.predict(batch.columns, batch.rows)
+        got, got_proba = fast.predict(batch)
         want, want_proba = predictor._full(batch)
     except Exception:
         log.exception("fast path check failed on the input example")

@@ -7,6 +7,7 @@ one costs more than predicting a row.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from ml.serve.errors import Problem, RequestError
@@ -37,9 +38,14 @@ class ColumnSpec:
 class InputSchema:
     columns: tuple[ColumnSpec, ...]
 
-    @property
+    @cached_property
     def names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
+
+    @cached_property
+    def double_index(self) -> dict[str, int]:
+        """Row of each `double` column in `Batch.doubles`."""
+        return {n: i for i, n in enumerate(c.name for c in self.columns if c.type == "double")}
 
     @classmethod
     def from_signature_inputs(cls, inputs: list[dict[str, Any]]) -> InputSchema:
@@ -67,11 +73,15 @@ class InputSchema:
 
 @dataclass
 class Batch:
-    """Validated input: one array per schema column, all of length `rows`."""
+    """Validated input: one array per schema column, all of length `rows`.
+
+    `doubles` holds every `double` column as one (columns x rows) float64 matrix, built with a single numpy
+    call; `columns` has views of its rows. The fast path slices it instead of stacking column by column.
+    """
 
     columns: dict[str, Any]
     rows: int
-    raw: dict[str, list[Any]]
+    doubles: Any = None
 
 
 def split_body(body: Any, names: tuple[str, ...]) -> tuple[dict[str, list[Any]], int, list[str]]:

@@ -12,14 +12,17 @@ from typing import Any
 import numpy as np
 
 from ml.serve.errors import RequestError
+from ml.serve.schema import Batch
+
+BlockFn = Callable[[Batch], Any]
 
 
 class Unsupported(Exception):
     """Part of the model the fast path does not reproduce."""
 
 
-def compile_transformer(trans: Any, names: list[str]) -> Callable[[dict[str, Any], int], Any]:
-    """A function from validated columns to this transformer's output block."""
+def compile_transformer(trans: Any, names: list[str], double_index: dict[str, int]) -> BlockFn:
+    """A function from a validated batch to this transformer's output block."""
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
@@ -29,14 +32,27 @@ def compile_transformer(trans: Any, names: list[str]) -> Callable[[dict[str, Any
         fills = [_object_fill(s, len(names)) for s in chain[:-1]]
         return _one_hot(chain[-1], names, fills)
     matrix = [compile_matrix_step(s) for s in chain]
+    source = numeric_source(names, double_index)
 
-    def run(columns: dict[str, Any], rows: int) -> Any:
-        X = np.column_stack([_as_float(columns[n], n) for n in names])
+    def run(batch: Batch) -> Any:
+        X = source(batch)
         for step in matrix:
             X = step(X)
         return X
 
     return run
+
+
+def numeric_source(names: list[str], double_index: dict[str, int]) -> BlockFn:
+    """The (rows x len(names)) float matrix of these columns: one slice of Batch.doubles when all are doubles."""
+    if names and all(n in double_index for n in names):
+        rows_of = np.array([double_index[n] for n in names])
+        return lambda batch: batch.doubles[rows_of].T
+
+    def stack(batch: Batch) -> Any:
+        return np.column_stack([_as_float(batch.columns[n]) for n in names])
+
+    return stack
 
 
 def compile_matrix_step(step: Any) -> Callable[[Any], Any]:
@@ -108,7 +124,7 @@ def _object_fill(imputer: Any, width: int) -> list[Any]:
     return stats
 
 
-def _one_hot(enc: Any, names: list[str], fills: list[list[Any]]) -> Callable[[dict[str, Any], int], Any]:
+def _one_hot(enc: Any, names: list[str], fills: list[list[Any]]) -> BlockFn:
     if enc.drop_idx_ is not None or getattr(enc, "_infrequent_enabled", False):
         raise Unsupported("OneHotEncoder with drop or infrequent categories")
     if enc.handle_unknown not in ("ignore", "error"):
@@ -124,11 +140,11 @@ def _one_hot(enc: Any, names: list[str], fills: list[list[Any]]) -> Callable[[di
         offset += len(values)
     width = offset
 
-    def run(columns: dict[str, Any], rows: int) -> Any:
-        out = np.zeros((rows, width), dtype=np.float64)
+    def run(batch: Batch) -> Any:
+        out = np.zeros((batch.rows, width), dtype=np.float64)
         for j, name in enumerate(names):
             lookup = lookups[j]
-            for i, value in enumerate(_filled(columns[name], [f[j] for f in fills])):
+            for i, value in enumerate(_filled(batch.columns[name], [f[j] for f in fills])):
                 k = lookup.get(value)
                 if k is not None:
                     out[i, k] = 1.0
@@ -151,7 +167,7 @@ def _filled(values: Any, fills: list[Any]) -> list[Any]:
     return out
 
 
-def _as_float(values: Any, name: str) -> Any:
+def _as_float(values: Any) -> Any:
     if values.dtype == object:
         return np.array([np.nan if v is None else v for v in values.tolist()], dtype=np.float64)
     return values.astype(np.float64, copy=False)

@@ -50,25 +50,62 @@ def parse_batch(body: Any, schema: InputSchema, *, max_rows: int, reject_extra: 
             Problem("extra_column", f"column {c!r} is not in the model signature; remove it", c) for c in extras
         ]
     arrays: dict[str, Any] = {}
+    doubles: list[tuple[str, list[Any]]] = []
     for spec in schema.columns:
         missing = problems_for_missing(cols, spec)
         if missing is not None:
             problems.append(missing)
             continue
         values = cols.get(spec.name)
-        result = convert(spec, values if values is not None else [None] * rows)
+        if values is None:
+            values = [None] * rows
+        if spec.type == "double":
+            checked = check(spec, values)
+            if isinstance(checked, Problem):
+                problems.append(checked)
+            else:
+                doubles.append((spec.name, checked[0]))
+            continue
+        result = convert(spec, values)
         if isinstance(result, Problem):
             problems.append(result)
         else:
             arrays[spec.name] = result
+    matrix = _double_matrix(doubles, arrays, problems) if doubles and not problems else None
     if problems:
         raise RequestError(problems)
-    raw = {n: cols[n] for n in schema.names if n in cols}
-    return Batch(arrays, rows, raw)
+    return Batch(arrays, rows, matrix)
+
+
+def _double_matrix(doubles: list[tuple[str, list[Any]]], arrays: dict[str, Any], problems: list[Problem]) -> Any:
+    try:
+        matrix = np.array([values for _, values in doubles], dtype=np.float64)
+    except (OverflowError, ValueError, TypeError):
+        for name, values in doubles:
+            try:
+                np.array(values, dtype=np.float64)
+            except (OverflowError, ValueError, TypeError) as exc:
+                problems.append(Problem("invalid_value", f"column {name!r}: {exc}", name))
+        return None
+    for i, (name, _) in enumerate(doubles):
+        arrays[name] = matrix[i]
+    return matrix
 
 
 def convert(spec: ColumnSpec, values: list[Any]) -> Any:
     """Return the column as a numpy array, or the Problem with its first bad row."""
+    checked = check(spec, values)
+    if isinstance(checked, Problem):
+        return checked
+    values, has_null, has_float = checked
+    try:
+        return _to_array(spec, values, has_null, has_float)
+    except (ValueError, OverflowError, TypeError) as exc:
+        return Problem("invalid_value", f"column {spec.name!r}: {exc}", spec.name)
+
+
+def check(spec: ColumnSpec, values: list[Any]) -> Problem | tuple[list[Any], bool, bool]:
+    """The values with missing ones as None, whether any is null or a float; or the first bad row's Problem."""
     kinds = set(map(type, values))
     allowed = _ALLOWED[spec.type]
     has_null = _NONE in kinds or _MISSING_T in kinds
@@ -89,10 +126,7 @@ def convert(spec: ColumnSpec, values: list[Any]) -> Any:
             spec.name,
             row,
         )
-    try:
-        return _to_array(spec, values, has_null, float in kinds)
-    except (ValueError, OverflowError, TypeError) as exc:
-        return Problem("invalid_value", f"column {spec.name!r}: {exc}", spec.name)
+    return values, has_null, float in kinds
 
 
 def _to_array(spec: ColumnSpec, values: list[Any], has_null: bool, has_float: bool) -> Any:

@@ -41,17 +41,17 @@ def batch_of(frame: Any) -> Any:
 
 
 def assert_same(model: Any, frame: Any) -> None:
-    fast = compile_fast_path(model, SCHEMA.names)
+    fast = compile_fast_path(model, SCHEMA)
     assert fast is not None
     batch = batch_of(frame)
-    preds, proba = fast.predict(batch.columns, batch.rows)
+    preds, proba = fast.predict(batch)
     np.testing.assert_array_equal(preds, model.predict(frame))
     if hasattr(model, "predict_proba"):
         np.testing.assert_allclose(proba, model.predict_proba(frame), rtol=1e-9, atol=1e-12)
     else:
         assert proba is None
     for i in (0, 1, 17):
-        one_preds, _ = fast.predict(batch_of(frame.iloc[[i]]).columns, 1)
+        one_preds, _ = fast.predict(batch_of(frame.iloc[[i]]))
         assert one_preds[0] == model.predict(frame.iloc[[i]])[0]
 
 
@@ -82,10 +82,10 @@ def test_random_forest_regressor(data: tuple[Any, Any, Any]) -> None:
 
     train, _, test = data
     model = mixed_pipeline(RandomForestRegressor(n_estimators=20, random_state=0)).fit(train, train["income"])
-    fast = compile_fast_path(model, SCHEMA.names)
+    fast = compile_fast_path(model, SCHEMA)
     assert fast is not None
     batch = batch_of(test)
-    preds, proba = fast.predict(batch.columns, batch.rows)
+    preds, proba = fast.predict(batch)
     np.testing.assert_allclose(preds, model.predict(test), rtol=1e-12)
     assert proba is None
 
@@ -108,10 +108,10 @@ def test_minmax_scaler_and_strict_encoder(data: tuple[Any, Any, Any]) -> None:
     model = Pipeline([("pre", pre), ("lr", LogisticRegression(max_iter=500))]).fit(train, target)
     known = test[test["region"] != "atlantis"]
     assert_same(model, known)
-    fast = compile_fast_path(model, SCHEMA.names)
+    fast = compile_fast_path(model, SCHEMA)
     assert fast is not None
     with pytest.raises(RequestError) as info:
-        fast.predict(batch_of(test.iloc[:40]).columns, 40)
+        fast.predict(batch_of(test.iloc[:40]))
     assert info.value.kind == "invalid_value" and info.value.problems[0].column == "region"
     assert "atlantis" in info.value.problems[0].message
 
@@ -125,7 +125,7 @@ def test_unknown_transformers_fall_back_to_the_model(data: tuple[Any, Any, Any])
     train, target, _ = data
     pre = ColumnTransformer([("num", PolynomialFeatures(), ["age", "income"]), ("cat", OneHotEncoder(), ["region"])])
     model = Pipeline([("pre", pre), ("lr", LogisticRegression(max_iter=500))]).fit(train, target)
-    assert compile_fast_path(model, SCHEMA.names) is None
+    assert compile_fast_path(model, SCHEMA) is None
 
 
 @pytest.mark.parametrize("column", ["age", "income", "visits", "score"])
@@ -134,7 +134,7 @@ def test_extreme_values_match_sklearn_or_are_a_client_error(data: tuple[Any, Any
 
     train, target, test = data
     model = mixed_pipeline(LogisticRegression(max_iter=500)).fit(train, target)
-    fast = compile_fast_path(model, SCHEMA.names)
+    fast = compile_fast_path(model, SCHEMA)
     assert fast is not None
     frame = test.iloc[:4].copy()
     frame[column] = [1.79e308, -1.79e308, 1e300, -1e300] if column != "visits" else [2**62, -(2**62), 0, 1]
@@ -143,10 +143,10 @@ def test_extreme_values_match_sklearn_or_are_a_client_error(data: tuple[Any, Any
         want = model.predict_proba(frame)
     except ValueError:
         with pytest.raises(RequestError) as info:
-            fast.predict(batch.columns, batch.rows)
+            fast.predict(batch)
         assert info.value.status == 422
     else:
-        _, got = fast.predict(batch.columns, batch.rows)
+        _, got = fast.predict(batch)
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
 
 
@@ -183,10 +183,10 @@ def test_project_preprocessor_parts_with_missing_categories(data: tuple[Any, Any
     schema = InputSchema.from_signature_inputs(
         [*SCHEMA.as_json()[:4], {"name": "plan", "type": "string", "required": False}, *SCHEMA.as_json()[5:]]
     )
-    fast = compile_fast_path(model, schema.names)
+    fast = compile_fast_path(model, schema)
     assert fast is not None
     records = test.astype(object).where(test.notna(), None).to_dict("records")
     batch = parse_batch(records, schema, max_rows=100_000, reject_extra=True)
-    preds, proba = fast.predict(batch.columns, batch.rows)
+    preds, proba = fast.predict(batch)
     np.testing.assert_array_equal(preds, model.predict(test))
     np.testing.assert_allclose(proba, model.predict_proba(test), rtol=1e-9, atol=1e-12)
