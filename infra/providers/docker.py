@@ -154,7 +154,8 @@ class ContainerProvider(ResourceProvider):
         for mount in props.get("mounts") or []:
             source = Path(mount.get("source") or "")
             if mount["type"] == "bind" and not source.exists():
-                source.mkdir(parents=True)
+                # Replicas are created in parallel and share this directory: another may have just made it.
+                source.mkdir(parents=True, exist_ok=True)
                 # The container's non-root user is not the host user, and writes here (prediction logs).
                 source.chmod(0o1777)
         # Numbers arrive as floats from the engine's property bags.
