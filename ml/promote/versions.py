@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -20,17 +21,28 @@ class VersionNotFound(LookupError):
 
 @contextlib.contextmanager
 def using_tracking(uri: str) -> Iterator[None]:
-    """Point MLflow's process-wide tracking and registry URIs at one environment for the block."""
-    import mlflow
+    """Point MLflow's process-wide tracking and registry URIs at one environment for the block.
 
-    before = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(before[0])
-        mlflow.set_registry_uri(before[1])
+    Both are put back exactly as they were, including unset: `set_registry_uri` also exports
+    `MLFLOW_REGISTRY_URI`, which would otherwise pin every later client and child process to this server.
+    """
+    import mlflow
+    from mlflow.tracking._model_registry import utils as registry_utils
+
+    from ml.tracking import tracking_to
+
+    previous_registry = registry_utils._registry_uri
+    previous_env = os.environ.get("MLFLOW_REGISTRY_URI")
+    with tracking_to(uri):
+        mlflow.set_registry_uri(uri)
+        try:
+            yield
+        finally:
+            registry_utils._registry_uri = previous_registry
+            if previous_env is None:
+                os.environ.pop("MLFLOW_REGISTRY_URI", None)
+            else:
+                os.environ["MLFLOW_REGISTRY_URI"] = previous_env
 
 
 @dataclass(frozen=True)
