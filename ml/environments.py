@@ -211,7 +211,9 @@ def stack_config(stack: str) -> dict[str, Any]:
 def resolve(name: str) -> Environment:
     """Outputs (from the stack's state) and behaviour config of an environment that is up."""
     stack = select_stack(name, create=False)
-    outputs = {key: value.value for key, value in stack.outputs().items()}
+    # Secret outputs (generated credentials) stay in the state: nothing on the ml side needs them, and
+    # whatever is in `outputs` may end up printed.
+    outputs = {key: value.value for key, value in stack.outputs().items() if not value.secret}
     if not outputs:
         raise EnvironmentUnavailable(f"Environment '{name}' has no outputs yet: run `mlops env up {name}`.")
     return Environment(name=name, outputs=outputs, config=stack_config(name))

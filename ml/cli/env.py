@@ -80,7 +80,7 @@ def up(
         if not typer.confirm(f"Apply these changes to '{name}'?", default=False):
             raise typer.Exit(code=1)
     result = _run(f"pulumi up of {name}", lambda: stack.up(on_output=typer.echo, refresh=refresh))
-    _print_outputs({k: v.value for k, v in result.outputs.items()})
+    _print_outputs({k: "[secret]" if v.secret else v.value for k, v in result.outputs.items()})
 
 
 @env_app.command("preview")
