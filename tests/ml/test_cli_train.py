@@ -97,3 +97,16 @@ def test_train_refuses_invalid_data_with_exit_1(mlflow_server: str, tmp_path: Pa
     assert "label_set" in result.output and "nothing was trained or registered" in result.output
     listed = runner.invoke(app, ["models", "list", name, "--tracking-uri", mlflow_server])
     assert "no registered model versions" in listed.output
+
+
+def test_unknown_env_is_a_usage_error_that_suggests_tracking_uri(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    result = runner.invoke(app, ["models", "list", "--env", "no-such-env"], env={"COLUMNS": "200"})
+    assert result.exit_code == 2
+    assert "no-such-env" in result.output and "--tracking-uri" in result.output
+
+
+def test_tracking_uri_wins_over_env() -> None:
+    from ml.cli.options import resolve_tracking_uri
+
+    assert resolve_tracking_uri("no-such-env", "http://127.0.0.1:5500") == "http://127.0.0.1:5500"
