@@ -27,6 +27,8 @@ from ml.promote.versions import CHAMPION, find_alias, get_version
 
 pytestmark = pytest.mark.integration
 
+# Generous: a cold `mlops serve` imports sklearn and downloads the model, slow on a loaded 2-core machine.
+READY_TIMEOUT_S = 180
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 POLICY = {
@@ -60,7 +62,8 @@ class ServeDeployer:
         if version in self.fail_versions:
             raise RuntimeError(f"replica for v{version} never became ready (induced by the test)")
         port = free_port()
-        log = (self.workdir / f"serve-{port}.log").open("wb")
+        log_path = self.workdir / f"serve-{port}.log"
+        log = log_path.open("wb")
         process = subprocess.Popen(
             [
                 str(Path(sys.executable).parent / "mlops"),
@@ -81,7 +84,7 @@ class ServeDeployer:
             start_new_session=True,
         )
         endpoint = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             try:
                 with urllib.request.urlopen(f"{endpoint}/ready", timeout=2) as response:
@@ -91,7 +94,8 @@ class ServeDeployer:
                 time.sleep(0.3)
         else:
             process.kill()
-            raise RuntimeError(f"mlops serve for {self.uri} not ready in 90 s")
+            tail = log_path.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"mlops serve for {self.uri} not ready in {READY_TIMEOUT_S} s:\n{tail}")
         self.stop()
         self.process, self.endpoint = process, endpoint
         return endpoint
@@ -191,7 +195,7 @@ def test_promotion_gates_lineage_rollout_and_rollback(mlflow_server, target_serv
             approved_by=None,
             say=said.append,
         )
-        assert refused.outcome == Outcome.REFUSED
+        assert refused.outcome == Outcome.REFUSED, (weak.version, weak.metrics, refused.gates)
         assert "champion:roc_auc" in refused.message
         assert get_version(target_server, first.model_name, alias=CHAMPION).version == promoted.version
 
