@@ -104,7 +104,11 @@ def test_alias_resolves_to_the_version_it_points_at(platform: dict[str, Any]) ->
     api = f"{platform['outputs']['tracking_uri']}/api/2.0/mlflow"
     assert http(f"{api}/registered-models/create", {"name": "itest-other"})[0] == 200
     for _ in range(2):
-        status, body = http(f"{api}/model-versions/create", {"name": "itest-other", "source": "mlflow-artifacts:/x"})
+        status, body = http(f"{api}/runs/create", {"experiment_id": "0"})
+        assert status == 200, body
+        run_id = json.loads(body)["run"]["info"]["run_id"]
+        version = {"name": "itest-other", "source": f"runs:/{run_id}/model", "run_id": run_id}
+        status, body = http(f"{api}/model-versions/create", version)
         assert status == 200, body
     alias = {"name": "itest-other", "alias": "champion", "version": "1"}
     assert http(f"{api}/registered-models/alias", alias)[0] == 200
