@@ -127,4 +127,8 @@ def build(
     go = find_go(system)
     if module.write(workdir, local_go_version(system)):
         system.run_logged([go, "mod", "tidy"], log_file, cwd=workdir, env=go_env())
-    system.run_logged([go, "build", "-o", output, "-ldflags", ldflags, package], log_file, cwd=workdir, env=go_env())
+    # No time limit: a cold provider build takes over an hour on two busy cores, and what it compiled
+    # stays in Go's build cache either way.
+    system.run_logged(
+        [go, "build", "-o", output, "-ldflags", ldflags, package], log_file, cwd=workdir, env=go_env(), timeout=None
+    )

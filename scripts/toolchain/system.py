@@ -123,6 +123,11 @@ class System:
                 ).returncode
             except FileNotFoundError as exc:
                 raise BootstrapError(f"`{argv[0]}` is not installed", "install it") from exc
+            except subprocess.TimeoutExpired as exc:
+                raise BootstrapError(
+                    f"`{' '.join(argv)}` did not finish within {timeout:.0f}s (log: {log_file})",
+                    "run the bootstrap again: finished work is cached and the next run continues from it",
+                ) from exc
         if rc != 0:
             text = log_file.read_text(encoding="utf-8", errors="replace")
             raise BootstrapError(
