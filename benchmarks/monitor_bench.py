@@ -162,6 +162,12 @@ def main() -> None:
     parser.add_argument("--cases", default=DEFAULT_CASES, help="ROWSxCOLS, comma separated")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "mlops-monitor-bench")
     parser.add_argument("--evidently-python", default=os.environ.get("MLOPS_BENCH_EVIDENTLY_PYTHON", sys.executable))
+    parser.add_argument(
+        "--log-format",
+        choices=["parquet", "jsonl"],
+        default="parquet",
+        help="format of the log ours reads (Evidently always gets the same rows in memory)",
+    )
     parser.add_argument("--evidently-timeout", type=float, default=600.0)
     parser.add_argument(
         "--evidently-max-rows",
