@@ -38,7 +38,7 @@ def http(url: str, data: dict | None = None, auth: tuple[str, str] | None = None
     if auth:
         request.add_header("Authorization", "Basic " + base64.b64encode(":".join(auth).encode()).decode())
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=60) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as err:
         return err.code, err.read()
