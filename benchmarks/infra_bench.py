@@ -74,7 +74,8 @@ def _timed(label: str, action: Callable[[], Any], results: dict[str, Any]) -> An
     try:
         value = action()
     except Exception as err:
-        results[label] = {"error": str(err).strip().splitlines()[-1][:300] if str(err).strip() else repr(err)}
+        lines = [line.strip() for line in str(err).splitlines() if "error" in line.lower()]
+        results[label] = {"error": " / ".join(dict.fromkeys(lines))[:400] or repr(err)}
         log.error("%s failed: %s", label, results[label]["error"])
         return None
     seconds = round(time.monotonic() - started, 1)
