@@ -45,7 +45,10 @@ class Metrics:
         self.errors.labels(kind, self.model_version).inc()
 
     def predicted(self, rows: int) -> None:
-        self.rows.labels(self.model_name, self.model_version).inc(rows)
+        child = self._children.get(("rows", 0))
+        if child is None:
+            child = self._children[("rows", 0)] = (self.rows.labels(self.model_name, self.model_version), None)
+        child[0].inc(rows)
 
     def render(self) -> bytes:
         from prometheus_client import CollectorRegistry, generate_latest
