@@ -8,8 +8,9 @@ memory and only ``Report.run`` is timed, which favours Evidently. Evidently is b
 and reported as "> N s" when it hits it; the 10M-row case is a memory check of ours only, because
 Evidently would need the whole 10M-row frame (and its copies) in memory.
 
-Evidently 0.7 does not import with pandas 3, so it can run from another interpreter:
-``--evidently-python /path/to/venv/bin/python`` (a venv with ``evidently<0.8`` and ``pandas<3``).
+Evidently 0.7 does not import with pandas 3 (the project's pandas), so it runs from an interpreter of
+its own: by default the benchmark creates one under the user's cache dir (``evidently==0.7.23``,
+``pandas<3``, ``pyarrow``) the first time; ``--evidently-python PATH`` uses another.
 
     python benchmarks/monitor_bench.py                        # all cases, markdown table on stdout
     python benchmarks/monitor_bench.py --cases 100000x20 --evidently-timeout 120
@@ -151,6 +152,21 @@ def measure(python: str, body: str, args: list[str], timeout: float) -> dict | N
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+EVIDENTLY_REQUIREMENTS = ("evidently==0.7.23", "pandas<3", "pyarrow")
+
+
+def evidently_interpreter() -> str:
+    """A venv with Evidently and a pandas it imports with, made once under the user's cache dir."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mlops-platform" / "bench"
+    venv = cache / "evidently-0.7.23"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        log.info("creating %s with %s (once; a minute or two)", venv, " ".join(EVIDENTLY_REQUIREMENTS))
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *EVIDENTLY_REQUIREMENTS], check=True)
+    return str(python)
+
+
 def _cell(result: dict | None, timeout: float, key: str, fmt: str) -> str:
     if result is None:
         return f"> {timeout:.0f} s" if key == "seconds" else "-"
@@ -161,7 +177,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", default=DEFAULT_CASES, help="ROWSxCOLS, comma separated")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "mlops-monitor-bench")
-    parser.add_argument("--evidently-python", default=os.environ.get("MLOPS_BENCH_EVIDENTLY_PYTHON", sys.executable))
+    parser.add_argument("--evidently-python", default=os.environ.get("MLOPS_BENCH_EVIDENTLY_PYTHON"))
     parser.add_argument(
         "--log-format",
         choices=["parquet", "jsonl"],
@@ -177,6 +193,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    args.evidently_python = args.evidently_python or evidently_interpreter()
 
     lines = [
         "| rows x cols | ours s (cpu s) | ours peak MB | Evidently s (cpu s) | Evidently peak MB | "
