@@ -40,8 +40,8 @@ def _metadata(endpoint: str) -> dict:  # type: ignore[type-arg]
         return json.loads(response.read())
 
 
-def _register_unportable(tracking_uri: str) -> str:
-    """The champion-quality model re-classed with a class only this test can import, as the new challenger."""
+def _register_unportable(tracking_uri: str, good_version: str) -> str:
+    """A good version re-classed with a class only this test can import, registered as the new challenger."""
     import mlflow
     import mlflow.sklearn
     from mlflow import MlflowClient
@@ -50,7 +50,7 @@ def _register_unportable(tracking_uri: str) -> str:
 
     from ml.promote.versions import get_version, using_tracking
 
-    good = get_version(tracking_uri, MODEL, alias="challenger")
+    good = get_version(tracking_uri, MODEL, version=good_version)
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     with tempfile.TemporaryDirectory() as tmp, using_tracking(tracking_uri):
         model_dir = good.download_model(Path(tmp) / "model")
@@ -104,7 +104,7 @@ def test_promote_refuse_and_roll_back_across_two_environments(e2e_env, free_stac
         assert "champion:roc_auc" in refused.stdout
         assert get_version(prod["tracking_uri"], MODEL, alias="champion").version == champion.version
 
-        _register_unportable(_outputs("local", e2e_env)["tracking_uri"])
+        _register_unportable(_outputs("local", e2e_env)["tracking_uri"], champion.tags["lineage.source_version"])
         # The promoting process can load it (the class is on its path); the serving image cannot.
         env = {**e2e_env, "PYTHONPATH": os.pathsep.join([str(HERE), e2e_env.get("PYTHONPATH", "")])}
         failed = mlops(["promote", MODEL, "--from", "local", "--to", "local-prod", "--approve"], env)
