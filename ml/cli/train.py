@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +61,8 @@ def train(
         console.print(f"[dim]-[/dim] {message}", highlight=False)
 
     try:
-        result = run_training(config, spec, uri, s3_endpoint=s3_endpoint, progress=progress)
+        with _quiet_mlflow_stdout():
+            result = run_training(config, spec, uri, s3_endpoint=s3_endpoint, progress=progress)
     except DataValidationError as exc:
         console.print(f"[red]refused:[/red] {exc}", highlight=False)
         for violation in exc.report.violations:
@@ -87,6 +91,21 @@ def train(
         _print_summary(summary, uri)
     if not result.gates_passed:
         raise typer.Exit(EXIT_GATES_FAILED)
+
+
+@contextmanager
+def _quiet_mlflow_stdout() -> Iterator[None]:
+    """MLflow writes run URLs to stdout when a run ends; stdout is ours (the summary, or pure JSON)."""
+    key = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
+    previous = os.environ.get(key)
+    os.environ[key] = "true"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = previous
 
 
 def _print_summary(summary: dict[str, Any], uri: str) -> None:

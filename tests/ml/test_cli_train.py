@@ -58,7 +58,7 @@ def test_train_then_list_and_show(mlflow_server: str, tmp_path: Path) -> None:
     result = runner.invoke(
         app, ["train", "--tracking-uri", mlflow_server, "--config", str(tmp_path / "train.yaml"), "--json"]
     )
-    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    summary = json.loads(result.stdout)
     assert result.exit_code == 0 and summary["version"] == "2" and summary["gates_passed"] is True
     assert summary["metrics"]["test_roc_auc"] > 0.95 and summary["timings_s"]["fit"] > 0
 
