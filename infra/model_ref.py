@@ -46,8 +46,8 @@ def resolve(model_uri: str, tracking_url: str, timeout_s: float = 3.0) -> str:
         found = _get(url, timeout_s)["model_version"]["version"]
     except (urllib.error.URLError, OSError, KeyError, ValueError) as err:
         log.warning(
-            "%s does not resolve at %s (%s): no serving replicas this time. Train a model, set the "
-            "alias (e.g. `mlops models alias`), then run `pulumi up` again.",
+            "%s does not resolve at %s (%s): no serving replicas this time. Train a model and "
+            "give it the alias (`mlops train`, then `mlops promote`), then run `pulumi up` again.",
             model_uri,
             base,
             err,
