@@ -8,8 +8,10 @@ VENV := .venv/bin
 setup:
 	$(PYTHON) scripts/bootstrap.py
 
-## Bring up the local environment and run the pipeline end to end.
-demo: setup
+## Bring up the local environment and run the pipeline end to end. The local stack is docker-only,
+## so the kubernetes provider plugin (a long Go build where it cannot be downloaded) is left to `setup`.
+demo:
+	$(PYTHON) scripts/bootstrap.py --steps python,pulumi,docker,base-image
 	$(VENV)/mlops demo --env local
 
 ## Run every test: unit, integration and end-to-end (what CI runs).
