@@ -177,7 +177,7 @@ def run_training(
                 )
                 tracking.log_dataset_input(loaded, spec)
             with timer.phase("register"):
-                client = mlflow.MlflowClient()
+                client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
                 version = registry.register_version(
                     client, config.model_name, model_info.model_uri, model_info.model_id, run_id, version_tags
                 )
