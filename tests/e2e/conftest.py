@@ -31,7 +31,26 @@ def _ports(stack: str) -> dict[str, int]:
     }
 
 
+def _clear_stale_images(stack: str) -> None:
+    """Images labelled for `stack` by an earlier run whose state is gone (a killed test) would count as left
+    behind by this run's `down`; they are rebuildable caches, so they go, and the test says so."""
+    import docker
+
+    client = docker.from_env()
+    labels = {"label": ["mlops.project=mlops-platform", f"mlops.stack={stack}"]}
+    if client.containers.list(all=True, filters=labels):
+        names = [c.name for c in client.containers.list(all=True, filters=labels)]
+        pytest.fail(
+            f"containers of stack {stack} already exist ({', '.join(names)}): bring that environment "
+            f"down first (`mlops env down {stack} --yes`)"
+        )
+    for image in client.images.list(filters=labels):
+        print(f"removing stale image of stack {stack}: {', '.join(image.tags) or image.short_id}")
+        client.images.remove(image.id, force=True)
+
+
 def _require_free(stack: str) -> None:
+    _clear_stale_images(stack)
     for key, port in _ports(stack).items():
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
