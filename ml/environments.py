@@ -134,6 +134,7 @@ def select_stack(stack: str, *, create: bool = True) -> auto.Stack:
     """The stack of this environment, with the project's program attached (inline, so no language host)."""
     from pulumi import automation as auto
 
+    _stack_file_settings(stack)  # an unknown environment is named as such, whatever the caller's environment
     env = pulumi_env(stack)
     # The CLI reads these from the process too when it spawns plugins.
     os.environ.update({k: v for k, v in env.items() if k != "PATH"})

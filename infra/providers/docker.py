@@ -242,19 +242,28 @@ class ContainerProvider(ResourceProvider):
         container.remove(v=False)
 
 
+SETTLE_S = 2.0
+
+
 def _wait_ready(container: Any, has_health: bool, timeout_s: int) -> None:
     """Wait until the container is healthy (or running, without a healthcheck); fail with its last logs."""
     deadline = time.monotonic() + timeout_s
+    running_since: float | None = None
     while True:
         container.reload()
         state = container.attrs["State"]
         status = (state.get("Health") or {}).get("Status") if has_health else None
+        running_since = (running_since or time.monotonic()) if state.get("Running") else None
         if state.get("Status") in ("exited", "dead") and not state.get("Restarting"):
             problem = f"exited with code {state.get('ExitCode')}"
         elif container.attrs.get("RestartCount"):
             # A restart before the first ready state is a crash loop, not a slow start.
             problem = f"crashed and was restarted (exit code {state.get('ExitCode')})"
-        elif status == "healthy" or (not has_health and state.get("Running")):
+        elif status == "healthy":
+            return
+        elif not has_health and running_since is not None and time.monotonic() - running_since >= SETTLE_S:
+            # Without a healthcheck, "running" is only believed once it lasts: a process that fails at
+            # start-up is briefly running too.
             return
         elif time.monotonic() > deadline:
             problem = f"was not {'healthy' if has_health else 'running'} after {timeout_s} s"

@@ -64,10 +64,12 @@ def _register_unportable(tracking_uri: str, good_version: str) -> str:
             mlflow.log_metrics(dict(good.metrics))
             for path in companions:
                 mlflow.log_artifact(str(path))
+            # Pickled by reference to its module, as a model that needs a package the image lacks would be.
             info = mlflow.sklearn.log_model(
                 rewrap(good.load()),
                 name="model",
                 signature=signature,
+                serialization_format="cloudpickle",
                 pip_requirements=["scikit-learn"],
                 registered_model_name=MODEL,
             )

@@ -28,7 +28,7 @@ CONTRACT_TAGS = (
 def test_version_has_contract_tags_and_challenger_alias(registered_model) -> None:  # type: ignore[no-untyped-def]
     from mlflow import MlflowClient
 
-    client = MlflowClient(registered_model.tracking_uri)
+    client = MlflowClient(registered_model.tracking_uri, registered_model.tracking_uri)
     mv = client.get_model_version(registered_model.name, registered_model.version)
     assert set(CONTRACT_TAGS) <= set(mv.tags), sorted(set(CONTRACT_TAGS) - set(mv.tags))
     assert mv.tags["data.uri"] == "sklearn://breast_cancer"
@@ -49,7 +49,7 @@ def test_version_has_contract_tags_and_challenger_alias(registered_model) -> Non
 def test_run_has_params_metrics_and_artifacts(registered_model) -> None:  # type: ignore[no-untyped-def]
     from mlflow import MlflowClient
 
-    client = MlflowClient(registered_model.tracking_uri)
+    client = MlflowClient(registered_model.tracking_uri, registered_model.tracking_uri)
     run = client.get_run(registered_model.run_id)
     metrics = run.data.metrics
     for name in ("test_accuracy", "test_precision", "test_recall", "test_f1", "test_roc_auc"):
@@ -116,7 +116,7 @@ def test_model_loads_and_predicts_on_signature_columns(registered_model, monkeyp
 def test_list_and_show_read_back_the_version(registered_model) -> None:  # type: ignore[no-untyped-def]
     from mlflow import MlflowClient
 
-    client = MlflowClient(registered_model.tracking_uri)
+    client = MlflowClient(registered_model.tracking_uri, registered_model.tracking_uri)
     listed = list_versions(client, registered_model.name)
     mine = [v for v in listed if v.version == registered_model.version]
     assert mine and "challenger" in mine[0].aliases
