@@ -24,6 +24,24 @@ CONTRACT_TAGS = (
 )
 
 
+@pytest.fixture(scope="module")
+def registered_model(mlflow_server):  # type: ignore[no-untyped-def]
+    """The example under a model name of its own: other suites retrain `breast-cancer` on the shared server
+    and move its `challenger`, while these tests check exactly what one training run leaves."""
+    from types import SimpleNamespace
+
+    from ml.train import run_training
+    from ml.training_config import load_config_and_spec
+
+    config, spec = load_config_and_spec(
+        Path(__file__).resolve().parents[2] / "examples" / "breast_cancer" / "train.yaml"
+    )
+    result = run_training(config.model_copy(update={"model_name": "registry-contract"}), spec, mlflow_server)
+    return SimpleNamespace(
+        tracking_uri=mlflow_server, name=result.model_name, version=result.version, run_id=result.run_id, result=result
+    )
+
+
 @pytest.mark.integration
 def test_version_has_contract_tags_and_challenger_alias(registered_model) -> None:  # type: ignore[no-untyped-def]
     from mlflow import MlflowClient
