@@ -230,6 +230,8 @@ func (h *languageHost) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pul
 	cmd.Stdout = os.Stdout
 	cmd.Stderr = os.Stderr
 	logging.V(5).Infof("running program: %s", strings.Join(cmd.Args, " "))
+	// The engine may stop this host as soon as the program ends; buffered log lines would be lost.
+	logging.Flush()
 
 	if err := cmd.Run(); err != nil {
 		var exitErr *exec.ExitError
