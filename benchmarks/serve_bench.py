@@ -29,6 +29,8 @@ from typing import Any
 
 import requests
 
+from ml.tracking import TRACKING_SERVER_ENV
+
 log = logging.getLogger("serve_bench")
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -380,7 +382,7 @@ def main() -> None:
                 "--artifacts-destination",
                 str(work / "a"),
             ]
-            tracking = Proc(cmd, {}, work / "mlflow-server.log", f"http://127.0.0.1:{port}/health")
+            tracking = Proc(cmd, TRACKING_SERVER_ENV, work / "mlflow-server.log", f"http://127.0.0.1:{port}/health")
             args.tracking_uri = f"http://127.0.0.1:{port}"
         os.environ["MLFLOW_TRACKING_URI"] = args.tracking_uri
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")

@@ -4,6 +4,12 @@ the model itself.
 Speed matters here (tracking must not dominate training): parameters, metrics and tags go in one
 ``log_batch`` request, artifacts in one directory upload, and the model's pip requirements are spelled
 out instead of inferred (inference imports the model in a subprocess and costs seconds).
+
+MLflow checks the pinned requirements against the installed distributions on every ``log_model``, twice
+(once when saving, once when it reloads the model to validate the input example). The check maps every
+installed module to its distribution by reading every RECORD file: about 0.4 s, most of a first run's
+tracking time (benchmarks/train_bench.py). Our pins are read from those same distributions
+(``model_pip_requirements``), so the check cannot find a mismatch, and it is skipped while logging.
 """
 
 from __future__ import annotations
@@ -28,6 +34,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MODEL_NAME_IN_RUN = "model"
+# How the platform runs `mlflow server` (its image, the tests and the benchmarks). Job execution serves
+# MLflow's GenAI features (scorers, prompt optimisation), which a scikit-learn platform does not use; left
+# on, it starts five Huey consumer processes next to the server (about 1.2 GB of memory, and CPU that a
+# just-started server's first requests compete with).
+TRACKING_SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 # What a pickled pipeline needs to load and predict; pinned to the versions that trained it.
 MODEL_REQUIREMENTS = ("scikit-learn", "pandas", "numpy", "scipy", "skops")
 RECORDED_PACKAGES = ("mlflow", "scikit-learn", "pandas", "numpy", "scipy", "pyarrow", "skops")
@@ -57,6 +68,24 @@ def model_pip_requirements(with_skops: bool = True) -> list[str]:
     versions = package_versions()
     names = [n for n in MODEL_REQUIREMENTS if with_skops or n != "skops"]
     return [f"mlflow=={versions['mlflow']}", *(f"{name}=={versions[name]}" for name in names)]
+
+
+@contextmanager
+def _requirements_pinned_from_this_environment() -> Iterator[None]:
+    """Skip MLflow's installed-versus-required check while logging requirements from model_pip_requirements."""
+    import mlflow.pyfunc
+    import mlflow.utils.environment
+
+    name = "warn_dependency_requirement_mismatches"
+    modules = [m for m in (mlflow.utils.environment, mlflow.pyfunc) if hasattr(m, name)]
+    originals = [getattr(m, name) for m in modules]
+    for module in modules:
+        setattr(module, name, lambda requirements: None)
+    try:
+        yield
+    finally:
+        for module, original in zip(modules, originals, strict=True):
+            setattr(module, name, original)
 
 
 @contextmanager
@@ -163,27 +192,29 @@ def log_sklearn_model(model: Any, input_example: pd.DataFrame, model_format: str
         level = flavor_log.level
         flavor_log.setLevel(logging.ERROR)
         try:
+            with _requirements_pinned_from_this_environment():
+                return mlflow.sklearn.log_model(
+                    model,
+                    name=MODEL_NAME_IN_RUN,
+                    signature=signature,
+                    input_example=input_example,
+                    pip_requirements=model_pip_requirements(with_skops=False),
+                    serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_PICKLE,
+                )
+        finally:
+            flavor_log.setLevel(level)
+
+    def log(trusted: list[str]) -> ModelInfo:
+        with _requirements_pinned_from_this_environment():
             return mlflow.sklearn.log_model(
                 model,
                 name=MODEL_NAME_IN_RUN,
                 signature=signature,
                 input_example=input_example,
-                pip_requirements=model_pip_requirements(with_skops=False),
-                serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_PICKLE,
+                pip_requirements=model_pip_requirements(),
+                serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
+                skops_trusted_types=trusted,
             )
-        finally:
-            flavor_log.setLevel(level)
-
-    def log(trusted: list[str]) -> ModelInfo:
-        return mlflow.sklearn.log_model(
-            model,
-            name=MODEL_NAME_IN_RUN,
-            signature=signature,
-            input_example=input_example,
-            pip_requirements=model_pip_requirements(),
-            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
-            skops_trusted_types=trusted,
-        )
 
     try:
         return log(list(KNOWN_TRUSTED_TYPES))

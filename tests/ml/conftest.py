@@ -34,6 +34,8 @@ from typing import Any
 
 import pytest
 
+from ml.tracking import TRACKING_SERVER_ENV
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO_ROOT / "examples"
 MLFLOW_STARTUP_TIMEOUT_S = 180.0
@@ -81,7 +83,7 @@ class MlflowServerProcess:
                 cwd=workdir,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, **(env or {})},
+                env={**os.environ, **TRACKING_SERVER_ENV, **(env or {})},
                 start_new_session=True,
             )
 
