@@ -186,42 +186,35 @@ def log_sklearn_model(model: Any, input_example: pd.DataFrame, model_format: str
         warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
         signature = infer_signature(input_example, model.predict(input_example))
 
+    def log(**serialization: Any) -> ModelInfo:
+        with _requirements_pinned_from_this_environment():
+            return mlflow.sklearn.log_model(
+                model, name=MODEL_NAME_IN_RUN, signature=signature, input_example=input_example, **serialization
+            )
+
     if model_format == "pickle":
         # MLflow logs a warning on every pickle save; the choice is documented on TrainingConfig.model_format.
         flavor_log = logging.getLogger("mlflow.sklearn")
         level = flavor_log.level
         flavor_log.setLevel(logging.ERROR)
         try:
-            with _requirements_pinned_from_this_environment():
-                return mlflow.sklearn.log_model(
-                    model,
-                    name=MODEL_NAME_IN_RUN,
-                    signature=signature,
-                    input_example=input_example,
-                    pip_requirements=model_pip_requirements(with_skops=False),
-                    serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_PICKLE,
-                )
+            return log(
+                pip_requirements=model_pip_requirements(with_skops=False),
+                serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_PICKLE,
+            )
         finally:
             flavor_log.setLevel(level)
 
-    def log(trusted: list[str]) -> ModelInfo:
-        with _requirements_pinned_from_this_environment():
-            return mlflow.sklearn.log_model(
-                model,
-                name=MODEL_NAME_IN_RUN,
-                signature=signature,
-                input_example=input_example,
-                pip_requirements=model_pip_requirements(),
-                serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
-                skops_trusted_types=trusted,
-            )
-
+    skops = {
+        "pip_requirements": model_pip_requirements(),
+        "serialization_format": mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
+    }
     try:
-        return log(list(KNOWN_TRUSTED_TYPES))
+        return log(**skops, skops_trusted_types=list(KNOWN_TRUSTED_TYPES))
     except MlflowException as exc:
         if "untrusted types" not in str(exc):
             raise
-        return log(skops_trusted_types(model))
+        return log(**skops, skops_trusted_types=skops_trusted_types(model))
 
 
 def log_artifact_dir(directory: Path) -> None:
