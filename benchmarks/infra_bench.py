@@ -30,6 +30,8 @@ from typing import Any
 
 import yaml
 
+from ml.docker_cleanup import purge
+
 REPO = Path(__file__).resolve().parents[1]
 VENV = REPO / ".venv"
 log = logging.getLogger("infra_bench")
@@ -86,22 +88,6 @@ def _timed(label: str, action: Callable[[], Any], results: dict[str, Any]) -> An
     return value
 
 
-def _purge(stack: str) -> None:
-    import docker
-
-    client = docker.from_env()
-    label = {"label": f"mlops.stack={stack}"}
-    for container in client.containers.list(all=True, filters=label):
-        container.remove(force=True)
-    for network in client.networks.list(filters=label):
-        network.remove()
-    for volume in client.volumes.list(filters=label):
-        volume.remove(force=True)
-    for image in client.images.list(filters=label):
-        for tag in image.tags:
-            client.images.remove(tag, force=True)
-
-
 def bench_config() -> dict[str, Any]:
     document = yaml.safe_load((REPO / "stacks" / "Pulumi.local.yaml").read_text())
     config = {k: v for k, v in document["config"].items() if k.startswith("mlops:")}
@@ -117,7 +103,7 @@ def run(skip_docker: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="mlops-bench-") as tmp:
         root = Path(tmp)
         if not skip_docker:
-            _purge(BENCH)
+            purge(BENCH)
             stack = _stack(root / BENCH, BENCH, bench_config())
             try:
                 _timed("up (cold)", stack.up, results)
@@ -130,7 +116,7 @@ def run(skip_docker: bool) -> dict[str, Any]:
                 try:
                     stack.destroy()
                 finally:
-                    _purge(BENCH)
+                    purge(BENCH)
         for name in ("dev", "staging", "prod"):
             document = yaml.safe_load((REPO / "stacks" / f"Pulumi.{name}.yaml").read_text())
             stack = _stack(root / name, name, dict(document.get("config") or {}))

@@ -18,8 +18,9 @@ class Leftovers:
         return {kind: names for kind, names in found.items() if names}
 
 
-def _filters(project: str, stack: str) -> dict[str, list[str]]:
-    return {"label": [f"mlops.project={project}", f"mlops.stack={stack}"]}
+def _filters(project: str | None, stack: str) -> dict[str, list[str]]:
+    labels = [f"mlops.stack={stack}"]
+    return {"label": labels if project is None else [f"mlops.project={project}", *labels]}
 
 
 def _client():
@@ -54,3 +55,21 @@ def remove_volumes(project: str, stack: str) -> list[str]:
         volume.remove(force=True)
         removed.append(volume.name)
     return removed
+
+
+def purge(stack: str, project: str | None = None) -> None:
+    """Remove every container, network, volume and image tag labelled with `stack` (and `project` if given).
+
+    What `destroy` and `down` deliberately keep goes too: for throwaway stacks (tests, benchmarks).
+    """
+    client = _client()
+    filters = _filters(project, stack)
+    for container in client.containers.list(all=True, filters=filters):
+        container.remove(force=True)
+    for network in client.networks.list(filters=filters):
+        network.remove()
+    for volume in client.volumes.list(filters=filters):
+        volume.remove(force=True)
+    for image in client.images.list(filters=filters):
+        for tag in image.tags:
+            client.images.remove(tag, force=True)

@@ -89,16 +89,6 @@ def docker_objects(stack: str) -> dict[str, list[str]]:
 
 def purge(stack: str) -> None:
     """Remove everything labelled with `stack`, volumes included (what `destroy` deliberately keeps)."""
-    import docker
+    from ml.docker_cleanup import purge as purge_labelled
 
-    client = docker.from_env()
-    label = {"label": f"mlops.stack={stack}"}
-    for container in client.containers.list(all=True, filters=label):
-        container.remove(force=True)
-    for network in client.networks.list(filters=label):
-        network.remove()
-    for volume in client.volumes.list(filters=label):
-        volume.remove(force=True)
-    for image in client.images.list(filters=label):
-        for tag in image.tags:
-            client.images.remove(tag, force=True)
+    purge_labelled(stack)
