@@ -96,10 +96,9 @@ def test_failed_gate_registers_but_does_not_move_challenger(mlflow_server: str, 
     path = write_config(tmp_path)
     config, spec = load_config_and_spec(path)
     good = run_training(config, spec, mlflow_server)
-    strict = config.model_copy(
-        update={"gates": config.gates.model_copy(update={"min_metrics": [{"metric": "roc_auc", "threshold": 1.01}]})}
-    )
-    strict = type(config).model_validate(strict.model_dump() | {"base_dir": config.base_dir})
+    document = config.model_dump() | {"base_dir": config.base_dir}
+    document["gates"]["min_metrics"] = [{"metric": "roc_auc", "threshold": 1.01}]
+    strict = type(config).model_validate(document)
     bad = run_training(strict, spec, mlflow_server)
     assert good.gates_passed and not bad.gates_passed and not bad.challenger
     client = MlflowClient(mlflow_server)
