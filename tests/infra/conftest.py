@@ -16,6 +16,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 MAIN = REPO / "infra" / "__main__.py"
+KUBERNETES_VERSION = "1.33.0"
 
 
 def stack_config(stack: str) -> dict[str, Any]:
@@ -113,3 +114,29 @@ def run_program(
 @pytest.fixture
 def program_runner() -> Iterator[Callable[..., ProgramRun]]:
     yield run_program
+
+
+@pytest.fixture(scope="module")
+def kubernetes_schemas_read_once() -> Iterator[None]:
+    """The schema files are immutable; reading each once instead of per manifest saves most of the run."""
+    import functools
+
+    import kubernetes_validate.utils
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            kubernetes_validate.utils, "schema_contents", functools.cache(kubernetes_validate.utils.schema_contents)
+        )
+        yield
+
+
+def kubernetes_schema_problem(manifest: dict[str, Any]) -> str | None:
+    """Why `manifest` is not a valid object of Kubernetes KUBERNETES_VERSION (strict: unknown fields fail)."""
+    import kubernetes_validate
+
+    try:
+        kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
+    except kubernetes_validate.ValidationError as err:
+        where = "/".join(str(p) for p in err.path)
+        return f"{manifest['kind']} {manifest['metadata']['name']}: {where}: {err.message}"
+    return None

@@ -4,15 +4,13 @@ public URLs, a storage class and a kubeconfig context. The program runs under Pu
 from __future__ import annotations
 
 import copy
-import functools
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import kubernetes_validate
-import kubernetes_validate.utils
 import pytest
-from conftest import ProgramRun, run_program, stack_config, unwrap
+from conftest import ProgramRun, kubernetes_schema_problem, run_program, stack_config, unwrap
+
+pytestmark = pytest.mark.usefixtures("kubernetes_schemas_read_once")
 
 SECRETS = {
     "registryPassword": "registry-pass",
@@ -22,15 +20,6 @@ SECRETS = {
     "trackingDatabaseUrl": "postgresql://mlflow:pw@db.internal.example:5432/mlflow",
 }
 MODEL = "models:/breast-cancer/4"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _schemas_read_once() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(
-            kubernetes_validate.utils, "schema_contents", functools.cache(kubernetes_validate.utils.schema_contents)
-        )
-        yield
 
 
 def prod_with(**kubernetes: Any) -> dict[str, Any]:
@@ -52,11 +41,9 @@ def schema_problems(run: ProgramRun) -> list[str]:
     problems = []
     for resource in run.resources:
         if resource.typ.startswith("kubernetes:") and not resource.typ.startswith("kubernetes:providers"):
-            manifest = unwrap(resource.inputs)
-            try:
-                kubernetes_validate.validate(manifest, "1.33.0", strict=True)
-            except kubernetes_validate.ValidationError as err:
-                problems.append(f"{manifest['kind']} {manifest['metadata']['name']}: {err.message}")
+            problem = kubernetes_schema_problem(unwrap(resource.inputs))
+            if problem:
+                problems.append(problem)
     return problems
 
 

@@ -7,18 +7,15 @@ strict: a field the API does not know, like a misplaced `httpHeaders`, fails it.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import kubernetes_validate
-import kubernetes_validate.utils
 import pytest
 import yaml
-from conftest import run_program, stack_config, unwrap
+from conftest import kubernetes_schema_problem, run_program, stack_config, unwrap
 
-KUBERNETES_VERSION = "1.33.0"
+pytestmark = pytest.mark.usefixtures("kubernetes_schemas_read_once")
+
 STACKS = ("dev", "staging", "prod")
 SECRETS = {
     "registryPassword": "registry-pass",
@@ -52,16 +49,6 @@ def render(stack: str) -> list[dict[str, Any]]:
     return manifests
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _schemas_read_once() -> Iterator[None]:
-    """The schema files are immutable; reading each once instead of per manifest saves most of the run."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(
-            kubernetes_validate.utils, "schema_contents", functools.cache(kubernetes_validate.utils.schema_contents)
-        )
-        yield
-
-
 _RENDERED: dict[str, list[dict[str, Any]]] = {}
 
 
@@ -69,15 +56,6 @@ def manifests(stack: str) -> list[dict[str, Any]]:
     if stack not in _RENDERED:
         _RENDERED[stack] = render(stack)
     return _RENDERED[stack]
-
-
-def _problem(manifest: dict[str, Any]) -> str | None:
-    try:
-        kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
-    except kubernetes_validate.ValidationError as err:
-        where = "/".join(str(p) for p in err.path)
-        return f"{manifest['kind']} {manifest['metadata']['name']}: {where}: {err.message}"
-    return None
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -88,7 +66,7 @@ def test_rendered_manifests_are_valid_kubernetes(stack: str, tmp_path: Path) -> 
     # The YAML on disk is what `kubectl apply --dry-run=server -f` would take; validate what was written.
     documents = list(yaml.safe_load_all(out.read_text()))
     assert len(documents) == len(rendered) >= 20
-    problems = [p for p in map(_problem, documents) if p]
+    problems = [p for p in map(kubernetes_schema_problem, documents) if p]
     assert problems == []
 
 
@@ -123,5 +101,5 @@ def test_validation_rejects_a_broken_manifest() -> None:
     broken = yaml.safe_load(yaml.safe_dump(deployment))
     probe = broken["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
     probe["httpHeaders"] = probe["httpGet"].pop("path")
-    problem = _problem(broken)
+    problem = kubernetes_schema_problem(broken)
     assert problem is not None and "httpHeaders" in problem

@@ -45,6 +45,27 @@ def metadata(name: str, namespace: str | pulumi.Input[str], object_labels: Mappi
     return {"name": name, "namespace": namespace, "labels": dict(object_labels)}
 
 
+def ingress_only_from(
+    resource_name: str,
+    meta: dict[str, Any],
+    pod_selector: Mapping[str, str],
+    peers: list[dict[str, Any]],
+    port: int,
+    parent: pulumi.Resource,
+) -> k8s.networking.v1.NetworkPolicy:
+    """A NetworkPolicy under which only `peers` reach TCP `port` of the pods `pod_selector` picks."""
+    return k8s.networking.v1.NetworkPolicy(
+        resource_name,
+        metadata=meta,
+        spec={
+            "podSelector": {"matchLabels": dict(pod_selector)},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": peers, "ports": [{"protocol": "TCP", "port": port}]}],
+        },
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
 def cpu(cores: float) -> str:
     return f"{round(cores * 1000)}m"
 

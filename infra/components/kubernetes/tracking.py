@@ -20,6 +20,7 @@ from infra.components.kubernetes import (
     APP_UID,
     container_security,
     http_probe,
+    ingress_only_from,
     kubernetes_settings,
     labels,
     metadata,
@@ -118,20 +119,13 @@ def _postgres(component: TrackingServer, args: TrackingServerArgs, name: str, pa
         opts=pulumi.ResourceOptions(parent=component),
     )
     # The database answers the tracking server and nothing else in the cluster.
-    k8s.networking.v1.NetworkPolicy(
+    ingress_only_from(
         f"{name}-db-ingress",
-        metadata=metadata(host, ks.namespace, pg_labels),
-        spec={
-            "podSelector": {"matchLabels": pg_selector},
-            "policyTypes": ["Ingress"],
-            "ingress": [
-                {
-                    "from": [{"podSelector": {"matchLabels": selector(s, "tracking")}}],
-                    "ports": [{"protocol": "TCP", "port": POSTGRES_PORT}],
-                }
-            ],
-        },
-        opts=pulumi.ResourceOptions(parent=component),
+        metadata(host, ks.namespace, pg_labels),
+        pg_selector,
+        [{"podSelector": {"matchLabels": selector(s, "tracking")}}],
+        POSTGRES_PORT,
+        component,
     )
     return f"{host}.{ks.namespace}.svc.cluster.local"
 
@@ -273,32 +267,24 @@ def create(component: TrackingServer, args: TrackingServerArgs) -> TrackingServe
     )
     # MLflow has no authentication of its own: in the cluster only the platform's namespaces and those the
     # stack lists (an ingress controller's) reach it; `kubectl port-forward` is not subject to this.
-    k8s.networking.v1.NetworkPolicy(
-        f"{name}-ingress",
-        metadata=metadata(service_name, ks.namespace, tracking_labels),
-        spec={
-            "podSelector": {"matchLabels": tracking_selector},
-            "policyTypes": ["Ingress"],
-            "ingress": [
+    platform_namespaces = {
+        "namespaceSelector": {
+            "matchExpressions": [
                 {
-                    "from": [
-                        {
-                            "namespaceSelector": {
-                                "matchExpressions": [
-                                    {
-                                        "key": "kubernetes.io/metadata.name",
-                                        "operator": "In",
-                                        "values": [ks.namespace, ks.training.namespace],
-                                    }
-                                ]
-                            }
-                        }
-                    ],
-                    "ports": [{"protocol": "TCP", "port": MLFLOW_PORT}],
+                    "key": "kubernetes.io/metadata.name",
+                    "operator": "In",
+                    "values": [ks.namespace, ks.training.namespace],
                 }
-            ],
-        },
-        opts=pulumi.ResourceOptions(parent=component),
+            ]
+        }
+    }
+    ingress_only_from(
+        f"{name}-ingress",
+        metadata(service_name, ks.namespace, tracking_labels),
+        tracking_selector,
+        [platform_namespaces],
+        MLFLOW_PORT,
+        component,
     )
     internal_uri = service.metadata.apply(lambda _: internal)
     return TrackingServerOutputs(
