@@ -152,9 +152,10 @@ def run_training(
             }
             with timer.phase("tracking"):
                 holdout_x = x_test.sample(n=min(len(x_test), config.max_holdout_rows), random_state=config.seed)
-                tracking.write_holdout(holdout_x, y_test.loc[holdout_x.index], spec.target, out / "holdout.parquet")
-                (out / "reference_profile.json").write_text(json.dumps(profile))
-                (out / "dataset_spec.yaml").write_text(spec.to_yaml())
+                holdout_y = y_test.loc[holdout_x.index]
+                tracking.write_holdout(holdout_x, holdout_y, spec.target, out / registry.HOLDOUT_ARTIFACT)
+                (out / registry.PROFILE_ARTIFACT).write_text(json.dumps(profile))
+                (out / registry.SPEC_ARTIFACT).write_text(spec.to_yaml())
                 tracking.log_artifact_dir(out)
                 # The model goes before the metrics: log_model copies every metric already on the run to
                 # the logged model, one history request per metric.
@@ -196,7 +197,7 @@ def run_training(
                     git={"commit": git.commit, "dirty": git.dirty_tag},
                     challenger=passed,
                 )
-                mlflow.log_text(card, "model_card.md")
+                mlflow.log_text(card, registry.MODEL_CARD_ARTIFACT)
             log.debug("plots written: %s", [p.name for p in plots])
     say(f"registered {config.model_name} version {version}" + (" as challenger" if passed else ""))
     return TrainingResult(

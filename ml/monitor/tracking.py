@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ml.registry import PROFILE_ARTIFACT
+
 log = logging.getLogger(__name__)
 
 EXPERIMENT = "monitoring"
-PROFILE_ARTIFACT = "reference_profile.json"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-./ ]")
 
 

@@ -11,11 +11,9 @@ from typing import Any
 
 from ml.promote.policy import PromotionPolicy
 from ml.promote.versions import ModelVersionRef, score
+from ml.registry import HOLDOUT_ARTIFACT, PROFILE_ARTIFACT
 
 log = logging.getLogger(__name__)
-
-HOLDOUT = "holdout.parquet"
-PROFILE = "reference_profile.json"
 
 
 @dataclass(frozen=True)
@@ -112,7 +110,7 @@ def _drift(
     from ml.monitor.drift import evaluate, scan
     from ml.monitor.policy import Thresholds
 
-    profile = json.loads(champion.download(PROFILE, workdir / "champion").read_text())
+    profile = json.loads(champion.download(PROFILE_ARTIFACT, workdir / "champion").read_text())
     features = holdout.drop(columns=[candidate.tags.get("target", "")], errors="ignore")
     state = scan([pa.Table.from_pandas(features, preserve_index=False)], profile)
     result = evaluate(state, Thresholds(psi_threshold=policy.drift_psi_threshold, min_rows=1))
@@ -137,7 +135,7 @@ def evaluate_gates(
     else:
         results.append(_signature(candidate, champion))
         with tempfile.TemporaryDirectory(prefix="mlops-promote-") as tmp:
-            holdout = pd.read_parquet(candidate.download(HOLDOUT, Path(tmp) / "candidate"))
+            holdout = pd.read_parquet(candidate.download(HOLDOUT_ARTIFACT, Path(tmp) / "candidate"))
             results += _against_champion(policy, candidate, champion, holdout)
             if policy.drift_check:
                 results.append(_drift(policy, candidate, champion, holdout, Path(tmp)))

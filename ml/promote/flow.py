@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ml.promote import audit
-from ml.promote.checks import HOLDOUT, GateResult, evaluate_gates
+from ml.promote.checks import GateResult, evaluate_gates
 from ml.promote.policy import Mode, PromotionPolicy
 from ml.promote.transfer import copy_version, lineage_tags
 from ml.promote.versions import CHAMPION, ModelVersionRef, find_alias, get_version
+from ml.registry import HOLDOUT_ARTIFACT
 from ml.smoke import smoke_test
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ def _set_alias(tracking_uri: str, model: str, version: str | None) -> None:
 def _probe_rows(version: ModelVersionRef, rows: int, workdir: Path):
     import pandas as pd
 
-    holdout = pd.read_parquet(version.download(HOLDOUT, workdir))
+    holdout = pd.read_parquet(version.download(HOLDOUT_ARTIFACT, workdir))
     return holdout.drop(columns=[version.tags.get("target", "")], errors="ignore").head(rows)
 
 

@@ -15,34 +15,21 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from ml.promote.checks import HOLDOUT, PROFILE, GateResult
+from ml.promote.checks import GateResult
 from ml.promote.versions import ModelVersionRef, get_version, using_tracking
+from ml.registry import HOLDOUT_ARTIFACT, MODEL_CARD_ARTIFACT, PROFILE_ARTIFACT, SPEC_ARTIFACT, VERSION_TAGS
 
 log = logging.getLogger(__name__)
 
 EXPERIMENT = "mlops-promoted-models"
 # Run artifacts that explain a version: copied next to the model in the target.
-COMPANIONS = (HOLDOUT, PROFILE, "model_card.md", "dataset_spec.yaml")
-# Version tags that describe the data, code and checks; copied as they are.
-LINEAGE_TAGS = (
-    "data.uri",
-    "data.sha256",
-    "data.rows",
-    "data.schema",
-    "git.commit",
-    "git.dirty",
-    "seed",
-    "task",
-    "target",
-    "gates",
-    "gates.passed",
-)
+COMPANIONS = (HOLDOUT_ARTIFACT, PROFILE_ARTIFACT, MODEL_CARD_ARTIFACT, SPEC_ARTIFACT)
 
 
 def lineage_tags(
     source_env: str, candidate: ModelVersionRef, gates: list[GateResult], approved_by: str | None, promotion_id: str
 ) -> dict[str, str]:
-    tags = {key: candidate.tags[key] for key in LINEAGE_TAGS if key in candidate.tags}
+    tags = {key: candidate.tags[key] for key in VERSION_TAGS if key in candidate.tags}
     tags.update(
         {
             "lineage.source_env": source_env,
@@ -87,9 +74,9 @@ def copy_version(
                 companions[name] = candidate.download(name, workdir / "companions")
             except (MlflowException, OSError) as exc:
                 log.warning("source version has no %s (%s): not copied", name, exc)
-        card = workdir / "model_card.md"
-        card.write_text(_model_card(candidate, source_env, tags, companions.get("model_card.md")))
-        companions["model_card.md"] = card
+        card = workdir / MODEL_CARD_ARTIFACT
+        card.write_text(_model_card(candidate, source_env, tags, companions.get(MODEL_CARD_ARTIFACT)))
+        companions[MODEL_CARD_ARTIFACT] = card
         with using_tracking(target_uri):
             mlflow.set_experiment(EXPERIMENT)
             with mlflow.start_run(run_name=f"{candidate.name} v{candidate.version} from {source_env}") as run:
