@@ -94,11 +94,6 @@ def metrics_of(predictions: Predictions, target: pd.Series, task: Task) -> dict[
     return classification_metrics(target.to_numpy(), predictions.labels, predictions.proba, predictions.classes, task)
 
 
-def score_model(model: Any, features: pd.DataFrame, target: pd.Series, task: Task) -> dict[str, float]:
-    """Metrics of a fitted pipeline on some rows."""
-    return metrics_of(predict(model, features, task), target, task)
-
-
 def write_plots(predictions: Predictions, target: pd.Series, task: Task, out_dir: Path, seed: int = 0) -> list[Path]:
     """Confusion matrix and ROC curve (classification) or residuals (regression), as PNG files."""
     import matplotlib
