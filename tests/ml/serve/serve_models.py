@@ -1,6 +1,7 @@
-"""Real MLflow server and real registered models for the model-server tests.
+"""Real registered models and real `mlops serve` processes for the model-server tests.
 
-Kept apart from conftest.py so the helpers can be called from a shell while debugging a fixture.
+Kept apart from conftest.py so the test modules can import the helpers; the MLflow server itself is the
+`mlflow_server` fixture of tests/ml/conftest.py.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,57 +31,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-@dataclass
-class MlflowServer:
-    uri: str
-    process: subprocess.Popen[bytes]
-    root: Path
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-
-def start_mlflow_server(root: Path, timeout_s: float = 120.0) -> MlflowServer:
-    root.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "server",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--backend-store-uri",
-        f"sqlite:///{root / 'mlflow.db'}",
-        "--artifacts-destination",
-        str(root / "artifacts"),
-        "--workers",
-        "1",
-    ]
-    out = (root / "server.log").open("wb")
-    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=root)
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"mlflow server exited with {proc.returncode}; see {root / 'server.log'}")
-        try:
-            if requests.get(f"{uri}/health", timeout=1).status_code == 200:
-                return MlflowServer(uri=uri, process=proc, root=root)
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError(f"mlflow server did not answer /health within {timeout_s} s; see {root / 'server.log'}")
 
 
 class ServeProcess:
@@ -228,11 +177,3 @@ def register_test_models(tracking_uri: str) -> dict[str, str]:
         FOREST_MODEL: register_sklearn(tracking_uri, FOREST_MODEL, rf, frame),
         REGRESSOR_MODEL: register_sklearn(tracking_uri, REGRESSOR_MODEL, reg, frame),
     }
-
-
-if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
-    server = start_mlflow_server(Path(sys.argv[1]))
-    os.environ["MLFLOW_TRACKING_URI"] = server.uri
-    log.info("mlflow at %s: %s", server.uri, register_test_models(server.uri))
-    log.info("pid %s", server.process.pid)
