@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from ml.docker_cleanup import purge
+from mlops.leftovers import purge
 
 REPO = Path(__file__).resolve().parents[1]
 VENV = REPO / ".venv"

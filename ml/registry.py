@@ -12,28 +12,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
+from contract import CHALLENGER, TAG_GATES_PASSED, VERSION_TAGS
+
 log = logging.getLogger(__name__)
 
-CHALLENGER = "challenger"
 # The artifacts every training run logs next to its model, read back by promotion and monitoring.
 HOLDOUT_ARTIFACT = "holdout.parquet"
 PROFILE_ARTIFACT = "reference_profile.json"
 SPEC_ARTIFACT = "dataset_spec.yaml"
 MODEL_CARD_ARTIFACT = "model_card.md"
-# The tags every registered version carries about its data, code and checks (docs/architecture.md).
-VERSION_TAGS = (
-    "data.uri",
-    "data.sha256",
-    "data.rows",
-    "data.schema",
-    "git.commit",
-    "git.dirty",
-    "seed",
-    "task",
-    "target",
-    "gates",
-    "gates.passed",
-)
 
 
 @dataclass(frozen=True)

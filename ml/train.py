@@ -22,6 +22,7 @@ from ml.gates import GateResult, check_config, gates_passed, run_gates
 from ml.spec import DatasetSpec
 from ml.training_config import TrainingConfig
 from ml.validate import DataValidationError, validate_frame
+from contract import TAG_GATES_PASSED
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -148,7 +149,7 @@ def run_training(
                 "task": str(spec.task),
                 "target": spec.target,
                 "gates": gates_json,
-                "gates.passed": str(passed).lower(),
+                TAG_GATES_PASSED: str(passed).lower(),
             }
             with timer.phase("tracking"):
                 holdout_x = x_test.sample(n=min(len(x_test), config.max_holdout_rows), random_state=config.seed)

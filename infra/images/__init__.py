@@ -1,8 +1,10 @@
 """The platform's own images: what goes into each build context and its content tag.
 
 A tag is a hash of the Dockerfile, every file of the build context and the build args (which carry
-the tag of the image built FROM), so an image is rebuilt exactly when one of them changes and two
-stacks with the same sources share the build cache.
+the tag of the image built FROM), so an image is rebuilt exactly when one of them changes. The build
+context is exactly the listed files: the runtime images get the `contract` and `ml` packages and nothing
+else, so a change to the docs or to the operator package (`mlops`) rebuilds and rolls out nothing.
+`python -m infra.images` prints every tag of a stack.
 """
 
 from __future__ import annotations
@@ -87,8 +89,15 @@ def specs(base_image: str, deps_ref: str | None = None, postgres: bool = False) 
         )
     if deps_ref is not None:
         deps_args = {"DEPS_IMAGE": deps_ref}
-        package = _existing(["pyproject.toml", "README.md"]) + tuple(_tree("ml"))
+        runtime = tuple(_tree("contract")) + tuple(_tree("ml"))
         result["tracking"] = ImageSpec("tracking", IMAGES_DIR / "tracking.Dockerfile", (), deps_args)
-        result["server"] = ImageSpec("server", IMAGES_DIR / "server.Dockerfile", package, deps_args)
-        result["trainer"] = ImageSpec("trainer", IMAGES_DIR / "trainer.Dockerfile", package, deps_args)
+        result["server"] = ImageSpec("server", IMAGES_DIR / "server.Dockerfile", runtime, deps_args)
+        result["trainer"] = ImageSpec("trainer", IMAGES_DIR / "trainer.Dockerfile", runtime, deps_args)
     return result
+
+
+def stack_specs(prefix: str, base_image: str, postgres: bool = False) -> dict[str, ImageSpec]:
+    """Every image of a stack whose physical names start with `prefix`, the workload images built FROM
+    that stack's own deps image (`PREFIX/deps:TAG`)."""
+    deps = specs(base_image, postgres=postgres)["deps"]
+    return specs(base_image, deps_ref=f"{prefix}/deps:{deps.tag}", postgres=postgres)

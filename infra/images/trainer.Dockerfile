@@ -1,9 +1,11 @@
-# Training jobs: this repository's `ml` package; `docker run IMAGE [train options]`.
+# Training jobs: the `ml` package and the shared contract; `docker run IMAGE [train options]`.
+# Only these two directories are copied (see server.Dockerfile for why).
 ARG DEPS_IMAGE
 FROM ${DEPS_IMAGE}
-COPY pyproject.toml README.md /src/
-COPY ml /src/ml
-RUN pip install --no-cache-dir --no-deps --no-build-isolation /src && mkdir -p /work && chown 10001:10001 /work
+COPY contract /app/contract
+COPY ml /app/ml
+RUN mkdir -p /work && chown 10001:10001 /work
+ENV PYTHONPATH=/app
 WORKDIR /work
 USER 10001:10001
-ENTRYPOINT ["mlops", "train"]
+ENTRYPOINT ["python", "-m", "ml.train"]

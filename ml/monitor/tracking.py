@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ml.registry import PROFILE_ARTIFACT
+from contract import CHAMPION
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ class RegisteredReference:
 
 
 def fetch_reference(
-    tracking_uri: str, name: str, *, version: str | None = None, alias: str = "champion"
+    tracking_uri: str, name: str, *, version: str | None = None, alias: str = CHAMPION
 ) -> RegisteredReference:
     """Profile, test metrics and task of a registered model version (by version, else by alias)."""
     import mlflow

@@ -12,6 +12,7 @@ from typing import Any
 from ml.promote.policy import PromotionPolicy
 from ml.promote.versions import ModelVersionRef, score
 from ml.registry import HOLDOUT_ARTIFACT, PROFILE_ARTIFACT
+from contract import TAG_GATES_PASSED
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +29,9 @@ class GateResult:
 
 def _training_gates(candidate: ModelVersionRef) -> GateResult:
     """The data and behavioural checks that ran when the candidate was trained."""
-    passed = candidate.tags.get("gates.passed")
+    passed = candidate.tags.get(TAG_GATES_PASSED)
     if passed is None:
-        return GateResult("training-checks", False, "the candidate carries no 'gates.passed' tag: retrain it")
+        return GateResult("training-checks", False, f"the candidate carries no '{TAG_GATES_PASSED}' tag: retrain it")
     failed = [str(g.get("name")) for g in candidate.gates() if g.get("passed") is False]
     detail = "all data and behavioural checks passed" if passed == "true" else f"failed: {', '.join(failed) or passed}"
     return GateResult("training-checks", passed == "true", detail)

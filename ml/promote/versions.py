@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-CHAMPION = "champion"
-CHALLENGER = "challenger"
+from contract import CHALLENGER, CHAMPION
 
 
 class VersionNotFound(LookupError):

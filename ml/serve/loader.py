@@ -16,30 +16,14 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from contract import ModelRef
+
 log = logging.getLogger(__name__)
 
-_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[A-Za-z0-9_\-]+))$")
 
 
 class ModelLoadError(RuntimeError):
     """The model cannot be resolved from the tracking server or the cache."""
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    name: str
-    version: str | None
-    alias: str | None
-
-    @classmethod
-    def parse(cls, uri: str) -> ModelRef:
-        match = _URI.match(uri.strip())
-        if not match:
-            raise ValueError(
-                f"model URI {uri!r} is not models:/NAME@ALIAS or models:/NAME/VERSION "
-                "(for example models:/breast-cancer@champion)"
-            )
-        return cls(match["name"], match["version"], match["alias"])
 
 
 @dataclass(frozen=True)

@@ -8,24 +8,10 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from contract import MODEL_URI_HELP, SERVER_ENV
 from ml.serve.sinks import FORMATS
 
-ENV: dict[str, str] = {
-    "tracking_uri": "MLFLOW_TRACKING_URI",
-    "model_uri": "MLOPS_MODEL_URI",
-    "port": "MLOPS_PORT",
-    "host": "MLOPS_HOST",
-    "workers": "MLOPS_WORKERS",
-    "model_cache": "MLOPS_MODEL_CACHE",
-    "prediction_log": "MLOPS_PREDICTION_LOG",
-    "prediction_log_format": "MLOPS_PREDICTION_LOG_FORMAT",
-    "prediction_log_sample": "MLOPS_PREDICTION_LOG_SAMPLE",
-    "extra_columns": "MLOPS_EXTRA_COLUMNS",
-    "max_rows": "MLOPS_MAX_ROWS",
-    "max_body_bytes": "MLOPS_MAX_BODY_BYTES",
-    "fast_path": "MLOPS_FAST_PATH",
-    "access_log": "MLOPS_ACCESS_LOG",
-}
+ENV = SERVER_ENV
 
 
 class SettingsError(ValueError):
@@ -53,7 +39,7 @@ class ServeSettings:
         checks = [
             (
                 bool(self.model_uri),
-                "MLOPS_MODEL_URI / --model-uri is required (models:/NAME@ALIAS or models:/NAME/VERSION)",
+                f"MLOPS_MODEL_URI / --model-uri is required ({MODEL_URI_HELP})",
             ),
             (0 < self.port < 65536, f"port {self.port} must be 1..65535"),
             (self.workers >= 1, f"workers {self.workers} must be at least 1"),

@@ -30,7 +30,7 @@ def deployed_env() -> str:
 
 def test_smoke_deployed_environment(deployed_env):
     from ml.data import load_dataset
-    from ml.environments import resolve
+    from mlops.stacks import resolve
     from ml.promote.versions import get_version
     from ml.smoke import smoke_test
     from ml.spec import load_dataset_spec

@@ -89,6 +89,6 @@ def docker_objects(stack: str) -> dict[str, list[str]]:
 
 def purge(stack: str) -> None:
     """Remove everything labelled with `stack`, volumes included (what `destroy` deliberately keeps)."""
-    from ml.docker_cleanup import purge as purge_labelled
+    from mlops.leftovers import purge as purge_labelled
 
     purge_labelled(stack)

@@ -9,7 +9,7 @@ import pandas as pd
 import yaml
 from typer.testing import CliRunner
 
-from ml.cli import app
+from mlops.cli import app
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 runner = CliRunner()

@@ -12,14 +12,14 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from ml.cli import app
+from mlops.cli import app
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 runner = CliRunner()
 
 
 def test_cli_import_stays_light() -> None:
-    code = "import sys, ml.cli; print(sorted(m for m in ('mlflow', 'sklearn', 'pandas') if m in sys.modules))"
+    code = "import sys, mlops.cli; print(sorted(m for m in ('mlflow', 'sklearn', 'pandas') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]", f"`mlops --help` would import {done.stdout.strip()}"
 
@@ -107,6 +107,6 @@ def test_unknown_env_is_a_usage_error_that_suggests_tracking_uri(monkeypatch: py
 
 
 def test_tracking_uri_wins_over_env() -> None:
-    from ml.cli.options import resolve_tracking_uri
+    from mlops.cli.options import resolve_tracking_uri
 
     assert resolve_tracking_uri("no-such-env", "http://127.0.0.1:5500") == "http://127.0.0.1:5500"

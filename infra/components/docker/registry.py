@@ -46,9 +46,7 @@ def create(component: ContainerRegistry, args: ContainerRegistryArgs) -> Contain
     name = component.pulumi_resource_name
     local = f"{s.prefix}/"
     address = f"{LOOPBACK}:{s.registry.port}"
-    first = images.specs(s.images.base, postgres=s.tracking.backend == "postgres")
-    deps = first["deps"]
-    specs = images.specs(s.images.base, deps_ref=f"{local}deps:{deps.tag}", postgres=s.tracking.backend == "postgres")
+    specs = images.stack_specs(s.prefix, s.images.base, postgres=s.tracking.backend == "postgres")
 
     registry_image = _image(component, specs["registry"], f"{local}registry", s.labels, None, [])
     volume = Volume(

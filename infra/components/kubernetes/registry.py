@@ -181,9 +181,7 @@ def create(component: ContainerRegistry, args: ContainerRegistryArgs) -> Contain
     ]
 
     postgres = s.tracking.backend == "postgres"
-    deps = images.specs(s.images.base, postgres=postgres)["deps"]
-    local_deps = f"{s.prefix}/deps"
-    specs = images.specs(s.images.base, deps_ref=f"{local_deps}:{deps.tag}", postgres=postgres)
+    specs = images.stack_specs(s.prefix, s.images.base, postgres=postgres)
     push_login = {
         "address": ks.registry.push_address.split("/", 1)[0],
         "username": s.registry.username,
@@ -207,7 +205,7 @@ def create(component: ContainerRegistry, args: ContainerRegistryArgs) -> Contain
             opts=pulumi.ResourceOptions(parent=component, depends_on=after),
         )
 
-    deps_image = build(specs["deps"], local_deps, None, [])
+    deps_image = build(specs["deps"], f"{s.prefix}/deps", None, [])
     refs: dict[str, pulumi.Output[str]] = {}
     for role in CLUSTER_ROLES:
         spec = specs[role]

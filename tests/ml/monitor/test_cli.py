@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ml.cli import app
+from mlops.cli import app
 
 from .conftest import log_frame, make_frame, write_log
 
@@ -100,7 +100,7 @@ def test_help_documents_the_exit_codes() -> None:
 
 
 def test_served_model_uri_gives_name_and_alias() -> None:
-    from ml.cli.monitor import _model_from_uri
+    from mlops.cli.monitor import _model_from_uri
 
     assert _model_from_uri("models:/breast-cancer@champion") == ("breast-cancer", "champion")
     assert _model_from_uri("models:/breast-cancer/3") == ("breast-cancer", None)

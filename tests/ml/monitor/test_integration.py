@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from ml.cli import app
+from mlops.cli import app
 
 from .conftest import CATEGORICAL, NUMERIC, log_frame, make_frame
 

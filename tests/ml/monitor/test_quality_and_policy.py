@@ -102,7 +102,7 @@ def test_exit_code_precedence() -> None:
 
 
 def test_every_stack_monitoring_section_parses() -> None:
-    from ml.environments import project, stack_config
+    from mlops.stacks import project, stack_config
 
     stacks = project().stacks()
     assert stacks, "no stacks/Pulumi.*.yaml found"

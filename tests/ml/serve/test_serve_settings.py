@@ -76,7 +76,7 @@ def test_bad_model_uris_show_the_expected_form(uri: str) -> None:
 
 
 def test_cli_reports_bad_settings_without_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ml.cli import app
+    from mlops.cli import app
 
     monkeypatch.delenv("MLOPS_MODEL_URI", raising=False)
     result = CliRunner().invoke(app, ["serve", "--port", "8081"])

@@ -1,0 +1,153 @@
+"""The names `infra`, `ml` and the operator side (`mlops`) share, each defined once.
+
+Standard library only: this module goes into every image and is imported by the Pulumi program, so it
+must load anywhere. Anything written on one side and read on another belongs here: docker labels, stack
+output names, the `models:/` grammar, the model server's environment variables, registry aliases and the
+tags every registered version carries.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+# --- the Pulumi config namespace and the per-user data directory ---------------------------------------
+
+CONFIG_NAMESPACE = "mlops"
+
+
+def data_dir() -> Path:
+    """Per-user data of the platform (state backend, prediction logs): never inside the repository."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "mlops-platform"
+
+
+# --- docker labels on every object of a stack -----------------------------------------------------------
+
+LABEL_STACK = "mlops.stack"
+LABEL_PROJECT = "mlops.project"
+LABEL_ROLE = "mlops.role"
+
+
+def stack_labels(project: str, stack: str) -> dict[str, str]:
+    """The labels every docker object of one stack carries."""
+    return {LABEL_STACK: stack, LABEL_PROJECT: project}
+
+
+def label_filters(stack: str, project: str | None = None) -> dict[str, list[str]]:
+    """A docker API `filters` value matching the objects of one stack (of one project, when given)."""
+    labels = [f"{LABEL_STACK}={stack}"]
+    return {"label": labels if project is None else [f"{LABEL_PROJECT}={project}", *labels]}
+
+
+# --- stack outputs: what the Pulumi program exports and the operator side reads ------------------------
+
+
+class Outputs:
+    """Names of the stack outputs of every environment."""
+
+    TARGET = "target"
+    TRACKING_URI = "tracking_uri"
+    TRACKING_URI_INTERNAL = "tracking_uri_internal"
+    REGISTRY_ADDRESS = "registry_address"
+    REGISTRY_CREDENTIALS = "registry_credentials"
+    SERVING_ENDPOINT = "serving_endpoint"
+    SERVING_MODEL_URI = "serving_model_uri"
+    """The reference the stack asks for (`models:/NAME@ALIAS`, a pinned version, or empty)."""
+    SERVED_MODEL_URI = "serving_model_version_uri"
+    """The pinned `models:/NAME/VERSION` the serving cluster runs now (empty: nothing served)."""
+    ARTIFACT_LOCATION = "artifact_location"
+    PREDICTION_LOG_URI = "prediction_log_uri"
+    IMAGES = "images"
+    TRAINING = "training"
+
+
+# --- the `models:/` grammar ------------------------------------------------------------------------------
+
+MODEL_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+ALIAS_PATTERN = r"[A-Za-z0-9_-]+"
+MODEL_URI = re.compile(
+    rf"^models:/(?P<name>{MODEL_NAME_PATTERN})(?:@(?P<alias>{ALIAS_PATTERN})|/(?P<version>[0-9]+))$"
+)
+MODEL_URI_HELP = "models:/NAME@ALIAS or models:/NAME/VERSION (for example models:/breast-cancer@champion)"
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A registry model reference: a name and either an alias or a version."""
+
+    name: str
+    version: str | None = None
+    alias: str | None = None
+
+    @classmethod
+    def parse(cls, uri: str) -> ModelRef:
+        match = MODEL_URI.match(uri.strip())
+        if match is None:
+            raise ValueError(f"{uri!r} is not a registry model reference: expected {MODEL_URI_HELP}")
+        return cls(match["name"], match["version"], match["alias"])
+
+    @classmethod
+    def pinned(cls, name: str, version: str | int) -> ModelRef:
+        return cls(name, str(version), None)
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}@{self.alias}" if self.alias else f"models:/{self.name}/{self.version}"
+
+    def __str__(self) -> str:
+        return self.uri
+
+
+# --- registry aliases and the tags of a registered version ------------------------------------------------
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+TAG_GATES = "gates"
+TAG_GATES_PASSED = "gates.passed"
+VERSION_TAGS = (
+    "data.uri",
+    "data.sha256",
+    "data.rows",
+    "data.schema",
+    "git.commit",
+    "git.dirty",
+    "seed",
+    "task",
+    "target",
+    TAG_GATES,
+    TAG_GATES_PASSED,
+)
+"""The tags every registered version carries about its data, code and checks (docs/architecture.md)."""
+
+TAG_PROMOTION_ID = "promotion.id"
+TAG_PROMOTION_GATES = "promotion.gates"
+TAG_PROMOTION_APPROVED_BY = "promotion.approved_by"
+TAG_LINEAGE_SOURCE_ENV = "lineage.source_env"
+TAG_LINEAGE_SOURCE_TRACKING_URI = "lineage.source_tracking_uri"
+TAG_LINEAGE_SOURCE_RUN_ID = "lineage.source_run_id"
+TAG_LINEAGE_SOURCE_VERSION = "lineage.source_version"
+
+# --- the model server's environment variables (docs/architecture.md) ---------------------------------------
+
+SERVER_ENV: dict[str, str] = {
+    "tracking_uri": "MLFLOW_TRACKING_URI",
+    "model_uri": "MLOPS_MODEL_URI",
+    "port": "MLOPS_PORT",
+    "host": "MLOPS_HOST",
+    "workers": "MLOPS_WORKERS",
+    "model_cache": "MLOPS_MODEL_CACHE",
+    "prediction_log": "MLOPS_PREDICTION_LOG",
+    "prediction_log_format": "MLOPS_PREDICTION_LOG_FORMAT",
+    "prediction_log_sample": "MLOPS_PREDICTION_LOG_SAMPLE",
+    "extra_columns": "MLOPS_EXTRA_COLUMNS",
+    "max_rows": "MLOPS_MAX_ROWS",
+    "max_body_bytes": "MLOPS_MAX_BODY_BYTES",
+    "fast_path": "MLOPS_FAST_PATH",
+    "access_log": "MLOPS_ACCESS_LOG",
+}
+"""Setting name -> environment variable of the model server (`python -m ml.serve`)."""
+MODEL_URI_ENV = SERVER_ENV["model_uri"]

@@ -1,0 +1,23 @@
+"""`python -m ml.serve`: the model server as the server image runs it, configured only by the env vars of
+`contract.SERVER_ENV` (the operator's `mlops serve` adds command-line options and stack look-ups on top)."""
+
+from __future__ import annotations
+
+import sys
+
+from ml.serve.loader import ModelLoadError
+from ml.serve.runner import run_server
+from ml.serve.settings import SettingsError
+
+
+def main() -> int:
+    try:
+        run_server()
+    except (SettingsError, ModelLoadError, ValueError) as exc:
+        print(f"model server: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""`mlops promote` and `mlops promotions`: move a model between environments behind the target's gates."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import typer
+
+EXIT_CODES = (
+    "Exit codes: 0 promoted (or rolled back), 1 error, 2 refused by a gate, 3 needs approval, "
+    "4 rollout failed and was rolled back."
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("promote", help=f"Promote MODEL from one environment to the next, or roll back. {EXIT_CODES}")(promote)
+    app.command("promotions", help="The promotion audit log of an environment, newest first.")(promotions)
+
+
+def _target(env: str, say):
+    from mlops.stacks import resolve
+    from mlops.deployer import StackDeployer
+    from ml.promote.flow import Target
+    from ml.promote.policy import parse_policy
+
+    environment = resolve(env)
+    return Target(
+        name=env,
+        tracking_uri=environment.tracking_uri,
+        policy=parse_policy(env, environment.section("promotion")),
+        deployer=StackDeployer(env, say),
+    )
+
+
+def promote(
+    model: str = typer.Argument(None, help="Registered model name (e.g. breast-cancer)."),
+    source: str = typer.Option(None, "--from", help="Source environment (stack)."),
+    target: str = typer.Option(None, "--to", help="Target environment (stack)."),
+    version: str = typer.Option(None, "--version", help="Source version number."),
+    alias: str = typer.Option(None, "--alias", help="Source alias (default: challenger)."),
+    approve: bool = typer.Option(False, "--approve", help="Record your approval (for stacks that require one)."),
+    rollback: bool = typer.Option(False, "--rollback", help="Roll --env back to its previous champion."),
+    env: str = typer.Option(None, "--env", help="With --rollback: the environment to roll back."),
+) -> None:
+    from mlops.stacks import EnvironmentUnavailable
+    from ml.promote.flow import Outcome
+    from ml.promote.flow import promote as run_promotion
+    from ml.promote.flow import rollback as run_rollback
+    from ml.promote.policy import PolicyError
+    from ml.promote.versions import VersionNotFound
+
+    say = typer.echo
+    try:
+        if rollback:
+            if not (env and model):
+                raise typer.BadParameter("--rollback needs MODEL and --env ENV")
+            report = run_rollback(model, _target(env, say), say=say)
+        else:
+            if not (model and source and target):
+                raise typer.BadParameter("promotion needs MODEL, --from ENV and --to ENV")
+            if version and alias:
+                raise typer.BadParameter("give --version or --alias, not both")
+            approved_by = os.environ.get("MLOPS_APPROVED_BY") or (_actor() if approve else None)
+            from mlops.stacks import resolve
+
+            report = run_promotion(
+                model,
+                source,
+                resolve(source).tracking_uri,
+                _target(target, say),
+                version=version,
+                alias=alias,
+                approved_by=approved_by,
+                say=say,
+            )
+    except (EnvironmentUnavailable, PolicyError, VersionNotFound) as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=int(Outcome.ERROR)) from exc
+    _print_gates(report.gates)
+    color = typer.colors.GREEN if report.outcome == Outcome.PROMOTED else typer.colors.RED
+    typer.secho(report.message, fg=color)
+    raise typer.Exit(code=int(report.outcome))
+
+
+def _actor() -> str:
+    from ml.promote.audit import actor
+
+    return actor()
+
+
+def _print_gates(gates) -> None:
+    if not gates:
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("gate", "result", "detail", title="promotion gates")
+    for gate in gates:
+        table.add_row(gate.name, "[green]pass[/green]" if gate.passed else "[red]FAIL[/red]", gate.detail)
+    Console().print(table)
+
+
+def promotions(
+    env: str = typer.Argument(..., help="Environment whose audit log to show."),
+    model: str = typer.Option(None, "--model", help="Only this model."),
+    limit: int = typer.Option(20, "--limit", help="How many entries."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    from dataclasses import asdict
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from mlops.stacks import EnvironmentUnavailable, resolve
+    from ml.promote.audit import history
+
+    try:
+        entries = history(resolve(env).tracking_uri, model, limit)
+    except EnvironmentUnavailable as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1) from exc
+    if as_json:
+        typer.echo(json.dumps([asdict(e) for e in entries], indent=2))
+        return
+    table = Table(
+        "when",
+        "who",
+        "action",
+        "model",
+        "from",
+        "version",
+        "previous",
+        "outcome",
+        "reason",
+        title=f"promotions into {env}",
+    )
+    for e in entries:
+        table.add_row(
+            e.when,
+            e.actor,
+            e.action,
+            e.model,
+            e.source_env,
+            f"{e.source_version} -> {e.target_version or '-'}",
+            e.previous_version or "-",
+            e.outcome,
+            e.reason[:80],
+        )
+    Console().print(table)

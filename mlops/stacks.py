@@ -1,0 +1,222 @@
+"""Environments as the `ml` side sees them: a Pulumi stack's outputs and its behaviour config.
+
+This is the one module that talks to Pulumi. It runs the project's program (`infra/__main__.py`, found
+through `Pulumi.yaml`) with the Automation API, so `ml` never imports `infra`: the two meet only in stack
+outputs and in the `mlops:promotion` / `mlops:monitoring` config sections.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import runpy
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from contract import CONFIG_NAMESPACE, data_dir
+
+if TYPE_CHECKING:
+    from pulumi import automation as auto
+
+log = logging.getLogger(__name__)
+
+
+
+class EnvironmentUnavailable(RuntimeError):
+    """An environment cannot be resolved or driven; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Project:
+    """The Pulumi project this checkout holds."""
+
+    root: Path
+    name: str
+    main: Path
+    stack_config_dir: Path
+
+    def stack_file(self, stack: str) -> Path:
+        return self.stack_config_dir / f"Pulumi.{stack}.yaml"
+
+    def stacks(self) -> list[str]:
+        return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in self.stack_config_dir.glob("Pulumi.*.yaml"))
+
+
+@cache
+def project() -> Project:
+    """Find the project: `MLOPS_PROJECT_DIR`, else the nearest `Pulumi.yaml` above the cwd or this package."""
+    candidates = []
+    if os.environ.get("MLOPS_PROJECT_DIR"):
+        candidates.append(Path(os.environ["MLOPS_PROJECT_DIR"]))
+    candidates += [Path.cwd(), *Path.cwd().parents, Path(__file__).resolve().parents[1]]
+    for directory in candidates:
+        manifest = directory / "Pulumi.yaml"
+        if manifest.is_file():
+            spec = yaml.safe_load(manifest.read_text()) or {}
+            return Project(
+                root=directory.resolve(),
+                name=str(spec["name"]),
+                main=(directory / spec.get("main", ".") / "__main__.py").resolve(),
+                stack_config_dir=(directory / spec.get("stackConfigDir", ".")).resolve(),
+            )
+    raise EnvironmentUnavailable(
+        "No Pulumi.yaml found in the current directory or its parents. Run mlops from the platform checkout, "
+        "or set MLOPS_PROJECT_DIR to it."
+    )
+
+
+def backend_url() -> str:
+    """`PULUMI_BACKEND_URL` when a team uses Pulumi Cloud or S3, else a file backend in the user's data dir."""
+    url = os.environ.get("PULUMI_BACKEND_URL")
+    if url:
+        return url
+    state = data_dir() / "state"
+    state.mkdir(parents=True, exist_ok=True)
+    return f"file://{state}"
+
+
+def _stack_file_settings(stack: str) -> Mapping[str, Any]:
+    path = project().stack_file(stack)
+    if not path.is_file():
+        known = ", ".join(project().stacks()) or "none"
+        raise EnvironmentUnavailable(f"Unknown environment '{stack}': {path} does not exist (known: {known}).")
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def _passphrase_env(stack: str) -> dict[str, str]:
+    """The passphrase comes from the caller's environment; a stack may declare a public default.
+
+    Only throwaway loopback stacks (`local`) declare one (`workspace:defaultPassphrase`): their generated
+    credentials never leave the user's machine. Shared stacks get theirs from the team's secret store.
+    """
+    if os.environ.get("PULUMI_CONFIG_PASSPHRASE") is not None or os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
+        return {}
+    default = (_stack_file_settings(stack).get("config") or {}).get("workspace:defaultPassphrase")
+    if default is None:
+        raise EnvironmentUnavailable(
+            f"Stack '{stack}' needs its secrets passphrase: set PULUMI_CONFIG_PASSPHRASE (or "
+            "PULUMI_CONFIG_PASSPHRASE_FILE), or use a backend with its own secrets provider."
+        )
+    return {"PULUMI_CONFIG_PASSPHRASE": str(default)}
+
+
+def pulumi_env(stack: str) -> dict[str, str]:
+    """Environment for every Pulumi CLI call: offline, quiet, our toolchain first on PATH."""
+    venv_bin = Path(sys.executable).parent
+    path = os.pathsep.join([str(venv_bin), os.environ.get("PATH", "")])
+    return {
+        "PULUMI_SKIP_UPDATE_CHECK": "1",
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "1",
+        "PULUMI_BACKEND_URL": backend_url(),
+        # Dynamic providers run in a separate `python -m pulumi.dynamic`; it must be this venv's python.
+        "PULUMI_RUNTIME_VIRTUALENV": str(venv_bin.parent),
+        "PATH": path,
+        **_passphrase_env(stack),
+    }
+
+
+def _program() -> None:
+    runpy.run_path(str(project().main), run_name="__main__")
+
+
+def select_stack(stack: str, *, create: bool = True) -> auto.Stack:
+    """The stack of this environment, with the project's program attached (inline, so no language host)."""
+    from pulumi import automation as auto
+
+    _stack_file_settings(stack)  # an unknown environment is named as such, whatever the caller's environment
+    env = pulumi_env(stack)
+    # The CLI reads these from the process too when it spawns plugins.
+    os.environ.update({k: v for k, v in env.items() if k != "PATH"})
+    os.environ["PATH"] = env["PATH"]
+    opts = auto.LocalWorkspaceOptions(work_dir=str(project().root), env_vars=env)
+    try:
+        if create:
+            return auto.create_or_select_stack(
+                stack_name=stack, project_name=project().name, program=_program, opts=opts
+            )
+        return auto.select_stack(stack_name=stack, project_name=project().name, program=_program, opts=opts)
+    except auto.errors.StackNotFoundError as exc:
+        raise EnvironmentUnavailable(
+            f"Environment '{stack}' has never been brought up: run `mlops env up {stack}`."
+        ) from exc
+    except FileNotFoundError as exc:
+        raise EnvironmentUnavailable(
+            f"The Pulumi CLI was not found ({exc}). Run `make setup` to install the toolchain into .venv/bin."
+        ) from exc
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What `ml` needs to know about one environment."""
+
+    name: str
+    outputs: Mapping[str, Any]
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+    def _output(self, key: str) -> str:
+        value = self.outputs.get(key)
+        if not value:
+            raise EnvironmentUnavailable(
+                f"Environment '{self.name}' has no '{key}' output. Is it up to date? Run `mlops env up {self.name}`."
+            )
+        return str(value)
+
+    @property
+    def tracking_uri(self) -> str:
+        return self._output("tracking_uri")
+
+    @property
+    def serving_endpoint(self) -> str:
+        return self._output("serving_endpoint")
+
+    @property
+    def registry_address(self) -> str:
+        return self._output("registry_address")
+
+    @property
+    def prediction_log_uri(self) -> str:
+        return self._output("prediction_log_uri")
+
+    def section(self, name: str) -> Mapping[str, Any]:
+        """A behaviour section of the stack config (`promotion`, `monitoring`), `{}` when absent."""
+        value = self.config.get(name) or {}
+        if not isinstance(value, Mapping):
+            raise EnvironmentUnavailable(
+                f"Stack '{self.name}': config key '{CONFIG_NAMESPACE}:{name}' must be a mapping."
+            )
+        return value
+
+
+def stack_config(stack: str) -> dict[str, Any]:
+    """The plain (non-secret) `mlops:*` config of a stack, keys without the namespace, values parsed."""
+    settings = _stack_file_settings(stack)
+    result: dict[str, Any] = {}
+    for key, value in (settings.get("config") or {}).items():
+        namespace, _, name = str(key).partition(":")
+        if namespace == CONFIG_NAMESPACE and not (isinstance(value, Mapping) and "secure" in value):
+            result[name] = value
+    return result
+
+
+def resolve(name: str) -> Environment:
+    """Outputs (from the stack's state) and behaviour config of an environment that is up."""
+    stack = select_stack(name, create=False)
+    # Secret outputs (generated credentials) stay in the state: nothing on the ml side needs them, and
+    # whatever is in `outputs` may end up printed.
+    outputs = {key: value.value for key, value in stack.outputs().items() if not value.secret}
+    if not outputs:
+        raise EnvironmentUnavailable(f"Environment '{name}' has no outputs yet: run `mlops env up {name}`.")
+    return Environment(name=name, outputs=outputs, config=stack_config(name))
+
+
+def set_stack_config(stack: str, path: str, value: str) -> None:
+    """Write one `mlops:` config value of a stack, e.g. `serving.modelUri`, through Pulumi (a config path)."""
+    from pulumi import automation as auto
+
+    select_stack(stack, create=False).set_config(f"{CONFIG_NAMESPACE}:{path}", auto.ConfigValue(value), path=True)
