@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
 
 from ml.serve.errors import RequestError
+from ml.serve.loader import fetch
 from ml.serve.settings import ServeSettings
-from ml.serve.state import ServerState
+from ml.serve.state import VERSION_DIR_ENV, ServerState
 
 log = logging.getLogger(__name__)
 
@@ -181,3 +184,14 @@ def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
 
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def create_app() -> ModelServer:
+    """uvicorn factory: settings from the environment, model from the cache the runner filled."""
+    from ml.serve.logs import configure_json_logging
+
+    configure_json_logging()
+    settings = ServeSettings.load()
+    version_dir = os.environ.get(VERSION_DIR_ENV)
+    path = Path(version_dir) if version_dir else fetch(settings.model_uri, settings.tracking_uri, settings.model_cache)
+    return ModelServer(settings, ServerState(settings, path))

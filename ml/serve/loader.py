@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -19,7 +18,6 @@ from pathlib import Path
 from contract import ModelRef
 
 log = logging.getLogger(__name__)
-
 
 
 class ModelLoadError(RuntimeError):

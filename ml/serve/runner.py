@@ -49,7 +49,7 @@ def run_server(overrides: Mapping[str, Any] | None = None) -> None:
     )
     try:
         uvicorn.run(
-            "ml.serve.state:create_app",
+            "ml.serve.app:create_app",
             factory=True,
             host=settings.host,
             port=settings.port,

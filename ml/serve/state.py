@@ -1,18 +1,17 @@
 """What one worker process holds: the loaded model, its metrics and its prediction logger.
 
-`create_app` is the uvicorn factory: each worker builds its own state from the env vars the runner set.
+Imported by `ml.serve.app` (whose `create_app` builds one per worker), never the other way round.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ml.serve.errors import RequestError
-from ml.serve.loader import Manifest, ModelRef, fetch
+from ml.serve.loader import Manifest, ModelRef
 from ml.serve.metrics import Metrics, build_metrics
 from ml.serve.predictor import Prediction, Predictor, load_predictor
 from ml.serve.predlog import Entry, PredictionLogger
@@ -125,15 +124,3 @@ def _proba_of_prediction(result: Prediction) -> list[float] | None:
     if len(result.probabilities[0]) == 2:
         return [p[1] for p in result.probabilities]
     return [max(p) for p in result.probabilities]
-
-
-def create_app() -> Any:
-    """uvicorn factory: settings from the environment, model from the cache the runner filled."""
-    from ml.serve.app import ModelServer
-    from ml.serve.logs import configure_json_logging
-
-    configure_json_logging()
-    settings = ServeSettings.load()
-    version_dir = os.environ.get(VERSION_DIR_ENV)
-    path = Path(version_dir) if version_dir else fetch(settings.model_uri, settings.tracking_uri, settings.model_cache)
-    return ModelServer(settings, ServerState(settings, path))
