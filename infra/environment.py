@@ -11,10 +11,11 @@ from typing import Any
 
 import pulumi
 
-from infra.components import foundation
+from contract import Outputs
 from infra.components.registry import ContainerRegistry, ContainerRegistryArgs
 from infra.components.serving import ServingCluster, ServingClusterArgs
 from infra.components.storage import ArtifactStore, ArtifactStoreArgs
+from infra.components.targets import TARGETS
 from infra.components.tracking import TrackingServer, TrackingServerArgs
 from infra.components.training import TrainingCluster, TrainingClusterArgs
 from infra.providers.secret import RandomSecret
@@ -33,14 +34,14 @@ class Platform(pulumi.ComponentResource):
         self, name: str, settings: Settings, model_uri: str, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("mlops:platform:Platform", name, None, opts)
-        base = foundation(settings.target, self, settings)
+        base = TARGETS[settings.target].foundation(self, settings)
         child = pulumi.ResourceOptions(parent=self, providers=list(base.providers))
 
         registry_password = (
-            settings.registry.password
+            settings.secrets.registry_password
             or RandomSecret(f"{name}-registry-password", opts=pulumi.ResourceOptions(parent=self)).value
         )
-        postgres_password = settings.tracking.postgres_password
+        postgres_password = settings.secrets.postgres_password
         if settings.tracking.backend == "postgres" and postgres_password is None:
             postgres_password = RandomSecret(
                 f"{name}-postgres-password", opts=pulumi.ResourceOptions(parent=self)
@@ -89,19 +90,19 @@ class Platform(pulumi.ComponentResource):
         )
 
         self.outputs = {
-            "target": pulumi.Output.from_input(settings.target),
-            "tracking_uri": tracking.uri,
-            "tracking_uri_internal": tracking.internal_uri,
-            "registry_address": registry.address,
-            "registry_credentials": pulumi.Output.secret(
+            Outputs.TARGET: pulumi.Output.from_input(settings.target),
+            Outputs.TRACKING_URI: tracking.uri,
+            Outputs.TRACKING_URI_INTERNAL: tracking.internal_uri,
+            Outputs.REGISTRY_ADDRESS: registry.address,
+            Outputs.REGISTRY_CREDENTIALS: pulumi.Output.secret(
                 pulumi.Output.all(username=registry.username, password=registry.password)
             ),
-            "serving_endpoint": serving.endpoint,
-            "serving_model_uri": pulumi.Output.from_input(settings.serving.model_uri),
-            "serving_model_version_uri": serving.model_uri,
-            "artifact_location": artifacts.location,
-            "prediction_log_uri": serving.prediction_log_uri,
-            "images": registry.images,
-            "training": training.job_spec,
+            Outputs.SERVING_ENDPOINT: serving.endpoint,
+            Outputs.SERVING_MODEL_URI: pulumi.Output.from_input(settings.serving.model_uri),
+            Outputs.SERVED_MODEL_URI: serving.model_uri,
+            Outputs.ARTIFACT_LOCATION: artifacts.location,
+            Outputs.PREDICTION_LOG_URI: serving.prediction_log_uri,
+            Outputs.IMAGES: registry.images,
+            Outputs.TRAINING: training.job_spec,
         }
         self.register_outputs(dict(self.outputs))

@@ -14,7 +14,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from infra.settings import MODEL_URI
+from contract import MODEL_URI_HELP, ModelRef
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +28,11 @@ def resolve(model_uri: str, tracking_url: str, timeout_s: float = 3.0) -> str:
     """The pinned `models:/NAME/VERSION` for `model_uri`, or "" when it does not resolve."""
     if not model_uri:
         return ""
-    match = MODEL_URI.match(model_uri)
-    if match is None:
-        raise ValueError(f"not a model reference: {model_uri!r} (models:/NAME@ALIAS or models:/NAME/VERSION)")
-    name, alias, version = match["name"], match["alias"], match["version"]
+    try:
+        ref = ModelRef.parse(model_uri)
+    except ValueError:
+        raise ValueError(f"not a model reference: {model_uri!r} ({MODEL_URI_HELP})") from None
+    name, alias, version = ref.name, ref.alias, ref.version
     if not tracking_url:
         log.warning("no tracking URL reachable from here to resolve %s; serving nothing", model_uri)
         return ""
@@ -53,6 +54,6 @@ def resolve(model_uri: str, tracking_url: str, timeout_s: float = 3.0) -> str:
             err,
         )
         return ""
-    pinned = f"models:/{name}/{found}"
+    pinned = ModelRef.pinned(name, found).uri
     log.info("%s resolves to %s", model_uri, pinned)
     return pinned

@@ -3,32 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 
-from infra.components import implementation
-from infra.settings import Settings
-
-
-@dataclass
-class TrainingClusterArgs:
-    settings: Settings
-    image: pulumi.Input[str]
-    """The trainer image (`images["trainer"]`)."""
-    tracking_uri: pulumi.Input[str]
-    """The tracking server as jobs reach it (internal URI)."""
-    network: pulumi.Input[str] | None = None
-    """docker: the network jobs join; kubernetes: unused."""
-
-
-@dataclass
-class TrainingClusterOutputs:
-    job_spec: pulumi.Output[Mapping[str, Any]]
-    """What a job launcher needs, exported as the stack output `training`: at least `image`,
-    `limits` ({cpus, memory_mb}) and `tracking_uri`; docker adds `network` and `labels`;
-    kubernetes adds `namespace` and `service_account`."""
+from infra.components.targets import TARGETS
+from infra.components.types import TrainingClusterArgs, TrainingClusterOutputs
 
 
 class TrainingCluster(pulumi.ComponentResource):
@@ -44,6 +24,6 @@ class TrainingCluster(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: TrainingClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:training:TrainingCluster", name, None, opts)
-        out: TrainingClusterOutputs = implementation(args.settings.target, "training").create(self, args)
+        out: TrainingClusterOutputs = TARGETS[args.settings.target].training(self, args)
         self.job_spec = out.job_spec
         self.register_outputs({"job_spec": self.job_spec})

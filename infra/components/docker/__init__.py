@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pulumi
 
-from infra.components import Foundation
+from infra.components.types import Foundation
 from infra.providers.docker import Network
 from infra.settings import Settings
 

@@ -1,23 +1,19 @@
-"""ContainerRegistry on docker: Debian's distribution registry in a container, and the platform images."""
+"""pulumi.ComponentResource on docker: Debian's distribution registry in a container, and the platform images."""
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 import pulumi
 
 from infra import images
 from infra.components.docker import LOOPBACK, ca_bundle, health
+from infra.components.types import ContainerRegistryArgs, ContainerRegistryOutputs
 from infra.providers.docker import Container, Image, Volume
-
-if TYPE_CHECKING:
-    from infra.components.registry import ContainerRegistry, ContainerRegistryArgs, ContainerRegistryOutputs
 
 REGISTRY_PORT = 5000
 
 
 def _image(
-    component: ContainerRegistry,
+    component: pulumi.ComponentResource,
     spec: images.ImageSpec,
     repository: str,
     labels: dict[str, str],
@@ -39,9 +35,7 @@ def _image(
     )
 
 
-def create(component: ContainerRegistry, args: ContainerRegistryArgs) -> ContainerRegistryOutputs:
-    from infra.components.registry import ContainerRegistryOutputs
-
+def create(component: pulumi.ComponentResource, args: ContainerRegistryArgs) -> ContainerRegistryOutputs:
     s = args.settings
     name = component.pulumi_resource_name
     local = f"{s.prefix}/"
@@ -75,7 +69,7 @@ def create(component: ContainerRegistry, args: ContainerRegistryArgs) -> Contain
     )
 
     credentials = {"address": address, "username": s.registry.username, "password": args.password}
-    deps_image = _image(component, deps, f"{local}deps", s.labels, None, [])
+    deps_image = _image(component, specs["deps"], f"{local}deps", s.labels, None, [])
     built: dict[str, Image] = {"deps": deps_image, "registry": registry_image}
     for role, spec in specs.items():
         if role in built:

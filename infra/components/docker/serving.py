@@ -1,19 +1,16 @@
-"""ServingCluster on docker: N model-server replicas behind one nginx endpoint on loopback."""
+"""pulumi.ComponentResource on docker: N model-server replicas behind one nginx endpoint on loopback."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import pulumi
 
 from infra.components.docker import LOOPBACK, health
+from infra.components.types import ServingClusterArgs, ServingClusterOutputs
 from infra.providers.docker import Container, Volume
-
-if TYPE_CHECKING:
-    from infra.components.serving import ServingCluster, ServingClusterArgs, ServingClusterOutputs
 
 PORT = 8080
 LOG_MOUNT = "/var/log/mlops/predictions"
@@ -24,9 +21,7 @@ def _replica_name(prefix: str, index: int) -> Callable[[str], str]:
     return lambda revision: f"{prefix}-serving-{index}-{revision}"
 
 
-def create(component: ServingCluster, args: ServingClusterArgs) -> ServingClusterOutputs:
-    from infra.components.serving import ServingClusterOutputs
-
+def create(component: pulumi.ComponentResource, args: ServingClusterArgs) -> ServingClusterOutputs:
     s = args.settings
     sv = s.serving
     name = component.pulumi_resource_name

@@ -1,22 +1,16 @@
-"""ArtifactStore on docker: a retained volume the tracking server serves through its artifact proxy."""
+"""pulumi.ComponentResource on docker: a retained volume the tracking server serves through its artifact proxy."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pulumi
 
+from infra.components.types import ArtifactStoreArgs, ArtifactStoreOutputs
 from infra.providers.docker import Volume
-
-if TYPE_CHECKING:
-    from infra.components.storage import ArtifactStore, ArtifactStoreArgs, ArtifactStoreOutputs
 
 MOUNT = "/artifacts"
 
 
-def create(component: ArtifactStore, args: ArtifactStoreArgs) -> ArtifactStoreOutputs:
-    from infra.components.storage import ArtifactStoreOutputs
-
+def create(component: pulumi.ComponentResource, args: ArtifactStoreArgs) -> ArtifactStoreOutputs:
     volume = Volume(
         f"{component.pulumi_resource_name}-volume",
         name=args.settings.artifacts.volume,

@@ -1,24 +1,18 @@
-"""TrackingServer on docker: the MLflow server container, SQLite on a volume or a Postgres container."""
+"""pulumi.ComponentResource on docker: the MLflow server container, SQLite on a volume or a Postgres container."""
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 import pulumi
 
 from infra.components.docker import LOOPBACK, health
+from infra.components.types import TrackingServerArgs, TrackingServerOutputs
 from infra.providers.docker import Container, Volume
-
-if TYPE_CHECKING:
-    from infra.components.tracking import TrackingServer, TrackingServerArgs, TrackingServerOutputs
 
 PORT = 5000
 POSTGRES_PORT = 5432
 
 
-def create(component: TrackingServer, args: TrackingServerArgs) -> TrackingServerOutputs:
-    from infra.components.tracking import TrackingServerOutputs
-
+def create(component: pulumi.ComponentResource, args: TrackingServerArgs) -> TrackingServerOutputs:
     s = args.settings
     name = component.pulumi_resource_name
     container_name = f"{s.prefix}-tracking"

@@ -1,18 +1,13 @@
-"""TrainingCluster on docker: no standing resource; the spec a `docker run` of a training job gets."""
+"""pulumi.ComponentResource on docker: no standing resource; the spec a `docker run` of a training job gets."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pulumi
 
-if TYPE_CHECKING:
-    from infra.components.training import TrainingCluster, TrainingClusterArgs, TrainingClusterOutputs
+from infra.components.types import TrainingClusterArgs, TrainingClusterOutputs
 
 
-def create(component: TrainingCluster, args: TrainingClusterArgs) -> TrainingClusterOutputs:
-    from infra.components.training import TrainingClusterOutputs
-
+def create(component: pulumi.ComponentResource, args: TrainingClusterArgs) -> TrainingClusterOutputs:
     s = args.settings
     limits = {"cpus": s.training.limits.cpus, "memory_mb": s.training.limits.memory_mb}
     spec = pulumi.Output.all(image=args.image, tracking_uri=args.tracking_uri, network=args.network or s.prefix).apply(

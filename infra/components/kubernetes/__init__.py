@@ -15,9 +15,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.components import Foundation
-from infra.settings import Limits, Settings
-from infra.settings_kubernetes import KubernetesSettings
+from infra.components.types import Foundation
+from infra.settings import KubernetesSettings, Limits, Settings
 
 PART_OF = "mlops-platform"
 # The platform images run as this numeric user (USER 10001:10001 in infra/images); numeric so the kubelet

@@ -1,4 +1,4 @@
-"""ContainerRegistry on kubernetes: an in-cluster registry or an external one, and the platform images.
+"""pulumi.ComponentResource on kubernetes: an in-cluster registry or an external one, and the platform images.
 
 In-cluster: the CNCF distribution registry (upstream image, pinned) on a PVC with htpasswd auth, exposed
 as a NodePort so that every node's container runtime pulls from `127.0.0.1:<nodePort>` - the cluster DNS
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -28,10 +28,8 @@ from infra.components.kubernetes import (
     selector,
     volume_claim_spec,
 )
+from infra.components.types import ContainerRegistryArgs, ContainerRegistryOutputs
 from infra.providers.docker import Image
-
-if TYPE_CHECKING:
-    from infra.components.registry import ContainerRegistry, ContainerRegistryArgs, ContainerRegistryOutputs
 
 REGISTRY_IMAGE = "docker.io/library/registry:2.8.3"
 HTPASSWD_IMAGE = "docker.io/library/httpd:2.4.62-bookworm"
@@ -54,7 +52,7 @@ def _docker_config(host: str, username: str, password: str) -> str:
     return json.dumps({"auths": {host: {"username": username, "password": password, "auth": token}}})
 
 
-def _in_cluster(component: ContainerRegistry, args: ContainerRegistryArgs) -> list[pulumi.Resource]:
+def _in_cluster(component: pulumi.ComponentResource, args: ContainerRegistryArgs) -> list[pulumi.Resource]:
     s = args.settings
     ks = kubernetes_settings(s)
     name = component.pulumi_resource_name
@@ -157,9 +155,7 @@ def _in_cluster(component: ContainerRegistry, args: ContainerRegistryArgs) -> li
     return [deployment, service]
 
 
-def create(component: ContainerRegistry, args: ContainerRegistryArgs) -> ContainerRegistryOutputs:
-    from infra.components.registry import ContainerRegistryOutputs
-
+def create(component: pulumi.ComponentResource, args: ContainerRegistryArgs) -> ContainerRegistryOutputs:
     s = args.settings
     ks = kubernetes_settings(s)
     name = component.pulumi_resource_name

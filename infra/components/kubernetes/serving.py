@@ -1,4 +1,4 @@
-"""ServingCluster on kubernetes: the model server Deployment, its Service, autoscaler and disruption budget.
+"""pulumi.ComponentResource on kubernetes: the model server Deployment, its Service, autoscaler and disruption budget.
 
 A rollout adds a new pod before it removes an old one (maxUnavailable 0) and only counts it once
 /ready answers, so a version that never gets ready stalls the rollout with the previous pods still
@@ -7,7 +7,7 @@ serving; the Deployment's await then fails `pulumi up` after `serving.readyTimeo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -26,17 +26,13 @@ from infra.components.kubernetes import (
     service_url,
 )
 from infra.components.kubernetes.registry import pull_secret_name
-
-if TYPE_CHECKING:
-    from infra.components.serving import ServingCluster, ServingClusterArgs, ServingClusterOutputs
+from infra.components.types import ServingClusterArgs, ServingClusterOutputs
 
 PORT = 8080
 CACHE_MOUNT = "/var/cache/mlops/models"
 
 
-def create(component: ServingCluster, args: ServingClusterArgs) -> ServingClusterOutputs:
-    from infra.components.serving import ServingClusterOutputs
-
+def create(component: pulumi.ComponentResource, args: ServingClusterArgs) -> ServingClusterOutputs:
     s = args.settings
     sv = s.serving
     ks = kubernetes_settings(s)

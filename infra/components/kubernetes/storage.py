@@ -1,4 +1,4 @@
-"""ArtifactStore on kubernetes: a location on any S3-compatible endpoint and its credentials as a Secret.
+"""pulumi.ComponentResource on kubernetes: a location on any S3-compatible endpoint and its credentials as a Secret.
 
 The bucket itself is the team's (its lifecycle, encryption and access policy belong to whoever owns the
 account), so this component declares where artifacts go and how the platform authenticates there.
@@ -6,29 +6,26 @@ account), so this component declares where artifacts go and how the platform aut
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.components.kubernetes import artifact_secret_name, kubernetes_settings, labels, metadata
-
-if TYPE_CHECKING:
-    from infra.components.storage import ArtifactStore, ArtifactStoreArgs, ArtifactStoreOutputs
+from infra.components.types import ArtifactStoreArgs, ArtifactStoreOutputs
 
 
-def create(component: ArtifactStore, args: ArtifactStoreArgs) -> ArtifactStoreOutputs:
-    from infra.components.storage import ArtifactStoreOutputs
-
+def create(component: pulumi.ComponentResource, args: ArtifactStoreArgs) -> ArtifactStoreOutputs:
     s = args.settings
     ks = kubernetes_settings(s)
+    access_key_id, secret_access_key = s.secrets.artifacts_access_key_id, s.secrets.artifacts_secret_access_key
+    if access_key_id is None or secret_access_key is None:
+        raise ValueError(f"stack '{s.stack}': the kubernetes target without the artifact store's S3 credentials")
     secret = k8s.core.v1.Secret(
         f"{component.pulumi_resource_name}-credentials",
         metadata=metadata(artifact_secret_name(s), ks.namespace, labels(s, "artifacts")),
         type="Opaque",
         string_data={
-            "AWS_ACCESS_KEY_ID": ks.artifacts.access_key_id,
-            "AWS_SECRET_ACCESS_KEY": ks.artifacts.secret_access_key,
+            "AWS_ACCESS_KEY_ID": access_key_id,
+            "AWS_SECRET_ACCESS_KEY": secret_access_key,
         },
         opts=pulumi.ResourceOptions(parent=component, additional_secret_outputs=["stringData", "data"]),
     )

@@ -1,4 +1,4 @@
-"""TrackingServer on kubernetes: MLflow Deployment and Service, its backend store and the artifact proxy.
+"""pulumi.ComponentResource on kubernetes: MLflow Deployment and Service, its backend store and the artifact proxy.
 
 Backend store by `mlops:tracking.backend`: `sqlite` on a PVC (one replica, recreated on update, since
 only one pod may hold the volume), or `postgres` - a StatefulSet of ours (`mlops:kubernetes.tracking.
@@ -10,7 +10,7 @@ The server proxies artifacts, so only it holds the S3 credentials.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 import pulumi
@@ -32,9 +32,7 @@ from infra.components.kubernetes import (
     volume_claim_spec,
 )
 from infra.components.kubernetes.registry import pull_secret_name
-
-if TYPE_CHECKING:
-    from infra.components.tracking import TrackingServer, TrackingServerArgs, TrackingServerOutputs
+from infra.components.types import TrackingServerArgs, TrackingServerOutputs
 
 MLFLOW_PORT = 5000
 POSTGRES_PORT = 5432
@@ -44,7 +42,9 @@ DB_NAME = "mlflow"
 DB_USER = "mlflow"
 
 
-def _postgres(component: TrackingServer, args: TrackingServerArgs, name: str, password: pulumi.Input[str]) -> str:
+def _postgres(
+    component: pulumi.ComponentResource, args: TrackingServerArgs, name: str, password: pulumi.Input[str]
+) -> str:
     """The in-cluster Postgres StatefulSet and its Service; returns the Service's host name."""
     s = args.settings
     ks = kubernetes_settings(s)
@@ -130,9 +130,7 @@ def _postgres(component: TrackingServer, args: TrackingServerArgs, name: str, pa
     return f"{host}.{ks.namespace}.svc.cluster.local"
 
 
-def create(component: TrackingServer, args: TrackingServerArgs) -> TrackingServerOutputs:
-    from infra.components.tracking import TrackingServerOutputs
-
+def create(component: pulumi.ComponentResource, args: TrackingServerArgs) -> TrackingServerOutputs:
     s = args.settings
     ks = kubernetes_settings(s)
     name = component.pulumi_resource_name
@@ -156,9 +154,9 @@ def create(component: TrackingServer, args: TrackingServerArgs) -> TrackingServe
         data_volume = f"{s.prefix}-tracking-data"
         store_uri = "sqlite:////data/mlflow.db"
     elif ks.tracking.database == "external":
-        if ks.tracking.database_url is None:
+        if s.secrets.tracking_database_url is None:
             raise ValueError(f"stack '{s.stack}': external tracking database without mlops:trackingDatabaseUrl")
-        store_uri = ks.tracking.database_url
+        store_uri = s.secrets.tracking_database_url
     else:
         if args.postgres_password is None:
             raise ValueError(f"stack '{s.stack}': postgres backend without mlops:postgresPassword")

@@ -1,4 +1,4 @@
-"""TrainingCluster on kubernetes: a namespace of its own, bounded by a quota, where `mlops train` runs Jobs.
+"""pulumi.ComponentResource on kubernetes: a namespace of its own, bounded by a quota, where `mlops train` runs Jobs.
 
 The namespace is created with the platform's (`foundation`), before any component, because the registry
 puts the image pull secret in it; this component fills it.
@@ -11,7 +11,7 @@ stack's training limits, so the quota always has something to count.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -27,14 +27,10 @@ from infra.components.kubernetes import (
     resources,
 )
 from infra.components.kubernetes.registry import pull_secret_name
-
-if TYPE_CHECKING:
-    from infra.components.training import TrainingCluster, TrainingClusterArgs, TrainingClusterOutputs
+from infra.components.types import TrainingClusterArgs, TrainingClusterOutputs
 
 
-def create(component: TrainingCluster, args: TrainingClusterArgs) -> TrainingClusterOutputs:
-    from infra.components.training import TrainingClusterOutputs
-
+def create(component: pulumi.ComponentResource, args: TrainingClusterArgs) -> TrainingClusterOutputs:
     s = args.settings
     ks = kubernetes_settings(s)
     name = component.pulumi_resource_name

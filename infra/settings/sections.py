@@ -1,0 +1,103 @@
+"""The component sections every target reads: `mlops:registry`, `tracking`, `artifacts`, `training`,
+`serving` and `images` (defaults are the `local` stack's embedded defaults)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from contract import MODEL_URI, MODEL_URI_HELP
+from infra.settings.fields import (
+    HTTP_URL_OR_EMPTY,
+    NAME,
+    NAME_HELP,
+    Limits,
+    Section,
+    choice,
+    integer,
+    number,
+    port,
+    text,
+)
+
+Target = Literal["docker", "kubernetes"]
+TARGETS: tuple[Target, ...] = ("docker", "kubernetes")
+Backend = Literal["sqlite", "postgres"]
+BACKENDS: tuple[Backend, ...] = ("sqlite", "postgres")
+LogFormat = Literal["jsonl", "parquet"]
+LOG_FORMATS: tuple[LogFormat, ...] = ("jsonl", "parquet")
+ExtraColumns = Literal["reject", "ignore"]
+EXTRA_COLUMNS: tuple[ExtraColumns, ...] = ("reject", "ignore")
+
+CPUS = (0.1, 64.0)
+MEMORY_MB = (64, 262144)
+
+
+class RegistrySettings(Section):
+    port: int = port(5501)
+    username: str = text("mlops", NAME, NAME_HELP)
+
+
+class TrackingSettings(Section):
+    port: int = port(5500)
+    backend: Backend = choice("sqlite", BACKENDS)
+    cpus: float = number(1.0, *CPUS)
+    memory_mb: int = integer(2048, *MEMORY_MB)
+    workers: int = integer(1, 1, 32)
+    ready_timeout_seconds: int = integer(600, 10, 3600)
+    """How long a new tracking container may take to answer /health (a fresh store runs migrations)."""
+    public_url: str = text("", HTTP_URL_OR_EMPTY, "an http(s) URL or empty")
+    """URL at which this program (on the operator's machine) reaches the tracking server; the docker
+    target defaults it to the loopback port (`infra.settings.stack.derived_defaults`)."""
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(cpus=self.cpus, memory_mb=self.memory_mb)
+
+
+class ArtifactSettings(Section):
+    volume: str = text("mlops-artifacts", NAME, f"a docker volume name ({NAME_HELP})")
+
+
+class TrainingSettings(Section):
+    cpus: float = number(2.0, *CPUS)
+    memory_mb: int = integer(4096, *MEMORY_MB)
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(cpus=self.cpus, memory_mb=self.memory_mb)
+
+
+class PredictionLogSettings(Section):
+    dir: Path = Field(description="an absolute path", strict=False)
+    format: LogFormat = choice("jsonl", LOG_FORMATS)
+    sample: float = number(1.0, 0.0, 1.0)
+
+    @field_validator("dir", mode="before")
+    @classmethod
+    def _absolute(cls, value: object) -> object:
+        if not isinstance(value, str) or not Path(value).is_absolute():
+            raise ValueError("not an absolute path")
+        return value
+
+
+class ServingSettings(Section):
+    model_uri: str = text("", f"^$|{MODEL_URI.pattern}", f"{MODEL_URI_HELP}, or empty: serve nothing")
+    replicas: int = integer(1, 1, 64)
+    port: int = port(5580)
+    cpus: float = number(1.0, *CPUS)
+    memory_mb: int = integer(1024, *MEMORY_MB)
+    workers: int = integer(1, 1, 64)
+    prediction_log: PredictionLogSettings
+    extra_columns: ExtraColumns = choice("reject", EXTRA_COLUMNS)
+    ready_timeout_seconds: int = integer(180, 5, 3600)
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(cpus=self.cpus, memory_mb=self.memory_mb)
+
+
+class ImageSettings(Section):
+    base: str = text("mlops-base:bookworm-py311", r"^[a-z0-9][a-z0-9._/:-]*$", "an image reference")

@@ -1,0 +1,157 @@
+"""The settings of one stack: the whole `mlops` namespace validated into one frozen `Settings`.
+
+`parse` checks every key at once: unknown keys (with the closest known one), types and bounds of each
+section, the rules between keys, and the secrets the stack needs. Nothing here reads `pulumi.Config`
+(`infra.settings.config` does), so tests parse plain dicts.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+from pydantic import Field, ValidationError
+
+from contract import data_dir, stack_labels
+from infra.settings import secrets as secret_keys
+from infra.settings.errors import Problem, SettingsError, problems, unknown_key
+from infra.settings.fields import Section, flag
+from infra.settings.kubernetes import KubernetesSettings
+from infra.settings.rules import cross_key_problems
+from infra.settings.secrets import Secrets
+from infra.settings.sections import (
+    TARGETS,
+    ArtifactSettings,
+    ImageSettings,
+    RegistrySettings,
+    ServingSettings,
+    Target,
+    TrackingSettings,
+    TrainingSettings,
+)
+
+OTHER_READERS = ("promotion", "monitoring")
+"""Keys of the namespace that `ml` reads (promotion and monitoring policies): known here, not parsed."""
+
+
+class Settings(Section):
+    stack: str
+    project: str
+    target: Target = Field(description=" | ".join(TARGETS))
+    production: bool = flag(False)
+    generate_secrets: bool = flag(False)
+    """Create missing secrets as generated values kept in state."""
+    registry: RegistrySettings = RegistrySettings()
+    tracking: TrackingSettings = TrackingSettings()
+    artifacts: ArtifactSettings
+    training: TrainingSettings = TrainingSettings()
+    serving: ServingSettings
+    images: ImageSettings = ImageSettings()
+    kubernetes: KubernetesSettings | None = None
+    """Parsed for the kubernetes target only; None for docker."""
+    secrets: Secrets = Field(default_factory=Secrets, exclude=True)
+
+    @property
+    def prefix(self) -> str:
+        """Prefix of every physical name (containers, volumes, network) of this stack."""
+        return f"mlops-{self.stack}"
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return stack_labels(self.project, self.stack)
+
+
+_FIELD_ALIASES = frozenset(info.alias or name for name, info in Settings.model_fields.items()) - {
+    "stack",
+    "project",
+    "secrets",
+}
+"""The namespace keys `Settings` parses (stack, project and secrets come from elsewhere)."""
+CONFIG_KEYS = _FIELD_ALIASES | frozenset(OTHER_READERS) | frozenset(secret_keys.SECRET_KEYS)
+"""Every key the `mlops` namespace may hold."""
+
+
+def _section(raw: dict[str, Any], *path: str) -> dict[str, Any]:
+    """The (possibly new) object at `path`; a non-object value is left for validation to report."""
+    current = raw
+    for key in path:
+        value = current.get(key)
+        if value is None:
+            value = current[key] = {}
+        if not isinstance(value, dict):
+            return {}
+        current = value
+    return current
+
+
+def derived_defaults(stack: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """`raw` with the defaults that depend on the stack's name or on other keys filled in."""
+    data = {key: copy.deepcopy(value) for key, value in raw.items() if value is not None}
+    _section(data, "artifacts").setdefault("volume", f"mlops-{stack}-artifacts")
+    _section(data, "serving", "predictionLog").setdefault("dir", str(data_dir() / stack / "predictions"))
+    tracking = _section(data, "tracking")
+    tracking_port = tracking.get("port", TrackingSettings.model_fields["port"].default)
+    if data.get("target") == "docker" and isinstance(tracking_port, int):
+        tracking.setdefault("publicUrl", f"http://127.0.0.1:{tracking_port}")
+    if data.get("target") != "kubernetes":
+        data.pop("kubernetes", None)
+        return data
+    k8s = _section(data, "kubernetes")
+    namespace = k8s.setdefault("namespace", f"mlops-{stack}")
+    _section(k8s, "training").setdefault("namespace", f"{namespace}-training")
+    _section(k8s, "artifacts")
+    registry = _section(k8s, "registry")
+    if registry.get("mode", "in-cluster") == "in-cluster":
+        registry.setdefault("address", f"127.0.0.1:{registry.get('nodePort', 30500)}")
+    if "address" in registry:
+        registry.setdefault("pushAddress", registry["address"])
+    replicas = _section(data, "serving").get("replicas", 1)
+    if isinstance(replicas, int) and not isinstance(replicas, bool) and replicas >= 1:
+        _section(k8s, "serving", "autoscaling").setdefault("maxReplicas", replicas)
+    return data
+
+
+def parse(
+    stack: str,
+    project: str,
+    raw: Mapping[str, Any],
+    secrets: Mapping[str, pulumi.Output[str] | None] | None = None,
+    plaintext_secrets: tuple[str, ...] = (),
+) -> Settings:
+    """Validate the `mlops` keys of a stack (key without namespace -> plain value) into `Settings`.
+
+    `secrets` holds the secret keys that are set, as Pulumi secrets; `plaintext_secrets` names those set
+    without `--secret`, which is refused. Raises one `SettingsError` listing every problem.
+    """
+    given = dict(secrets or {})
+    found: list[Problem] = [unknown_key([], key, CONFIG_KEYS) for key in raw if key not in CONFIG_KEYS]
+    data = {key: value for key, value in derived_defaults(stack, raw).items() if key in _FIELD_ALIASES}
+    settings: Settings | None = None
+    try:
+        settings = Settings.model_validate(
+            {**data, "stack": stack, "project": project, "secrets": secret_keys.secrets(given)}
+        )
+    except ValidationError as err:
+        found += problems(err, Settings)
+    need = secret_keys.Need(
+        target=raw.get("target"),
+        generate=raw.get("generateSecrets") is True,
+        backend=_plain(raw, "tracking", "backend") or "sqlite",
+        database=_plain(raw, "kubernetes", "tracking", "database") or "in-cluster",
+    )
+    found += secret_keys.check(stack, need, given, plaintext_secrets)
+    if settings is not None:
+        found += cross_key_problems(settings)
+    if found:
+        raise SettingsError(stack, found)
+    assert settings is not None
+    return settings
+
+
+def _plain(raw: Mapping[str, Any], *path: str) -> object:
+    value: object = raw
+    for key in path:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return value
