@@ -31,12 +31,30 @@ ACTIONLINT_VERSION = "v1.7.12"
 BASE_IMAGE = "mlops-base:bookworm-py311"
 BASE_IMAGE_UPSTREAM = "python:3.11-slim-bookworm"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
+"""Used only when apt's own sources name no mirror for the suite (see toolchain.apt.debian_mirror)."""
 DEBIAN_SUITE = "bookworm"
 BASE_IMAGE_PACKAGES = ("python3", "python3-venv", "ca-certificates")
 
 APT_PACKAGES = ("docker.io", "debootstrap")
 
 DOWNLOAD_TIMEOUT_S = 4.0
+
+# The local single-node Kubernetes cluster (`mlops cluster up`). 1.35+ refuses cgroup v1 unless told
+# otherwise; these VMs are cgroup v1. The staging repos (k8s.io/api, ...) carry the 0.x twin version.
+KUBERNETES_VERSION = "v1.34.4"
+KUBERNETES_STAGING_VERSION = "v0.34.4"
+ETCD_VERSION = "v3.6.16"
+COREDNS_VERSION = "v1.14.0"
+CLUSTER_APT_PACKAGES = (
+    "containerd",
+    "runc",
+    "containernetworking-plugins",
+    "iptables",
+    "conntrack",
+    "socat",
+    "ethtool",
+    "openssl",
+)
 
 
 def cache_dir() -> Path:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from toolchain import base_image, docker_engine, plugins, pulumi_step, python_env, tools
+from toolchain import base_image, docker_engine, kube_step, plugins, pulumi_step, python_env, tools
 from toolchain.runner import Step
 
 STEPS: dict[str, Step] = {
@@ -12,4 +12,10 @@ STEPS: dict[str, Step] = {
     "tools": Step("tools", "developer tools built from Go modules (actionlint)", tools.run, tools.check),
     "docker": Step("docker", "a Docker engine that answers", docker_engine.run, docker_engine.check),
     "base-image": Step("base-image", "the base image of the platform's images", base_image.run, base_image.check),
+    "cluster": Step(
+        "cluster",
+        "the local Kubernetes cluster's binaries, runtime packages and pause image",
+        kube_step.run,
+        kube_step.check,
+    ),
 }
