@@ -14,6 +14,61 @@ log = logging.getLogger("bootstrap")
 
 _updated: set[str] = set()
 
+APT_SOURCES = Path("/etc/apt")
+MIRROR_ENV = "MLOPS_DEBIAN_MIRROR"
+
+
+def _source_entries(root: Path) -> list[tuple[str, list[str]]]:
+    """(URI, suites) of every enabled `deb` source: one-line `.list` files and deb822 `.sources` files."""
+    entries: list[tuple[str, list[str]]] = []
+    lists = [root / "sources.list", *sorted((root / "sources.list.d").glob("*.list"))]
+    for path in lists:
+        for line in _lines(path):
+            words = _strip_options(line)
+            if len(words) >= 3 and words[0] == "deb":
+                entries.append((words[1], [words[2]]))
+    for path in sorted((root / "sources.list.d").glob("*.sources")):
+        for stanza in "\n".join(_lines(path)).split("\n\n"):
+            fields = dict(
+                (key.strip().lower(), value.strip())
+                for key, _, value in (line.partition(":") for line in stanza.splitlines())
+                if value
+            )
+            if "deb" in fields.get("types", "").split() and fields.get("enabled", "yes").lower() != "no":
+                suites = fields.get("suites", "").split()
+                entries.extend((uri, suites) for uri in fields.get("uris", "").split())
+    return entries
+
+
+def _lines(path: Path) -> list[str]:
+    """A sources file without comments; blank lines kept (they separate deb822 stanzas)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return []
+    # A comment line is dropped, not blanked: inside a deb822 stanza a blank line would end the stanza.
+    return [line.split("#", 1)[0].rstrip() for line in text.splitlines() if not line.lstrip().startswith("#")]
+
+
+def _strip_options(line: str) -> list[str]:
+    """The words of a one-line source without its `[arch=... signed-by=...]` options."""
+    before, _, after = line.partition("[")
+    if not after:
+        return before.split()
+    return before.split() + after.partition("]")[2].split()
+
+
+def debian_mirror(suite: str, default: str, root: Path = APT_SOURCES) -> str:
+    """The Debian mirror this machine's apt already uses for `suite`, so a machine behind a mirror (or a
+    proxy that only allows its mirror) builds the base image from it; `MLOPS_DEBIAN_MIRROR` wins."""
+    override = os.environ.get(MIRROR_ENV, "").strip()
+    if override:
+        return override
+    for uri, suites in _source_entries(root):
+        if suite in suites and uri.startswith(("http://", "https://", "file:/")):
+            return uri.rstrip("/")
+    return default
+
 
 def is_debian(os_release: Path = Path("/etc/os-release")) -> bool:
     try:

@@ -49,9 +49,13 @@ def try_pull(ctx: Context, upstream: str, tag: str, timeout: float = PULL_TIMEOU
     return True
 
 
+def mirror() -> str:
+    return apt.debian_mirror(pins.DEBIAN_SUITE, pins.DEBIAN_MIRROR)
+
+
 def rootfs_tarball(ctx: Context) -> Path:
     """The cached debootstrap root filesystem, keyed by suite, mirror and package list."""
-    spec = f"{pins.DEBIAN_SUITE}|{pins.DEBIAN_MIRROR}|minbase|{','.join(pins.BASE_IMAGE_PACKAGES)}"
+    spec = f"{pins.DEBIAN_SUITE}|{mirror()}|minbase|{','.join(pins.BASE_IMAGE_PACKAGES)}"
     key = hashlib.sha256(spec.encode()).hexdigest()[:12]
     return ctx.cache / "base-image" / f"debian-{pins.DEBIAN_SUITE}-minbase-{key}.tar"
 
@@ -61,7 +65,8 @@ def debootstrap(ctx: Context, tarball: Path) -> None:
         apt.ensure(ctx, ["debootstrap"], "the base image is built with it when no image can be pulled")
     root = tarball.with_suffix(".rootfs")
     shutil.rmtree(root, ignore_errors=True)
-    log.info("  debootstrap %s into %s (about a minute)", pins.DEBIAN_SUITE, root)
+    source = mirror()
+    log.info("  debootstrap %s from %s into %s (about a minute)", pins.DEBIAN_SUITE, source, root)
     try:
         ctx.system.run_logged(
             [
@@ -70,7 +75,7 @@ def debootstrap(ctx: Context, tarball: Path) -> None:
                 f"--include={','.join(pins.BASE_IMAGE_PACKAGES)}",
                 pins.DEBIAN_SUITE,
                 root,
-                pins.DEBIAN_MIRROR,
+                source,
             ],
             ctx.log_file("debootstrap"),
             timeout=1800,

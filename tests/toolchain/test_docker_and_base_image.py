@@ -107,3 +107,35 @@ def test_base_image_without_engine_names_the_docker_step(ctx: Context, docker: d
     with pytest.raises(BootstrapError, match="no Docker engine") as info:
         base_image.run(ctx)
     assert "--steps docker" in info.value.fix
+
+
+def test_debootstrap_mirror_comes_from_apt_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(apt.MIRROR_ENV, raising=False)
+    (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / "sources.list.d" / "debian.sources").write_text(
+        "Types: deb\nURIs: http://mirror.example.internal/debian-security\nSuites: bookworm-security\n"
+        "Components: main\n\nTypes: deb deb-src\n# http://snapshot.example/archive\nURIs: http://mirror.example.internal/debian/\n"
+        "Suites: bookworm bookworm-updates\nComponents: main\n"
+    )
+    assert apt.debian_mirror("bookworm", "http://fallback", tmp_path) == "http://mirror.example.internal/debian"
+    assert apt.debian_mirror("trixie", "http://fallback", tmp_path) == "http://fallback"
+
+
+def test_debootstrap_mirror_from_a_one_line_list_and_the_override(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(apt.MIRROR_ENV, raising=False)
+    (tmp_path / "sources.list").write_text(
+        "# deb http://commented.example/debian bookworm main\n"
+        "deb [arch=amd64 signed-by=/k.gpg] https://corp.example/debian bookworm main contrib\n"
+    )
+    assert apt.debian_mirror("bookworm", "http://fallback", tmp_path) == "https://corp.example/debian"
+    monkeypatch.setenv(apt.MIRROR_ENV, "http://override.example/debian")
+    assert apt.debian_mirror("bookworm", "http://fallback", tmp_path) == "http://override.example/debian"
+
+
+def test_rootfs_key_changes_with_the_mirror(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(apt.MIRROR_ENV, "http://one.example/debian")
+    before = base_image.rootfs_tarball(ctx)
+    monkeypatch.setenv(apt.MIRROR_ENV, "http://two.example/debian")
+    assert base_image.rootfs_tarball(ctx) != before
