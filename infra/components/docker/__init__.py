@@ -12,7 +12,7 @@ from pathlib import Path
 import pulumi
 
 from infra.components.types import Foundation
-from infra.providers.docker import Network
+from infra.providers.docker import Healthcheck, Network
 from infra.settings import Settings
 
 LOOPBACK = "127.0.0.1"
@@ -40,7 +40,7 @@ def foundation(parent: pulumi.Resource, settings: Settings) -> Foundation:
     return Foundation(network=network.name)
 
 
-def health(url: str, *codes: int, interval_s: float = 3, retries: int = 3, start_period_s: float = 0) -> dict:
+def health(url: str, *codes: int, interval_s: float = 3, retries: int = 3, start_period_s: float = 0) -> Healthcheck:
     # A generous timeout: on a busy host even starting the probe's interpreter can take seconds.
     return {
         "test": ["CMD", "mlops-probe", url, *[str(c) for c in codes]],

@@ -7,7 +7,7 @@ import pulumi
 from infra import images
 from infra.components.docker import LOOPBACK, ca_bundle, health
 from infra.components.types import ContainerRegistryArgs, ContainerRegistryOutputs
-from infra.providers.docker import Container, Image, Volume
+from infra.providers.docker import Container, Image, RegistryLogin, Volume
 
 REGISTRY_PORT = 5000
 
@@ -17,7 +17,7 @@ def _image(
     spec: images.ImageSpec,
     repository: str,
     labels: dict[str, str],
-    registry: dict | None,
+    registry: RegistryLogin | None,
     depends_on: list[pulumi.Resource],
 ) -> Image:
     return Image(
@@ -68,7 +68,7 @@ def create(component: pulumi.ComponentResource, args: ContainerRegistryArgs) -> 
         opts=pulumi.ResourceOptions(parent=component, delete_before_replace=True),
     )
 
-    credentials = {"address": address, "username": s.registry.username, "password": args.password}
+    credentials: RegistryLogin = {"address": address, "username": s.registry.username, "password": args.password}
     deps_image = _image(component, specs["deps"], f"{local}deps", s.labels, None, [])
     built: dict[str, Image] = {"deps": deps_image, "registry": registry_image}
     for role, spec in specs.items():

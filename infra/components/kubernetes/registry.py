@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -29,7 +28,7 @@ from infra.components.kubernetes import (
     volume_claim_spec,
 )
 from infra.components.types import ContainerRegistryArgs, ContainerRegistryOutputs
-from infra.providers.docker import Image
+from infra.providers.docker import Image, RegistryLogin
 
 REGISTRY_IMAGE = "docker.io/library/registry:2.8.3"
 HTPASSWD_IMAGE = "docker.io/library/httpd:2.4.62-bookworm"
@@ -178,15 +177,13 @@ def create(component: pulumi.ComponentResource, args: ContainerRegistryArgs) -> 
 
     postgres = s.tracking.backend == "postgres"
     specs = images.stack_specs(s.prefix, s.images.base, postgres=postgres)
-    push_login = {
+    push_login: RegistryLogin = {
         "address": ks.registry.push_address.split("/", 1)[0],
         "username": s.registry.username,
         "password": args.password,
     }
 
-    def build(
-        spec: images.ImageSpec, repo: str, registry: dict[str, Any] | None, after: list[pulumi.Resource]
-    ) -> Image:
+    def build(spec: images.ImageSpec, repo: str, registry: RegistryLogin | None, after: list[pulumi.Resource]) -> Image:
         return Image(
             f"{name}-image-{spec.role}",
             repository=repo,

@@ -1,0 +1,119 @@
+"""Stack-wide guardrails of production stacks: enough serving replicas, and a disruption budget for them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from infra.policy.rules.resources import (
+    COMPONENT_LABEL,
+    DEPLOYMENT,
+    DOCKER_ROLE_LABEL,
+    HPA_TYPES,
+    MIN_PRODUCTION_REPLICAS,
+    PDB_TYPES,
+    SERVING_COMPONENT,
+    Finding,
+    Resource,
+    dig,
+    is_docker_container,
+)
+
+
+def is_serving(resource: Resource) -> bool:
+    if resource.type == DEPLOYMENT:
+        return dig(resource.props, "metadata", "labels", COMPONENT_LABEL) == SERVING_COMPONENT
+    return is_docker_container(resource.props) and dig(resource.props, "labels", DOCKER_ROLE_LABEL) == SERVING_COMPONENT
+
+
+def _name_and_namespace(props: Mapping[str, Any]) -> tuple[Any, Any]:
+    return dig(props, "metadata", "name"), dig(props, "metadata", "namespace")
+
+
+def _minimum_replicas(deployment: Resource, autoscalers: Sequence[Resource]) -> tuple[int, str]:
+    """The fewest pods the Deployment can run, and what decides it."""
+    name, namespace = _name_and_namespace(deployment.props)
+    for hpa in autoscalers:
+        target = dig(hpa.props, "spec", "scaleTargetRef") or {}
+        hpa_name, hpa_namespace = _name_and_namespace(hpa.props)
+        if target.get("kind") == "Deployment" and target.get("name") == name and hpa_namespace == namespace:
+            minimum = dig(hpa.props, "spec", "minReplicas")
+            return (int(minimum) if isinstance(minimum, int | float) else 1), f"HorizontalPodAutoscaler {hpa_name!r}"
+    replicas = dig(deployment.props, "spec", "replicas")
+    return (int(replicas) if isinstance(replicas, int | float) else 1), "spec.replicas"
+
+
+def serving_replica_findings(resources: Sequence[Resource]) -> list[Finding]:
+    """Production: serving must keep at least two replicas, so one can drain while another answers.
+
+    A stack that serves nothing yet (no model promoted to it) has nothing to keep up, and must still
+    come up, so it passes.
+    """
+    deployments = [r for r in resources if r.type == DEPLOYMENT and is_serving(r)]
+    autoscalers = [r for r in resources if r.type in HPA_TYPES]
+    docker_replicas = [r for r in resources if r.type != DEPLOYMENT and is_serving(r)]
+    findings = []
+    for deployment in deployments:
+        minimum, source = _minimum_replicas(deployment, autoscalers)
+        if minimum < MIN_PRODUCTION_REPLICAS:
+            findings.append(
+                Finding(
+                    f"serving Deployment {deployment.name!r} can run {minimum} replica(s) ({source}); "
+                    f"production needs at least {MIN_PRODUCTION_REPLICAS}",
+                    deployment.urn,
+                )
+            )
+    if docker_replicas and len(docker_replicas) < MIN_PRODUCTION_REPLICAS:
+        findings.append(
+            Finding(
+                f"{len(docker_replicas)} serving container(s); production needs at least {MIN_PRODUCTION_REPLICAS}",
+                docker_replicas[0].urn,
+            )
+        )
+    return findings
+
+
+def _selects(selector: Any, labels: Any) -> bool:
+    match = dig(selector, "matchLabels")
+    if not isinstance(match, Mapping) or not match or not isinstance(labels, Mapping):
+        return False
+    return all(labels.get(key) == value for key, value in match.items())
+
+
+def _budget_protects(pdb: Resource) -> bool:
+    spec = dig(pdb.props, "spec") or {}
+    min_available, max_unavailable = spec.get("minAvailable"), spec.get("maxUnavailable")
+    if min_available is not None:
+        return str(min_available).strip() not in ("0", "0%")
+    return max_unavailable is not None and str(max_unavailable).strip() not in ("100%",)
+
+
+def disruption_budget_findings(resources: Sequence[Resource]) -> list[Finding]:
+    """Production: every serving Deployment has a PodDisruptionBudget that keeps some pods up."""
+    deployments = [r for r in resources if r.type == DEPLOYMENT and is_serving(r)]
+    budgets = [r for r in resources if r.type in PDB_TYPES]
+    findings = []
+    for deployment in deployments:
+        _, namespace = _name_and_namespace(deployment.props)
+        pod_labels = dig(deployment.props, "spec", "template", "metadata", "labels")
+        covering = [
+            pdb
+            for pdb in budgets
+            if _name_and_namespace(pdb.props)[1] == namespace
+            and _selects(dig(pdb.props, "spec", "selector"), pod_labels)
+        ]
+        if not covering:
+            findings.append(
+                Finding(
+                    f"serving Deployment {deployment.name!r} has no PodDisruptionBudget selecting its pods",
+                    deployment.urn,
+                )
+            )
+        elif not any(_budget_protects(pdb) for pdb in covering):
+            findings.append(
+                Finding(
+                    f"the PodDisruptionBudget of serving Deployment {deployment.name!r} allows every pod to be evicted",
+                    deployment.urn,
+                )
+            )
+    return findings

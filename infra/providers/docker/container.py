@@ -1,0 +1,250 @@
+"""`docker:Container`: one container, started and waited for until it is ready.
+
+Inputs: name, image, command[str] | None, env{str: str}, secret_env{str: str} (secret), labels{str: str},
+network, aliases[str], ports[Port], mounts[Mount], limits (Limits), restart, user, read_only,
+healthcheck (Healthcheck) | None, ready_timeout_s. Outputs add: container_id.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal, NotRequired, TypedDict
+
+import pulumi
+from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
+
+from infra.providers.docker.engine import NS, client, diff, not_found, plain
+
+log = logging.getLogger(__name__)
+
+
+class Port(TypedDict):
+    internal: int
+    external: int
+    host_ip: str
+    protocol: NotRequired[Literal["tcp", "udp"]]
+
+
+class Mount(TypedDict):
+    type: Literal["volume", "bind", "tmpfs"]
+    source: pulumi.Input[str]
+    target: str
+    read_only: NotRequired[bool]
+
+
+class Limits(TypedDict):
+    cpus: float
+    memory_mb: int
+
+
+class Healthcheck(TypedDict):
+    test: list[str]
+    interval_s: float
+    timeout_s: float
+    retries: int
+    start_period_s: float
+
+
+Restart = Literal["no", "on-failure", "unless-stopped", "always"]
+
+
+class ContainerProvider(ResourceProvider):
+    KEYS = (
+        "kind",
+        "name",
+        "image",
+        "command",
+        "env",
+        "secret_env",
+        "labels",
+        "network",
+        "aliases",
+        "ports",
+        "mounts",
+        "limits",
+        "restart",
+        "user",
+        "read_only",
+        "healthcheck",
+    )
+    IN_PLACE = ("limits", "restart")
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        from docker.types import Mount
+
+        docker_client = client()
+        for mount in props.get("mounts") or []:
+            source = Path(mount.get("source") or "")
+            if mount["type"] == "bind" and not source.exists():
+                # Replicas are created in parallel and share this directory: another may have just made it.
+                source.mkdir(parents=True, exist_ok=True)
+                # The container's non-root user is not the host user, and writes here (prediction logs).
+                source.chmod(0o1777)
+        # Numbers arrive as floats from the engine's property bags.
+        ports = {
+            f"{int(p['internal'])}/{p.get('protocol', 'tcp')}": (p["host_ip"], int(p["external"]))
+            for p in props.get("ports") or []
+        }
+        mounts = [
+            Mount(
+                target=m["target"],
+                source=m.get("source") or None,
+                type=m["type"],
+                read_only=bool(m.get("read_only")),
+                # Scratch space for the container's non-root user, whatever its uid.
+                tmpfs_mode=0o1777 if m["type"] == "tmpfs" else None,
+            )
+            for m in props.get("mounts") or []
+        ]
+        limits = props.get("limits") or {}
+        health = props.get("healthcheck")
+        network = props["network"]
+        container = docker_client.containers.create(
+            props["image"],
+            props.get("command") or None,
+            name=props["name"],
+            environment={**(props.get("env") or {}), **(props.get("secret_env") or {})},
+            labels=props.get("labels") or {},
+            ports=ports,
+            mounts=mounts,
+            network=network,
+            networking_config={
+                network: docker_client.api.create_endpoint_config(aliases=list(props.get("aliases") or []))
+            },
+            nano_cpus=int(float(limits["cpus"]) * 1e9) if limits.get("cpus") else None,
+            mem_limit=f"{int(limits['memory_mb'])}m" if limits.get("memory_mb") else None,
+            restart_policy={"Name": props.get("restart") or "no"},
+            user=props.get("user") or None,
+            read_only=bool(props.get("read_only")),
+            healthcheck=None
+            if not health
+            else {
+                "test": list(health["test"]),
+                "interval": int(health.get("interval_s", 5) * NS),
+                "timeout": int(health.get("timeout_s", 5) * NS),
+                "retries": int(health.get("retries", 3)),
+                "start_period": int(health.get("start_period_s", 0) * NS),
+            },
+            detach=True,
+        )
+        try:
+            container.start()
+            _wait_ready(container, bool(health), int(props.get("ready_timeout_s") or 120))
+        except Exception:
+            container.remove(force=True, v=False)
+            raise
+        return CreateResult(container.id, {**plain(props), "container_id": container.id})
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        return diff(olds, news, self.KEYS, self.IN_PLACE)
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        limits = news.get("limits") or {}
+        client().api.update_container(
+            id_,
+            cpu_quota=int(float(limits["cpus"]) * 100_000) if limits.get("cpus") else None,
+            cpu_period=100_000 if limits.get("cpus") else None,
+            mem_limit=f"{int(limits['memory_mb'])}m" if limits.get("memory_mb") else None,
+            memswap_limit=f"{int(limits['memory_mb'])}m" if limits.get("memory_mb") else None,
+            restart_policy={"Name": news.get("restart") or "no"},
+        )
+        return UpdateResult({**plain(news), "container_id": id_})
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        container = client().containers.get(id_)
+        return ReadResult(id_, {**plain(props), "image": container.attrs["Config"]["Image"]})
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        try:
+            container = client().containers.get(id_)
+        except not_found():
+            log.info("container %s was already gone", props.get("name"))
+            return
+        container.stop(timeout=10)
+        container.remove(v=False)
+
+
+SETTLE_S = 2.0
+
+
+def _wait_ready(container: Any, has_health: bool, timeout_s: int) -> None:
+    """Wait until the container is healthy (or running, without a healthcheck); fail with its last logs."""
+    deadline = time.monotonic() + timeout_s
+    running_since: float | None = None
+    while True:
+        container.reload()
+        state = container.attrs["State"]
+        status = (state.get("Health") or {}).get("Status") if has_health else None
+        running_since = (running_since or time.monotonic()) if state.get("Running") else None
+        if state.get("Status") in ("exited", "dead") and not state.get("Restarting"):
+            problem = f"exited with code {state.get('ExitCode')}"
+        elif container.attrs.get("RestartCount"):
+            # A restart before the first ready state is a crash loop, not a slow start.
+            problem = f"crashed and was restarted (exit code {state.get('ExitCode')})"
+        elif status == "healthy":
+            return
+        elif not has_health and running_since is not None and time.monotonic() - running_since >= SETTLE_S:
+            # Without a healthcheck, "running" is only believed once it lasts: a process that fails at
+            # start-up is briefly running too.
+            return
+        elif time.monotonic() > deadline:
+            problem = f"was not {'healthy' if has_health else 'running'} after {timeout_s} s"
+        else:
+            time.sleep(0.5)
+            continue
+        tail = container.logs(tail=30).decode("utf-8", "replace")
+        raise RuntimeError(f"container {container.name} {problem}; last log lines:\n{tail}")
+
+
+class Container(Resource, module="docker", name="Container"):
+    container_id: pulumi.Output[str]
+    name: pulumi.Output[str]
+    image: pulumi.Output[str]
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        name: pulumi.Input[str],
+        image: pulumi.Input[str],
+        network: pulumi.Input[str],
+        labels: Mapping[str, str],
+        limits: Limits,
+        command: Sequence[pulumi.Input[str]] | None = None,
+        env: pulumi.Input[Mapping[str, pulumi.Input[str]]] | None = None,
+        secret_env: Mapping[str, pulumi.Input[str]] | None = None,
+        aliases: Sequence[str] = (),
+        ports: Sequence[Port] = (),
+        mounts: Sequence[Mount] = (),
+        restart: Restart = "unless-stopped",
+        user: str = "",
+        read_only: bool = True,
+        healthcheck: Healthcheck | None = None,
+        ready_timeout_s: int = 120,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["secret_env"]))
+        props = {
+            "kind": "docker:Container",
+            "name": name,
+            "image": image,
+            "command": list(command or []) or None,
+            "env": env if isinstance(env, pulumi.Output) else dict(env or {}),  # type: ignore[arg-type]
+            "secret_env": pulumi.Output.secret(dict(secret_env or {})),
+            "labels": dict(labels),
+            "network": network,
+            "aliases": list(aliases),
+            "ports": [{"protocol": "tcp", **p} for p in ports],
+            "mounts": [dict(m) for m in mounts],
+            "limits": dict(limits),
+            "restart": restart,
+            "user": user,
+            "read_only": read_only,
+            "healthcheck": dict(healthcheck) if healthcheck else None,
+            "ready_timeout_s": ready_timeout_s,
+            "container_id": None,
+        }
+        super().__init__(ContainerProvider(), resource_name, props, opts)
