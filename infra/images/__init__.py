@@ -4,7 +4,8 @@ A tag is a hash of the Dockerfile, every file of the build context and the build
 the tag of the image built FROM), so an image is rebuilt exactly when one of them changes. The build
 context is exactly the listed files: the runtime images get the `contract` and `ml` packages and nothing
 else, so a change to the docs or to the operator package (`mlops`) rebuilds and rolls out nothing.
-`python -m infra.images` prints every tag of a stack.
+`python -m infra.images [--root DIR]` prints every tag of a stack; every function takes the repository
+root (default: this checkout), so a copy of the repository can be hashed without importing it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 IMAGES_DIR = Path(__file__).resolve().parent
+IMAGES_REL = "infra/images"
 _SKIP = {"__pycache__", ".pytest_cache", ".mypy_cache"}
 
 
@@ -28,6 +30,8 @@ class ImageSpec:
     build_args: Mapping[str, str] = field(default_factory=dict)
     pushed: bool = True
     """Pushed to the environment's registry (the registry's own image and the deps layer stay local)."""
+    root: Path = REPO_ROOT
+    """The repository the files are read from (the build context)."""
 
     @property
     def tag(self) -> str:
@@ -35,69 +39,65 @@ class ImageSpec:
         digest.update(self.dockerfile.read_bytes())
         for rel in self.files:
             digest.update(b"\0" + rel.encode() + b"\0")
-            digest.update((REPO_ROOT / rel).read_bytes())
+            digest.update((self.root / rel).read_bytes())
         for key, value in sorted(self.build_args.items()):
             digest.update(f"\0{key}={value}".encode())
         return digest.hexdigest()[:20]
 
 
-def _tree(rel_dir: str) -> list[str]:
-    root = REPO_ROOT / rel_dir
+def _tree(root: Path, rel_dir: str) -> list[str]:
     return sorted(
-        str(path.relative_to(REPO_ROOT))
-        for path in root.rglob("*")
+        str(path.relative_to(root))
+        for path in (root / rel_dir).rglob("*")
         if path.is_file()
-        and not _SKIP.intersection(path.relative_to(REPO_ROOT).parts)
+        and not _SKIP.intersection(path.relative_to(root).parts)
         and path.suffix not in (".pyc", ".pyo")
     )
 
 
-def _existing(paths: Iterable[str]) -> tuple[str, ...]:
-    return tuple(p for p in paths if (REPO_ROOT / p).is_file())
+def _existing(root: Path, paths: Iterable[str]) -> tuple[str, ...]:
+    return tuple(p for p in paths if (root / p).is_file())
 
 
-def specs(base_image: str, deps_ref: str | None = None, postgres: bool = False) -> dict[str, ImageSpec]:
+def specs(
+    base_image: str, deps_ref: str | None = None, postgres: bool = False, root: Path | None = None
+) -> dict[str, ImageSpec]:
     """Every platform image for a stack. `deps_ref` is the deps image reference the workload
     images build FROM (`None`: only the deps spec is meaningful, as when computing that reference)."""
-    probe = "infra/images/probe.py"
+    root = root or REPO_ROOT
+    images_dir = root / IMAGES_REL
+    probe = f"{IMAGES_REL}/probe.py"
     base_args = {"BASE_IMAGE": base_image}
+
+    def spec(role: str, files: tuple[str, ...], args: Mapping[str, str], pushed: bool = True) -> ImageSpec:
+        return ImageSpec(role, images_dir / f"{role}.Dockerfile", files, args, pushed=pushed, root=root)
+
     result = {
-        "deps": ImageSpec(
-            "deps",
-            IMAGES_DIR / "deps.Dockerfile",
-            _existing([probe, "pyproject.toml", "constraints.txt"]),
-            base_args,
-            pushed=False,
-        ),
-        "registry": ImageSpec(
+        "deps": spec("deps", _existing(root, [probe, "pyproject.toml", "constraints.txt"]), base_args, pushed=False),
+        "registry": spec(
             "registry",
-            IMAGES_DIR / "registry.Dockerfile",
-            (probe, "infra/images/registry-config.yml", "infra/images/registry-entrypoint.sh"),
+            (probe, f"{IMAGES_REL}/registry-config.yml", f"{IMAGES_REL}/registry-entrypoint.sh"),
             base_args,
             pushed=False,
         ),
-        "balancer": ImageSpec(
-            "balancer",
-            IMAGES_DIR / "balancer.Dockerfile",
-            (probe, "infra/images/balancer.conf", "infra/images/balancer-entrypoint.sh"),
-            base_args,
+        "balancer": spec(
+            "balancer", (probe, f"{IMAGES_REL}/balancer.conf", f"{IMAGES_REL}/balancer-entrypoint.sh"), base_args
         ),
     }
     if postgres:
-        result["postgres"] = ImageSpec(
-            "postgres", IMAGES_DIR / "postgres.Dockerfile", ("infra/images/postgres-entrypoint.sh",), base_args
-        )
+        result["postgres"] = spec("postgres", (f"{IMAGES_REL}/postgres-entrypoint.sh",), base_args)
     if deps_ref is not None:
         deps_args = {"DEPS_IMAGE": deps_ref}
-        runtime = tuple(_tree("contract")) + tuple(_tree("ml"))
-        result["tracking"] = ImageSpec("tracking", IMAGES_DIR / "tracking.Dockerfile", (), deps_args)
-        result["server"] = ImageSpec("server", IMAGES_DIR / "server.Dockerfile", runtime, deps_args)
-        result["trainer"] = ImageSpec("trainer", IMAGES_DIR / "trainer.Dockerfile", runtime, deps_args)
+        # Exactly what the runtime images copy: the contract and the ml package, nothing else.
+        runtime = tuple(_tree(root, "contract")) + tuple(_tree(root, "ml"))
+        result["tracking"] = spec("tracking", (), deps_args)
+        result["server"] = spec("server", runtime, deps_args)
+        result["trainer"] = spec("trainer", runtime, deps_args)
     return result
 
 
-def stack_specs(prefix: str, base_image: str, postgres: bool = False) -> dict[str, ImageSpec]:
+def stack_specs(prefix: str, base_image: str, postgres: bool = False, root: Path | None = None) -> dict[str, ImageSpec]:
     """Every image of a stack whose physical names start with `prefix`, the workload images built FROM
     that stack's own deps image (`PREFIX/deps:TAG`)."""
-    deps = specs(base_image, postgres=postgres)["deps"]
-    return specs(base_image, deps_ref=f"{prefix}/deps:{deps.tag}", postgres=postgres)
+    deps = specs(base_image, postgres=postgres, root=root)["deps"]
+    return specs(base_image, deps_ref=f"{prefix}/deps:{deps.tag}", postgres=postgres, root=root)

@@ -1,4 +1,4 @@
-"""pulumi.ComponentResource on docker: Debian's distribution registry in a container, and the platform images."""
+"""ContainerRegistry on docker: Debian's distribution registry in a container, and the platform images."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def _image(
         repository=repository,
         tag=spec.tag,
         dockerfile=str(spec.dockerfile),
-        context=str(images.REPO_ROOT),
+        context=str(spec.root),
         files=spec.files,
         labels=labels,
         build_args=dict(spec.build_args),

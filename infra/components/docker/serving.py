@@ -1,4 +1,4 @@
-"""pulumi.ComponentResource on docker: N model-server replicas behind one nginx endpoint on loopback."""
+"""ServingCluster on docker: N model-server replicas behind one nginx endpoint on loopback."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""pulumi.ComponentResource on docker: a retained volume the tracking server serves through its artifact proxy."""
+"""ArtifactStore on docker: a retained volume the tracking server serves through its artifact proxy."""
 
 from __future__ import annotations
 

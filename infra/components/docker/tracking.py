@@ -1,4 +1,4 @@
-"""pulumi.ComponentResource on docker: the MLflow server container, SQLite on a volume or a Postgres container."""
+"""TrackingServer on docker: the MLflow server container, SQLite on a volume or a Postgres container."""
 
 from __future__ import annotations
 

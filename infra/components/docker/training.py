@@ -1,4 +1,4 @@
-"""pulumi.ComponentResource on docker: no standing resource; the spec a `docker run` of a training job gets."""
+"""TrainingCluster on docker: no standing resource; the spec a `docker run` of a training job gets."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""pulumi.ComponentResource on kubernetes: an in-cluster registry or an external one, and the platform images.
+"""ContainerRegistry on kubernetes: an in-cluster registry or an external one, and the platform images.
 
 In-cluster: the CNCF distribution registry (upstream image, pinned) on a PVC with htpasswd auth, exposed
 as a NodePort so that every node's container runtime pulls from `127.0.0.1:<nodePort>` - the cluster DNS
@@ -189,7 +189,7 @@ def create(component: pulumi.ComponentResource, args: ContainerRegistryArgs) -> 
             repository=repo,
             tag=spec.tag,
             dockerfile=str(spec.dockerfile),
-            context=str(images.REPO_ROOT),
+            context=str(spec.root),
             files=spec.files,
             labels=s.labels,
             build_args=dict(spec.build_args),

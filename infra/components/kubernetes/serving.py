@@ -1,4 +1,4 @@
-"""pulumi.ComponentResource on kubernetes: the model server Deployment, its Service, autoscaler and disruption budget.
+"""ServingCluster on kubernetes: the model server Deployment, its Service, autoscaler and disruption budget.
 
 A rollout adds a new pod before it removes an old one (maxUnavailable 0) and only counts it once
 /ready answers, so a version that never gets ready stalls the rollout with the previous pods still

@@ -1,4 +1,4 @@
-"""pulumi.ComponentResource on kubernetes: a location on any S3-compatible endpoint and its credentials as a Secret.
+"""ArtifactStore on kubernetes: a location on any S3-compatible endpoint and its credentials as a Secret.
 
 The bucket itself is the team's (its lifecycle, encryption and access policy belong to whoever owns the
 account), so this component declares where artifacts go and how the platform authenticates there.

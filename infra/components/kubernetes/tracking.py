@@ -1,4 +1,4 @@
-"""pulumi.ComponentResource on kubernetes: MLflow Deployment and Service, its backend store and the artifact proxy.
+"""TrackingServer on kubernetes: MLflow Deployment and Service, its backend store and the artifact proxy.
 
 Backend store by `mlops:tracking.backend`: `sqlite` on a PVC (one replica, recreated on update, since
 only one pod may hold the volume), or `postgres` - a StatefulSet of ours (`mlops:kubernetes.tracking.

@@ -1,4 +1,4 @@
-"""pulumi.ComponentResource on kubernetes: a namespace of its own, bounded by a quota, where `mlops train` runs Jobs.
+"""TrainingCluster on kubernetes: a namespace of its own, bounded by a quota, where `mlops train` runs Jobs.
 
 The namespace is created with the platform's (`foundation`), before any component, because the registry
 puts the image pull secret in it; this component fills it.
