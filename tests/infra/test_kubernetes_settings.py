@@ -10,8 +10,8 @@ import pulumi
 import pytest
 import yaml
 
-from infra import settings_kubernetes as sk
-from infra.settings import SettingsError
+from infra import settings
+from infra.settings import KubernetesSettings, Settings, SettingsError
 
 STACKS = Path(__file__).resolve().parents[2] / "stacks"
 
@@ -26,6 +26,18 @@ def secrets(*keys: str) -> dict[str, pulumi.Output[str]]:
 
 
 S3 = secrets("artifactsAccessKeyId", "artifactsSecretAccessKey")
+# What the non-kubernetes part of every test stack needs, so each test sees only its own problems.
+BASE = secrets("registryPassword", "postgresPassword")
+
+
+def parse_all(stack: str, raw: dict[str, Any], given: dict[str, pulumi.Output[str]]) -> Settings:
+    return settings.parse(stack, "mlops-platform", raw, {**BASE, **given})
+
+
+def parse(stack: str, raw: dict[str, Any], given: dict[str, pulumi.Output[str]]) -> KubernetesSettings:
+    parsed = parse_all(stack, raw, given).kubernetes
+    assert parsed is not None
+    return parsed
 
 
 def minimal(**kubernetes: Any) -> dict[str, Any]:
@@ -34,7 +46,7 @@ def minimal(**kubernetes: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_every_kubernetes_stack_parses(stack: str) -> None:
-    parsed = sk.parse(stack, stack_raw(stack), S3)
+    parsed = parse(stack, stack_raw(stack), S3)
     assert parsed.namespace == f"mlops-{stack}"
     assert parsed.training.namespace == f"mlops-{stack}-training"
     assert parsed.artifacts.location == f"s3://mlops-{stack}-artifacts/mlflow"
@@ -42,7 +54,7 @@ def test_every_kubernetes_stack_parses(stack: str) -> None:
 
 
 def test_stacks_grow_toward_prod() -> None:
-    dev, staging, prod = (sk.parse(s, stack_raw(s), S3) for s in ("dev", "staging", "prod"))
+    dev, staging, prod = (parse(s, stack_raw(s), S3) for s in ("dev", "staging", "prod"))
     assert dev.training.quota.cpu < staging.training.quota.cpu < prod.training.quota.cpu
     assert dev.registry.storage_gi < staging.registry.storage_gi < prod.registry.storage_gi
     assert staging.tracking.postgres_storage_gi < prod.tracking.postgres_storage_gi
@@ -54,23 +66,24 @@ def test_stacks_grow_toward_prod() -> None:
 
 
 def test_defaults() -> None:
-    parsed = sk.parse("dev", minimal(), S3)
+    parsed = parse("dev", minimal(), S3)
     assert parsed.namespace == "mlops-dev"
     assert parsed.registry.mode == "in-cluster"
     assert parsed.registry.address == parsed.registry.push_address == "127.0.0.1:30500"
-    assert parsed.tracking.database == "in-cluster" and parsed.tracking.database_url is None
+    assert parsed.tracking.database == "in-cluster"
+    assert parse_all("dev", minimal(), S3).secrets.tracking_database_url is None
     assert parsed.serving.autoscaling.enabled is False
     assert parsed.image_pull_policy == "IfNotPresent" and parsed.storage_class == ""
     assert parsed.tracking.allow_from_namespaces == ()
-    listed = sk.parse("dev", minimal(tracking={"allowFromNamespaces": ["ingress-nginx"]}), S3)
+    listed = parse("dev", minimal(tracking={"allowFromNamespaces": ["ingress-nginx"]}), S3)
     assert listed.tracking.allow_from_namespaces == ("ingress-nginx",)
 
 
 def test_external_registry_requires_an_address() -> None:
     with pytest.raises(SettingsError) as err:
-        sk.parse("prod", minimal(registry={"mode": "external"}), S3)
+        parse("prod", minimal(registry={"mode": "external"}), S3)
     assert "mlops:kubernetes.registry.address" in str(err.value) and "required" in str(err.value)
-    parsed = sk.parse("prod", minimal(registry={"mode": "external", "address": "ghcr.io/acme/mlops"}), S3)
+    parsed = parse("prod", minimal(registry={"mode": "external", "address": "ghcr.io/acme/mlops"}), S3)
     assert parsed.registry.address == parsed.registry.push_address == "ghcr.io/acme/mlops"
 
 
@@ -78,7 +91,7 @@ def test_external_registry_requires_an_address() -> None:
 def test_missing_s3_secret_says_how_to_set_it(missing: str) -> None:
     given = {k: v for k, v in S3.items() if k != missing}
     with pytest.raises(SettingsError) as err:
-        sk.parse("staging", minimal(), given)
+        parse("staging", minimal(), given)
     message = str(err.value)
     assert "stack 'staging'" in message and f"mlops:{missing}" in message
     assert f"pulumi config set --secret mlops:{missing} VALUE --stack staging" in message
@@ -87,15 +100,16 @@ def test_missing_s3_secret_says_how_to_set_it(missing: str) -> None:
 def test_external_database_requires_its_url_secret() -> None:
     raw = {**minimal(tracking={"database": "external"}), "tracking": {"backend": "postgres"}}
     with pytest.raises(SettingsError) as err:
-        sk.parse("prod", raw, S3)
+        parse("prod", raw, S3)
     assert "mlops:trackingDatabaseUrl" in str(err.value)
-    parsed = sk.parse("prod", raw, {**S3, **secrets("trackingDatabaseUrl")})
-    assert parsed.tracking.database == "external" and parsed.tracking.database_url is not None
+    parsed = parse_all("prod", raw, {**S3, **secrets("trackingDatabaseUrl")})
+    assert parsed.kubernetes is not None and parsed.kubernetes.tracking.database == "external"
+    assert parsed.secrets.tracking_database_url is not None
 
 
 def test_in_cluster_database_needs_no_url() -> None:
     raw = {**minimal(), "tracking": {"backend": "postgres"}}
-    assert sk.parse("prod", raw, S3).tracking.database_url is None
+    assert parse_all("prod", raw, S3).secrets.tracking_database_url is None
 
 
 @pytest.mark.parametrize(
@@ -149,35 +163,74 @@ def test_bad_values_name_stack_key_and_allowed(kubernetes: dict[str, Any], key: 
     merged.update(kubernetes)
     raw["kubernetes"] = merged
     with pytest.raises(SettingsError) as err:
-        sk.parse("dev", raw, S3)
+        parse("dev", raw, S3)
     message = str(err.value)
     assert "stack 'dev'" in message and f"'{key}'" in message and allowed in message
 
 
 def test_missing_bucket_is_required() -> None:
     with pytest.raises(SettingsError) as err:
-        sk.parse("dev", {"target": "kubernetes"}, S3)
+        parse("dev", {"target": "kubernetes"}, S3)
     assert "mlops:kubernetes.artifacts.bucket" in str(err.value) and "required" in str(err.value)
 
 
 def test_section_must_be_an_object() -> None:
     with pytest.raises(SettingsError) as err:
-        sk.parse("dev", {"kubernetes": "mlops-dev"}, S3)
+        parse("dev", {"target": "kubernetes", "kubernetes": "mlops-dev"}, S3)
     assert "'mlops:kubernetes'" in str(err.value) and "an object" in str(err.value)
 
 
 def test_sqlite_tracking_runs_one_replica() -> None:
     with pytest.raises(SettingsError) as err:
-        sk.parse("dev", minimal(tracking={"replicas": 2}), S3)
+        parse("dev", minimal(tracking={"replicas": 2}), S3)
     assert "mlops:kubernetes.tracking.replicas" in str(err.value) and "postgres" in str(err.value)
     raw = {**minimal(tracking={"replicas": 2}), "tracking": {"backend": "postgres"}}
-    assert sk.parse("dev", raw, S3).tracking.replicas == 2
+    assert parse("dev", raw, S3).tracking.replicas == 2
 
 
 def test_autoscaler_maximum_cannot_be_below_replicas() -> None:
     raw = {**minimal(serving={"autoscaling": {"enabled": True, "maxReplicas": 2}}), "serving": {"replicas": 3}}
     with pytest.raises(SettingsError) as err:
-        sk.parse("prod", raw, S3)
+        parse("prod", raw, S3)
     assert "maxReplicas" in str(err.value) and "3 to 256" in str(err.value)
     raw["kubernetes"]["serving"]["autoscaling"]["maxReplicas"] = 3
-    assert sk.parse("prod", raw, S3).serving.autoscaling.max_replicas == 3
+    assert parse("prod", raw, S3).serving.autoscaling.max_replicas == 3
+
+
+def test_every_missing_secret_is_listed_with_its_command() -> None:
+    raw = {**minimal(tracking={"database": "external"}), "tracking": {"backend": "postgres"}}
+    with pytest.raises(SettingsError) as err:
+        settings.parse("prod", "mlops-platform", raw, {})
+    missing = (
+        "registryPassword",
+        "postgresPassword",
+        "artifactsAccessKeyId",
+        "artifactsSecretAccessKey",
+        "trackingDatabaseUrl",
+    )
+    assert err.value.keys == tuple(f"mlops:{key}" for key in missing)
+    for key in missing:
+        assert f"pulumi config set --secret mlops:{key} VALUE --stack prod" in str(err.value)
+
+
+def test_unknown_kubernetes_key_names_the_closest_one() -> None:
+    with pytest.raises(SettingsError) as err:
+        parse("dev", minimal(serving={"autoscalng": {"enabled": True}}), S3)
+    assert err.value.key == "mlops:kubernetes.serving.autoscalng"
+    assert "did you mean 'mlops:kubernetes.serving.autoscaling'" in str(err.value)
+
+
+def test_kubernetes_bounds_and_strict_types() -> None:
+    raw = minimal(
+        tracking={"port": 80, "replicas": True},
+        training={"quota": {"cpu": "4"}},
+        registry={"nodePort": 32768},
+    )
+    with pytest.raises(SettingsError) as err:
+        parse("dev", raw, S3)
+    assert set(err.value.keys) == {
+        "mlops:kubernetes.tracking.port",
+        "mlops:kubernetes.tracking.replicas",
+        "mlops:kubernetes.training.quota.cpu",
+        "mlops:kubernetes.registry.nodePort",
+    }

@@ -1,4 +1,4 @@
-"""Settings: every bad value names the stack, the key and what is allowed."""
+"""Settings: every bad value names the stack, the key and what is allowed; every problem at once."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ from typing import Any
 
 import pulumi
 import pytest
-from conftest import stack_config
+from pydantic import ValidationError
 
 from infra import settings
 from infra.settings import SettingsError
+from tests.support.pulumi_mocks import stack_config
 
 
 def parse(
@@ -42,7 +43,7 @@ def test_local_stack_parses_into_its_settings() -> None:
 
 def test_settings_are_frozen() -> None:
     s = parse(stack_config("local"))
-    with pytest.raises(AttributeError):
+    with pytest.raises(ValidationError, match="frozen"):
         s.serving.replicas = 3  # type: ignore[misc]
 
 
@@ -85,7 +86,7 @@ def test_postgres_backend_needs_its_password_unless_generated() -> None:
             local(generateSecrets=False, tracking__backend="postgres"), {"registryPassword": pulumi.Output.secret("r")}
         )
     s = parse(local(tracking__backend="postgres"))
-    assert s.tracking.backend == "postgres" and s.tracking.postgres_password is None
+    assert s.tracking.backend == "postgres" and s.secrets.postgres_password is None
 
 
 def test_secret_set_in_plain_text_is_refused() -> None:
@@ -94,7 +95,90 @@ def test_secret_set_in_plain_text_is_refused() -> None:
 
 
 def test_model_reference_forms() -> None:
-    assert settings.MODEL_URI.match("models:/breast-cancer@champion")["alias"] == "champion"  # type: ignore[index]
-    assert settings.MODEL_URI.match("models:/breast-cancer/12")["version"] == "12"  # type: ignore[index]
-    assert settings.MODEL_URI.match("models:/breast-cancer") is None
+    assert parse(local(serving__modelUri="models:/breast-cancer@champion")).serving.model_uri.endswith("@champion")
+    assert parse(local(serving__modelUri="models:/breast-cancer/12")).serving.model_uri.endswith("/12")
     assert parse(local(serving__modelUri="")).serving.model_uri == ""
+    with pytest.raises(SettingsError, match=r"mlops:serving\.modelUri"):
+        parse(local(serving__modelUri="models:/breast-cancer"))
+
+
+@pytest.mark.parametrize(
+    ("raw", "key", "closest"),
+    [
+        (local(servng={"replicas": 2}), "mlops:servng", "mlops:serving"),
+        (local(serving__replica=2), "mlops:serving.replica", "mlops:serving.replicas"),
+        (local(serving__predictionLog={"formt": "jsonl"}), "mlops:serving.predictionLog.formt", "format"),
+        (local(tracking__memoryMB=512), "mlops:tracking.memoryMB", "mlops:tracking.memoryMb"),
+    ],
+)
+def test_unknown_key_fails_naming_it_and_the_closest_known_key(raw: dict[str, Any], key: str, closest: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        parse(raw)
+    message = str(caught.value)
+    assert caught.value.key == key and "is not a known key" in message
+    assert f"did you mean '{closest}" in message or f"did you mean 'mlops:serving.predictionLog.{closest}'" in message
+
+
+@pytest.mark.parametrize(
+    ("raw", "key", "allowed"),
+    [
+        (local(serving__replicas=65), "mlops:serving.replicas", "an integer from 1 to 64"),
+        (local(serving__replicas=True), "mlops:serving.replicas", "an integer from 1 to 64"),
+        (local(serving__replicas=2.0), "mlops:serving.replicas", "an integer from 1 to 64"),
+        (local(serving__port=80), "mlops:serving.port", "an integer from 1024 to 65535"),
+        (local(registry__port=65536), "mlops:registry.port", "an integer from 1024 to 65535"),
+        (local(tracking__port=True), "mlops:tracking.port", "an integer from 1024 to 65535"),
+        (local(training__cpus=True), "mlops:training.cpus", "a number from 0.1 to 64.0"),
+        (local(tracking__memoryMb=300000), "mlops:tracking.memoryMb", "an integer from 64 to 262144"),
+        (local(serving__predictionLog={"sample": 1.5}), "mlops:serving.predictionLog.sample", "0.0 to 1.0"),
+        (local(production=1), "mlops:production", "true | false"),
+        (local(production="true"), "mlops:production", "true | false"),
+        (local(tracking__workers="2"), "mlops:tracking.workers", "an integer from 1 to 32"),
+    ],
+)
+def test_every_bound_and_type_is_checked(raw: dict[str, Any], key: str, allowed: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        parse(raw)
+    assert caught.value.keys == (key,) and allowed in str(caught.value), str(caught.value)
+
+
+def test_all_problems_are_reported_at_once() -> None:
+    raw = local(
+        servng={},
+        serving__replicas=0,
+        registry__port=80,
+        tracking__backend="mysql",
+        generateSecrets=False,
+    )
+    with pytest.raises(SettingsError) as caught:
+        parse(raw)
+    message = str(caught.value)
+    assert set(caught.value.keys) == {
+        "mlops:servng",
+        "mlops:serving.replicas",
+        "mlops:registry.port",
+        "mlops:tracking.backend",
+        "mlops:registryPassword",
+    }
+    assert message.startswith("stack 'local': 5 config problems")
+
+
+def test_a_stack_without_a_target_is_refused() -> None:
+    raw = local()
+    del raw["target"]
+    with pytest.raises(SettingsError) as caught:
+        parse(raw)
+    assert caught.value.key == "mlops:target" and "is required" in str(caught.value)
+
+
+def test_keys_read_by_ml_are_known() -> None:
+    s = parse(local(promotion={"mode": "dry_run"}, monitoring={"psiThreshold": 0.2}))
+    assert s.target == "docker"
+    assert {"promotion", "monitoring"} <= settings.CONFIG_KEYS
+
+
+@pytest.mark.parametrize("stack", ["local", "local-prod", "dev", "staging", "prod"])
+def test_every_stack_file_parses(stack: str) -> None:
+    given = {key: pulumi.Output.secret("x") for key in settings.SECRET_KEYS}
+    s = settings.parse(stack, "mlops-platform", stack_config(stack), given)
+    assert s.stack == stack and (s.kubernetes is not None) == (s.target == "kubernetes")
