@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from infra import settings
 from infra.settings import SettingsError
-from tests.support.pulumi_mocks import stack_config
+from tests.support.pulumi_mocks import run_program, stack_config
 
 
 def parse(
@@ -182,3 +182,10 @@ def test_every_stack_file_parses(stack: str) -> None:
     given = {key: pulumi.Output.secret("x") for key in settings.SECRET_KEYS}
     s = settings.parse(stack, "mlops-platform", stack_config(stack), given)
     assert s.stack == stack and (s.kubernetes is not None) == (s.target == "kubernetes")
+
+
+def test_the_program_reads_every_key_of_the_namespace() -> None:
+    """`load()` sees the keys the stack really sets, so a misspelled section fails the program itself."""
+    with pytest.raises(SettingsError) as caught:
+        run_program("local", {**stack_config("local"), "servng": {"replicas": 2}})
+    assert caught.value.key == "mlops:servng" and "did you mean 'mlops:serving'" in str(caught.value)
