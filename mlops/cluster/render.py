@@ -12,6 +12,14 @@ from mlops.cluster.layout import Layout
 
 CNI_BIN_DIRS = ("/usr/lib/cni", "/opt/cni/bin")
 CNI_NETWORK = "mlops-cluster"
+# Nothing of ours uses them; `opt` would also install into /opt/containerd, outside our directories.
+DISABLED_PLUGINS = (
+    "io.containerd.internal.v1.opt",
+    "io.containerd.snapshotter.v1.aufs",
+    "io.containerd.snapshotter.v1.btrfs",
+    "io.containerd.snapshotter.v1.zfs",
+    "io.containerd.snapshotter.v1.devmapper",
+)
 
 
 def containerd_config(layout: Layout, pause_tag: str, cni_bin_dir: str) -> str:
@@ -24,7 +32,7 @@ def containerd_config(layout: Layout, pause_tag: str, cni_bin_dir: str) -> str:
     return f"""version = 2
 root = "{layout.containerd_root}"
 state = "{layout.containerd_state}"
-disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]
+disabled_plugins = [{", ".join(f'"{p}"' for p in DISABLED_PLUGINS)}]
 
 [grpc]
   address = "{layout.containerd_socket}"
@@ -36,7 +44,6 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
   sandbox_image = "{pause_tag}"
   restrict_oom_score_adj = true
   stream_server_address = "127.0.0.1"
-  enable_cdi = false
 
 {cri[:-1]}.cni]
   bin_dir = "{cni_bin_dir}"
