@@ -24,6 +24,7 @@ test-fast:
 
 lint:
 	$(VENV)/ruff check .
+	$(VENV)/lint-imports
 	$(VENV)/ruff format --check .
 	$(VENV)/mypy
 

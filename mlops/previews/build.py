@@ -31,8 +31,8 @@ def model_changes(preview: StackPreview, config_change: ModelRefChange | None) -
     """The preview's changes, plus the stack file's when the preview does not already show that pair."""
     changes = list(preview.model_changes)
     if config_change and all((c.old, c.new) != (config_change.old, config_change.new) for c in changes):
-        # A never-deployed stack shows its serving containers as creates (old None): the file's change
-        # then says more, so it replaces those.
+        # A never-deployed stack serves nothing yet (old None): the file's change then says more, so it
+        # replaces those.
         changes = [c for c in changes if c.old is not None] + [config_change]
     return changes
 

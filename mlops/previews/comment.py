@@ -183,8 +183,14 @@ def _stack_section(report: StackReport, max_rows: int | None) -> list[str]:
     lines += _deferred(preview)
     for comparison in report.models:
         lines += model_section(comparison)
-    if not report.models and preview.configured_model_uri and not report.failed:
-        lines += [f"No serving container changes its model (configured: {_code(preview.configured_model_uri)}).", ""]
+    if not report.models and not preview.served_model_known and not report.failed:
+        lines += [
+            "The served model is not in the `pulumi preview --json` digest (it carries no planned stack outputs): "
+            "save previews with `mlops ci preview-comment --stack` or `--save-dir` to see it.",
+            "",
+        ]
+    elif not report.models and preview.configured_model_uri and not report.failed:
+        lines += [f"The served model does not change (configured: {_code(preview.configured_model_uri)}).", ""]
     if not preview.has_changes() and not preview.errors:
         lines += ["No resource changes.", ""]
     lines += _details(preview, max_rows)

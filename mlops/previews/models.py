@@ -11,13 +11,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from contract import TAG_GATES_PASSED, ModelRef
 from mlops.previews.records import ModelRefChange
+
 
 @dataclass(frozen=True)
 class Gate:

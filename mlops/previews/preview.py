@@ -8,8 +8,9 @@ Three shapes reach us, and all carry the same facts under different keys:
 - `{"stack", "summary", "events"}` written by `mlops env preview --json` and by
   `mlops ci preview-comment --save-dir`: the Automation API's events with snake_case keys.
 
-Only the events carry policy violations: the CLI's digest drops them, so a digest-only preview says so
-in the comment instead of claiming there were none.
+Only the events carry policy violations and the stack outputs the program plans (among them the served
+model, `contract.Outputs.SERVED_MODEL_URI`): the CLI's digest drops both (it swaps in output events only
+for refreshes), so a digest-only preview says so in the comment instead of claiming there were none.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from mlops.previews.records import (
     op_name,
     urn_parts,
 )
-from mlops.previews.steps import change_counts, logical_changes, model_changes_from_steps, model_uri_from_config
+from mlops.previews.steps import change_counts, logical_changes, model_uri_from_config, served_model_changes
 
 
 class PreviewFormatError(ValueError):
@@ -115,6 +116,7 @@ def _from_digest(stack: str, digest: Mapping[str, Any]) -> StackPreview:
         warnings,
         digest.get("config") or {},
         policy_events_available=False,
+        planned_outputs=None,
     )
     preview.program_stderr = stderr
     return preview
@@ -126,7 +128,7 @@ def _from_events(stack: str, events: list[Any], summary: Any) -> StackPreview:
     diags: list[tuple[Any, Any, Any, Any]] = []
     config: Mapping[str, Any] = {}
     policy_packs: dict[str, str] | None = None
-    planned_outputs: dict[str, Any] = {}
+    planned_outputs: dict[str, Any] | None = None
     for event in events:
         if not isinstance(event, Mapping):
             raise PreviewFormatError(f"an engine event is a JSON {type(event).__name__}, not an object.")
@@ -168,8 +170,10 @@ def _from_events(stack: str, events: list[Any], summary: Any) -> StackPreview:
             config = _get(prelude, "config") or {}
         elif (done := _get(event, "resOutputsEvent", "res_outputs_event")) is not None:
             meta = _get(done, "metadata") or {}
-            if _get(meta, "type") == ROOT_STACK_TYPE and isinstance(_get(_get(meta, "new"), "outputs"), Mapping):
-                planned_outputs = dict(_get(_get(meta, "new"), "outputs"))
+            outputs = _get(_get(meta, "new"), "outputs")
+            # The root stack reports twice: empty when it starts, then what the program registered.
+            if _get(meta, "type") == ROOT_STACK_TYPE and isinstance(outputs, Mapping) and outputs:
+                planned_outputs = dict(outputs)
     errors, warnings, stderr = _diagnostics(diags)
     if not steps and isinstance(summary, Mapping) and any(op_name(k) != "same" and v for k, v in summary.items()):
         # Counts without a single resource event: the capture lost them, and the comment would look clean.
@@ -177,11 +181,21 @@ def _from_events(stack: str, events: list[Any], summary: Any) -> StackPreview:
             "the preview reports changes but holds no resource events, so it was captured incompletely: "
             "capture it again with `mlops ci preview-comment --stack` or `--save-dir`"
         )
-    preview = _assemble(stack, steps, summary, violations, errors, warnings, config, policy_events_available=True)
+    preview = _assemble(
+        stack,
+        steps,
+        summary,
+        violations,
+        errors,
+        warnings,
+        config,
+        policy_events_available=True,
+        planned_outputs=planned_outputs,
+    )
     preview.policy_packs = policy_packs
     preview.program_stderr = stderr
     # A stack that was never deployed has no outputs yet; the planned ones say where it will be.
-    preview.outputs = preview.outputs or {k: v for k, v in planned_outputs.items() if v != UNKNOWN}
+    preview.outputs = preview.outputs or {k: v for k, v in (planned_outputs or {}).items() if v != UNKNOWN}
     return preview
 
 
@@ -221,13 +235,16 @@ def _assemble(
     config: Mapping[str, Any],
     *,
     policy_events_available: bool,
+    planned_outputs: Mapping[str, Any] | None,
 ) -> StackPreview:
+    """`planned_outputs`: the root stack's outputs registered in this preview; None where the input lacks them."""
     changes = logical_changes(steps)
     counts = change_counts(summary, steps, changes)
     outputs: dict[str, Any] = {}
     for step in steps:
         if step.type == ROOT_STACK_TYPE and isinstance(step.old_outputs, Mapping):
             outputs = dict(step.old_outputs)
+    served_known = planned_outputs is not None
     # The engine reports a policy it could not evaluate as an advisory event; it is not a violation.
     deferred = [v for v in violations if v.message.startswith(CANNOT_RUN)]
     violations = [v for v in violations if not v.message.startswith(CANNOT_RUN)]
@@ -239,8 +256,9 @@ def _assemble(
         deferred=deferred,
         errors=errors,
         warnings=warnings,
-        model_changes=model_changes_from_steps(steps),
+        model_changes=served_model_changes(outputs or None, planned_outputs) if served_known else [],
         configured_model_uri=model_uri_from_config(config),
+        served_model_known=served_known,
         outputs=outputs,
         policy_events_available=policy_events_available,
         failed=bool(errors) or any(v.level == "mandatory" for v in violations),

@@ -5,9 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from contract import MODEL_URI_ENV
-
-MODEL_ENV_VAR = MODEL_URI_ENV
 # Pulumi's placeholder for a value that is only known after the update.
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
@@ -55,6 +52,8 @@ class StackPreview:
     warnings: list[str]
     model_changes: list[ModelRefChange]
     configured_model_uri: str | None = None
+    served_model_known: bool = True
+    """False where the input carries no planned stack outputs (the CLI's digest): no served-model change is known."""
     outputs: dict[str, Any] = field(default_factory=dict)
     deferred: list[PolicyViolation] = field(default_factory=list)
     """Policies the engine could not run in preview (an input known only after the update)."""

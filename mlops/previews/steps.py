@@ -1,21 +1,24 @@
-"""What the steps of a preview add up to: one change per resource, counts, serving model references."""
+"""What the steps of a preview add up to: one change per resource, counts, and the served model."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
+from contract import Outputs
 from mlops.previews.records import (
     COUNTED_OPS,
-    MODEL_ENV_VAR,
     REPLACE_OPS,
+    UNKNOWN,
     ModelRefChange,
     ResourceChange,
     Step,
     op_name,
     urn_parts,
 )
+
+SERVED_SOURCE = f"stack output {Outputs.SERVED_MODEL_URI}"
 
 
 def logical_changes(steps: list[Step]) -> list[ResourceChange]:
@@ -56,66 +59,22 @@ def change_counts(summary: Any, steps: list[Step], changes: list[ResourceChange]
     return counts
 
 
-def _model_uris(value: Any) -> Iterator[str]:
-    """Every MLOPS_MODEL_URI value in a resource's inputs, whatever the provider's shape for env vars.
+def _served(outputs: Any) -> str | None:
+    value = outputs.get(Outputs.SERVED_MODEL_URI) if isinstance(outputs, Mapping) else None
+    return value if isinstance(value, str) and value else None
 
-    Docker containers list `NAME=value` strings; Kubernetes containers list `{name, value}` objects.
+
+def served_model_changes(old_outputs: Any, planned_outputs: Any) -> list[ModelRefChange]:
+    """The served model before and after, read from the stack output that says which version serves.
+
+    `old_outputs` are the root stack's outputs before the update (None: never deployed); `planned_outputs`
+    are the ones the program registered in this preview. Empty output: nothing is served on that side.
     """
-    if isinstance(value, str):
-        if value.startswith(MODEL_ENV_VAR + "="):
-            yield value[len(MODEL_ENV_VAR) + 1 :]
-    elif isinstance(value, Mapping):
-        if value.get("name") == MODEL_ENV_VAR and isinstance(value.get("value"), str):
-            yield value["value"]
-        elif isinstance(value.get(MODEL_ENV_VAR), str):
-            yield value[MODEL_ENV_VAR]
-        else:
-            for item in value.values():
-                yield from _model_uris(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _model_uris(item)
-
-
-def _single(values: list[str]) -> str | None:
-    distinct = list(dict.fromkeys(values))
-    return distinct[0] if distinct else None
-
-
-def model_changes_from_steps(steps: Iterable[Step]) -> list[ModelRefChange]:
-    """Changed serving model references, one entry per distinct old -> new pair."""
-    pairs: dict[tuple[str | None, str | None], list[str]] = {}
-    for step in steps:
-        if step.op in ("same", "read", "refresh"):
-            continue
-        old = _single(list(_model_uris(step.old_inputs))) if step.op != "create" else None
-        new = _single(list(_model_uris(step.new_inputs))) if step.op not in ("delete", "delete-replaced") else None
-        if old == new or (old is None and new is None):
-            continue
-        pairs.setdefault((old, new), []).append(urn_parts(step.urn)[1])
-    return [
-        ModelRefChange(old=old, new=new, source="serving containers", resources=tuple(dict.fromkeys(names)))
-        for (old, new), names in _fold_scaling(pairs).items()
-    ]
-
-
-def _fold_scaling(
-    pairs: dict[tuple[str | None, str | None], list[str]],
-) -> dict[tuple[str | None, str | None], list[str]]:
-    """A replica added or removed alongside a real change is part of that change, not a change of its own."""
-    real = [(old, new) for old, new in pairs if old is not None and new is not None]
-    if not real:
-        return pairs
-    folded: dict[tuple[str | None, str | None], list[str]] = {pair: list(pairs[pair]) for pair in real}
-    for (old, new), names in pairs.items():
-        if old is not None and new is not None:
-            continue
-        target = next((p for p in real if (new is not None and p[1] == new) or (old is not None and p[0] == old)), None)
-        if target is None:
-            folded[(old, new)] = list(names)
-        else:
-            folded[target] += names
-    return folded
+    old, new = _served(old_outputs), _served(planned_outputs)
+    # A value known only after the update says nothing about the model yet.
+    if old == new or new == UNKNOWN:
+        return []
+    return [ModelRefChange(old=old, new=new, source=SERVED_SOURCE)]
 
 
 def model_uri_from_config(config: Mapping[str, Any]) -> str | None:

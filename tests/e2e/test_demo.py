@@ -7,7 +7,9 @@ import json
 import urllib.request
 
 import pytest
-from conftest import REPO, mlops, tear_down
+
+from tests.support.mlops_cli import mlops, tear_down
+from tests.support.paths import REPO
 
 pytestmark = pytest.mark.e2e
 

@@ -15,7 +15,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import mlops, tear_down
+
+from tests.support.mlops_cli import mlops, tear_down
+from tests.support.paths import REPO
 
 pytestmark = pytest.mark.e2e
 
@@ -46,9 +48,9 @@ def _register_unportable(tracking_uri: str, good_version: str) -> str:
     import mlflow.sklearn
     from mlflow import MlflowClient
     from mlflow.models import Model
-    from unportable import rewrap
 
     from ml.promote.versions import get_version, using_tracking
+    from tests.e2e.unportable import rewrap
 
     good = get_version(tracking_uri, MODEL, version=good_version)
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
@@ -107,8 +109,8 @@ def test_promote_refuse_and_roll_back_across_two_environments(e2e_env, free_stac
         assert get_version(prod["tracking_uri"], MODEL, alias="champion").version == champion.version
 
         _register_unportable(_outputs("local", e2e_env)["tracking_uri"], champion.tags["lineage.source_version"])
-        # The promoting process can load it (the class is on its path); the serving image cannot.
-        env = {**e2e_env, "PYTHONPATH": os.pathsep.join([str(HERE), e2e_env.get("PYTHONPATH", "")])}
+        # The promoting process can load it (the `tests` package is on its path); the serving image cannot.
+        env = {**e2e_env, "PYTHONPATH": os.pathsep.join([str(REPO), e2e_env.get("PYTHONPATH", "")])}
         failed = mlops(["promote", MODEL, "--from", "local", "--to", "local-prod", "--approve"], env)
         assert failed.returncode == 4, f"{failed.stdout[-5000:]}\n{failed.stderr[-3000:]}"
         assert "restoring the previous state" in failed.stdout

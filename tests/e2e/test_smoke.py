@@ -30,10 +30,10 @@ def deployed_env() -> str:
 
 def test_smoke_deployed_environment(deployed_env):
     from ml.data import load_dataset
-    from mlops.stacks import resolve
     from ml.promote.versions import get_version
     from ml.smoke import smoke_test
     from ml.spec import load_dataset_spec
+    from mlops.stacks import resolve
 
     env = resolve(deployed_env)
     with urllib.request.urlopen(f"{env.tracking_uri}/health", timeout=10) as response:

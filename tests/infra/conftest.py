@@ -1,114 +1,13 @@
-"""Run the infrastructure program under Pulumi mocks, with a stack's config from `stacks/`."""
+"""Fixtures of the infra tests (helpers: tests.support.pulumi_mocks, kubernetes_schema, pulumi_stacks)."""
 
 from __future__ import annotations
 
-import json
-import runpy
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
-from unittest import mock
+import functools
+from collections.abc import Callable, Iterator
 
-import pulumi
 import pytest
-import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-MAIN = REPO / "infra" / "__main__.py"
-KUBERNETES_VERSION = "1.33.0"
-
-
-def stack_config(stack: str) -> dict[str, Any]:
-    """The `mlops:` keys of `stacks/Pulumi.<stack>.yaml`, without the namespace."""
-    document = yaml.safe_load((REPO / "stacks" / f"Pulumi.{stack}.yaml").read_text())
-    return {
-        key.split(":", 1)[1]: value for key, value in (document.get("config") or {}).items() if key.startswith("mlops:")
-    }
-
-
-SECRET_SIG = "4dabf18193072939515e22adb298388d"
-
-
-def unwrap(value: Any) -> Any:
-    """Inputs with Pulumi's secret envelopes replaced by the values inside."""
-    if isinstance(value, dict):
-        if SECRET_SIG in value:
-            return unwrap(value["value"])
-        return {k: unwrap(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [unwrap(v) for v in value]
-    return value
-
-
-def is_secret(value: Any) -> bool:
-    return isinstance(value, dict) and SECRET_SIG in value
-
-
-class RecordingMocks(pulumi.runtime.Mocks):
-    """Resources come back with their inputs as outputs, plus what our dynamic providers compute."""
-
-    def __init__(self) -> None:
-        self.resources: list[pulumi.runtime.MockResourceArgs] = []
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
-        outs = dict(args.inputs)
-        kind = outs.get("kind")
-        if kind == "docker:Image":
-            outs["ref"] = f"{outs['repository']}:{outs['tag']}"
-            outs["repo_digest"] = ""
-        elif kind == "docker:Volume":
-            outs["volume_name"] = outs["name"]
-        elif kind == "docker:Network":
-            outs["network_id"] = f"{outs['name']}-id"
-        elif kind == "docker:Container":
-            outs["container_id"] = f"{outs['name']}-id"
-        elif kind == "random:Secret":
-            outs["value"] = "x" * int(outs["length"])
-        self.resources.append(args)
-        return f"{args.name}-id", outs
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
-        return {}, None
-
-
-@dataclass
-class ProgramRun:
-    resources: list[pulumi.runtime.MockResourceArgs]
-    outputs: dict[str, Any] = field(default_factory=dict)
-
-    def of_kind(self, kind: str) -> list[dict[str, Any]]:
-        return [unwrap(r.inputs) for r in self.resources if r.inputs.get("kind") == kind]
-
-    def named(self, name: str) -> pulumi.runtime.MockResourceArgs:
-        matches = [r for r in self.resources if r.name == name]
-        assert len(matches) == 1, f"{name}: {len(matches)} resources ({[r.name for r in self.resources]})"
-        return matches[0]
-
-    def types(self) -> set[str]:
-        return {r.typ for r in self.resources}
-
-
-def run_program(
-    stack: str, config: Mapping[str, Any], secrets: Mapping[str, str] | None = None, resolved_model: str = ""
-) -> ProgramRun:
-    """Run infra/__main__.py for `stack` with `config` (mlops keys) under mocks; the model reference
-    resolves to `resolved_model` (the tracking server is not there under mocks)."""
-    mocks = RecordingMocks()
-    pulumi.runtime.set_mocks(mocks, project="mlops-platform", stack=stack, preview=False)
-    values = {f"mlops:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
-    values.update({f"mlops:{k}": v for k, v in (secrets or {}).items()})
-    pulumi.runtime.set_all_config(values, secret_keys=[f"mlops:{k}" for k in (secrets or {})])
-    run = ProgramRun(mocks.resources)
-
-    @pulumi.runtime.test
-    def program() -> pulumi.Output[Any]:
-        with mock.patch("infra.model_ref.resolve", return_value=resolved_model):
-            namespace = runpy.run_path(str(MAIN), run_name="__main__")
-        return pulumi.Output.all(**namespace["platform"].outputs).apply(run.outputs.update)
-
-    program()
-    return run
+from tests.support.pulumi_mocks import ProgramRun, run_program
 
 
 @pytest.fixture
@@ -119,8 +18,6 @@ def program_runner() -> Iterator[Callable[..., ProgramRun]]:
 @pytest.fixture(scope="module")
 def kubernetes_schemas_read_once() -> Iterator[None]:
     """The schema files are immutable; reading each once instead of per manifest saves most of the run."""
-    import functools
-
     import kubernetes_validate.utils
 
     with pytest.MonkeyPatch.context() as patch:
@@ -128,15 +25,3 @@ def kubernetes_schemas_read_once() -> Iterator[None]:
             kubernetes_validate.utils, "schema_contents", functools.cache(kubernetes_validate.utils.schema_contents)
         )
         yield
-
-
-def kubernetes_schema_problem(manifest: dict[str, Any]) -> str | None:
-    """Why `manifest` is not a valid object of Kubernetes KUBERNETES_VERSION (strict: unknown fields fail)."""
-    import kubernetes_validate
-
-    try:
-        kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
-    except kubernetes_validate.ValidationError as err:
-        where = "/".join(str(p) for p in err.path)
-        return f"{manifest['kind']} {manifest['metadata']['name']}: {where}: {err.message}"
-    return None

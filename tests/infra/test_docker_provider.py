@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import socket
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 import pulumi
 import pytest
-from harness import BASE_IMAGE, docker_objects, purge, stack, why_not_runnable
 
 from infra.providers.docker import Container, ContainerProvider, Network
+from tests.support.docker_objects import docker_objects, purge
+from tests.support.ports import free_port
+from tests.support.pulumi_stacks import BASE_IMAGE, stack, why_not_runnable
 
 STACK = "itest-provider"
 LABELS = {"mlops.stack": STACK, "mlops.project": "mlops-platform"}
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_container_goes_up_answers_on_loopback_and_goes_away(tmp_path: Path) -> None:

@@ -8,7 +8,9 @@ import json
 from typing import Any
 
 import pytest
-from conftest import ProgramRun, kubernetes_schema_problem, run_program, stack_config, unwrap
+
+from tests.support.kubernetes_schema import kubernetes_schema_problem
+from tests.support.pulumi_mocks import ProgramRun, run_program, stack_config, unwrap
 
 pytestmark = pytest.mark.usefixtures("kubernetes_schemas_read_once")
 

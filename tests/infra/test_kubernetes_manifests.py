@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import kubernetes_schema_problem, run_program, stack_config, unwrap
+
+from tests.support.kubernetes_schema import kubernetes_schema_problem
+from tests.support.pulumi_mocks import run_program, stack_config, unwrap
 
 pytestmark = pytest.mark.usefixtures("kubernetes_schemas_read_once")
 

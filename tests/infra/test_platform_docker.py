@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import stack_config
-from harness import docker_objects, purge, stack, why_not_runnable
 
 from infra import model_ref
+from tests.support.docker_objects import docker_objects, purge
+from tests.support.pulumi_mocks import stack_config
+from tests.support.pulumi_stacks import stack, why_not_runnable
 
 STACK = "itest"
 pytestmark = pytest.mark.integration

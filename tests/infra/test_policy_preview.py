@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from harness import REPO, VENV, environment, project_dir
+
+from tests.support.paths import REPO, VENV
+from tests.support.pulumi_stacks import environment, project_dir
 
 PULUMI = VENV / "bin" / "pulumi"
 PACK = REPO / "infra" / "policy"

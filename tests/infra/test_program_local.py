@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import ProgramRun, is_secret, run_program, stack_config
 
 from infra.settings import SettingsError
+from tests.support.pulumi_mocks import ProgramRun, is_secret, run_program, stack_config
 
 LOCAL = stack_config("local")
 

@@ -6,10 +6,10 @@ import json
 from typing import Any
 
 import pytest
-from conftest import ProgramRun, is_secret, run_program, stack_config, unwrap
 
 from infra.policy import pack, rules
 from infra.settings import SettingsError
+from tests.support.pulumi_mocks import ProgramRun, is_secret, run_program, stack_config, unwrap
 
 STACKS = ("local", "dev", "staging", "prod")
 KUBERNETES_STACKS = ("dev", "staging", "prod")

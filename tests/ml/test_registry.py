@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from ml.registry import list_versions, model_card, show_version
+from tests.support.names import unique_model_name
 
 CONTRACT_TAGS = (
     "data.uri",
@@ -36,7 +37,7 @@ def registered_model(mlflow_server):  # type: ignore[no-untyped-def]
     config, spec = load_config_and_spec(
         Path(__file__).resolve().parents[2] / "examples" / "breast_cancer" / "train.yaml"
     )
-    result = run_training(config.model_copy(update={"model_name": "registry-contract"}), spec, mlflow_server)
+    result = run_training(config.model_copy(update={"model_name": unique_model_name("registry-contract")}), spec, mlflow_server)
     return SimpleNamespace(
         tracking_uri=mlflow_server, name=result.model_name, version=result.version, run_id=result.run_id, result=result
     )

@@ -8,8 +8,7 @@ import pytest
 
 from mlops import stacks as environments
 from mlops.stacks import Environment, EnvironmentUnavailable
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.paths import REPO
 
 
 @pytest.fixture(autouse=True)

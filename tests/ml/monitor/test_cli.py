@@ -9,8 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mlops.cli import app
-
-from .conftest import log_frame, make_frame, write_log
+from tests.support.drift_data import log_frame, make_frame, write_log
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from mlops.cli import app
-
-from .conftest import CATEGORICAL, NUMERIC, log_frame, make_frame
+from tests.support.drift_data import CATEGORICAL, NUMERIC, log_frame, make_frame
+from tests.support.names import unique_model_name
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +40,7 @@ def _labels(frame: pd.DataFrame, flip: float) -> pd.DataFrame:
 def test_monitor_reads_log_and_labels_from_s3(
     s3_server: str, s3_bucket: str, tmp_path: Path, reference_profile: dict, monkeypatch: pytest.MonkeyPatch, fmt: str
 ) -> None:
-    from tests.ml.conftest import s3_client
+    from tests.support.s3 import s3_client
 
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_server)
     s3 = s3_client(s3_server)
@@ -86,7 +86,7 @@ def registered_reference(mlflow_server: str, reference_profile: dict) -> tuple[s
     client.log_metric(run.info.run_id, "test_f1", 0.97)
     client.log_dict(run.info.run_id, reference_profile, "reference_profile.json")
     client.set_terminated(run.info.run_id)
-    name = "churn-monitor-test"
+    name = unique_model_name("churn-monitor-test")
     client.create_registered_model(name)
     version = client.create_model_version(
         name, f"{run.info.artifact_uri}/model", run_id=run.info.run_id, tags={"task": "binary"}

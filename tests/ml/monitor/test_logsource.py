@@ -9,8 +9,7 @@ import pyarrow as pa
 import pytest
 
 from ml.monitor import logsource
-
-from .conftest import log_frame, make_frame, write_log
+from tests.support.drift_data import log_frame, make_frame, write_log
 
 
 def _rows(root: Path, window: logsource.Window, model: str = "churn") -> pa.Table:

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from serve_models import MIXED_MODEL, ServeProcess, register_test_models
+
+from tests.ml.serve.serve_models import MIXED_MODEL, ServeProcess, register_test_models
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """Real registered models and real `mlops serve` processes for the model-server tests.
 
 Kept apart from conftest.py so the test modules can import the helpers; the MLflow server itself is the
-`mlflow_server` fixture of tests/ml/conftest.py.
+`mlflow_server` fixture of tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,19 +17,16 @@ from typing import Any
 
 import requests
 
+from tests.support.names import unique_model_name
+from tests.support.ports import free_port
+
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 90.0
 
-MIXED_MODEL = "serve-test-mixed"
-FOREST_MODEL = "serve-test-forest"
-REGRESSOR_MODEL = "serve-test-regressor"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+MIXED_MODEL = unique_model_name("serve-test-mixed")
+FOREST_MODEL = unique_model_name("serve-test-forest")
+REGRESSOR_MODEL = unique_model_name("serve-test-regressor")
 
 
 class ServeProcess:

@@ -6,12 +6,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from serve_models import mixed_frame, mixed_pipeline
 
 from ml.serve.errors import RequestError
 from ml.serve.fastpath import compile_fast_path
 from ml.serve.schema import InputSchema
 from ml.serve.validate import parse_batch
+from tests.ml.serve.serve_models import mixed_frame, mixed_pipeline
 
 SCHEMA = InputSchema.from_signature_inputs(
     [

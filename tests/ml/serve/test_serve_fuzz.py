@@ -9,7 +9,8 @@ import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from serve_models import ServeProcess
+
+from tests.ml.serve.serve_models import ServeProcess
 
 pytestmark = pytest.mark.integration
 

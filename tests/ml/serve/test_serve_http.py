@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 import requests
-from serve_models import MIXED_MODEL, ServeProcess, mixed_frame
+
+from tests.ml.serve.serve_models import MIXED_MODEL, ServeProcess, mixed_frame
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 import requests
-from serve_models import FOREST_MODEL, MIXED_MODEL, ServeProcess, free_port, read_s3_jsonl
+
+from tests.ml.serve.serve_models import FOREST_MODEL, MIXED_MODEL, ServeProcess, read_s3_jsonl
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mlops.previews.comment import MARKER
 from mlops.cli import app
+from mlops.previews.comment import MARKER
 
 HAND = Path(__file__).parent / "fixtures" / "hand"
 runner = CliRunner()

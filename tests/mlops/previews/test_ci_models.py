@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
-import socket
+import re
 import time
 from pathlib import Path
 
 import pytest
 
+from contract import MODEL_URI_HELP
 from mlops.previews.comment import StackReport, render
 from mlops.previews.models import ModelRef, compare
 from mlops.previews.preview import load_preview
 from mlops.previews.records import ModelRefChange
+from tests.support.ports import free_port
 
 NAME = "breast-cancer"
 HAND = Path(__file__).parent / "fixtures" / "hand"
@@ -61,12 +63,6 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> str:
     return uri
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_both_sides_resolve_with_metrics_and_gates(registry: str) -> None:
     change = ModelRefChange(f"models:/{NAME}/1", f"models:/{NAME}@champion", "serving containers")
     result = compare(change, registry)
@@ -100,7 +96,7 @@ def test_a_missing_version_is_named_and_the_other_side_still_shows(registry: str
 
 
 def test_an_unreachable_tracking_server_degrades_quickly_and_says_so() -> None:
-    uri = f"http://127.0.0.1:{_closed_port()}"
+    uri = f"http://127.0.0.1:{free_port()}"
     started = time.monotonic()
     result = compare(ModelRefChange(f"models:/{NAME}/1", f"models:/{NAME}/2", "serving containers"), uri, timeout=2)
     assert time.monotonic() - started < 10
@@ -126,7 +122,7 @@ def test_model_references_parse(uri: str, expected: ModelRef) -> None:
 
 @pytest.mark.parametrize("uri", ["runs:/abc/model", "models:/x", "models:/x/latest", ""])
 def test_other_references_are_rejected_with_the_expected_forms(uri: str) -> None:
-    with pytest.raises(ValueError, match="models:/NAME/VERSION or models:/NAME@ALIAS"):
+    with pytest.raises(ValueError, match=re.escape(f"expected {MODEL_URI_HELP}")):
         ModelRef.parse(uri)
 
 

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from contract import Outputs
+from mlops.previews.comment import StackReport, render
 from mlops.previews.preview import PreviewFormatError, load_preview
-from mlops.previews.records import ModelRefChange
+from mlops.previews.records import UNKNOWN, ModelRefChange
 from mlops.previews.run import to_plain
 
 HAND = Path(__file__).parent / "fixtures" / "hand"
@@ -43,15 +45,13 @@ def test_replacement_halves_fold_into_one_replace_per_resource() -> None:
     ]
 
 
-def test_model_change_from_docker_env_folds_the_added_replica_in() -> None:
-    assert _dev().model_changes == [
-        ModelRefChange(
-            old="models:/breast-cancer/2",
-            new="models:/breast-cancer/3",
-            source="serving containers",
-            resources=("mlops-serving-0", "mlops-serving-1", "mlops-serving-2"),
-        )
-    ]
+def test_the_digest_knows_the_served_model_before_but_not_the_planned_one() -> None:
+    preview = _dev()
+    # Pulumi's digest keeps the root stack's outputs as they were: the planned ones never reach it.
+    assert preview.outputs[Outputs.SERVED_MODEL_URI] == "models:/breast-cancer/2"
+    assert not preview.served_model_known and preview.model_changes == []
+    body = render([StackReport("dev", preview)])
+    assert "The served model is not in the `pulumi preview --json` digest" in body
 
 
 def test_digest_says_policy_events_are_missing_and_keeps_warnings_not_info() -> None:
@@ -83,8 +83,9 @@ def test_events_carry_policy_violations_and_a_mandatory_one_fails_the_stack() ->
 def test_events_kubernetes_env_list_and_counts() -> None:
     preview = _prod()
     assert preview.counts == {"create": 0, "update": 1, "replace": 1, "delete": 0, "same": 9}
-    assert [(c.old, c.new, c.resources) for c in preview.model_changes] == [
-        ("models:/breast-cancer/3", "models:/breast-cancer/4", ("mlops-serving",))
+    assert preview.served_model_known
+    assert preview.model_changes == [
+        ModelRefChange("models:/breast-cancer/3", "models:/breast-cancer/4", f"stack output {Outputs.SERVED_MODEL_URI}")
     ]
     # The ephemeral info message is display noise; the warning stays.
     assert preview.warnings == ["mlops-serving: spec.replicas is managed by the HPA"]
@@ -112,16 +113,44 @@ def test_without_a_summary_the_counts_come_from_the_steps() -> None:
     assert preview.counts == {"create": 0, "update": 1, "replace": 1, "delete": 0, "same": 1}
 
 
-def test_a_removed_server_shows_its_model_going_away() -> None:
+def _root_events(old: dict | None, planned: dict) -> str:
+    urn = "urn:pulumi:s::p::pulumi:pulumi:Stack::p-s"
+    root = {"type": "pulumi:pulumi:Stack", "urn": urn}
+    pre = {"op": "same" if old is not None else "create", "urn": urn, "type": root["type"]}
+    pre |= {"old": {**root, "outputs": old} if old is not None else None, "new": root}
+    done = {"op": pre["op"], "urn": urn, "type": root["type"], "new": {**root, "outputs": planned}}
+    events = [{"resourcePreEvent": {"metadata": pre}}, {"resOutputsEvent": {"metadata": done}}]
+    return "\n".join(json.dumps(e) for e in events)
+
+
+SERVED = Outputs.SERVED_MODEL_URI
+
+
+@pytest.mark.parametrize(
+    ("old", "planned", "expected"),
+    [
+        ({SERVED: "models:/a/1"}, {SERVED: "models:/a/2"}, [("models:/a/1", "models:/a/2")]),
+        ({SERVED: "models:/a/1"}, {SERVED: ""}, [("models:/a/1", None)]),
+        (None, {SERVED: "models:/a/1"}, [(None, "models:/a/1")]),
+        ({SERVED: "models:/a/1"}, {SERVED: "models:/a/1"}, []),
+        ({SERVED: "models:/a/1"}, {SERVED: UNKNOWN}, []),
+        (None, {SERVED: ""}, []),
+    ],
+    ids=["new-version", "removed", "first", "unchanged", "unknown-until-update", "nothing-served"],
+)
+def test_the_served_model_change_comes_from_the_stack_output(old, planned, expected) -> None:  # type: ignore[no-untyped-def]
+    preview = load_preview("s", _root_events(old, {"tracking_uri": "http://127.0.0.1:1", **planned}))
+    assert preview.served_model_known
+    assert [(c.old, c.new) for c in preview.model_changes] == expected
+    assert {c.source for c in preview.model_changes} <= {f"stack output {SERVED}"}
+
+
+def test_a_container_env_var_alone_is_not_read_as_the_served_model() -> None:
     steps = [
-        {
-            "op": "delete",
-            "urn": "urn:pulumi:s::p::t::gone",
-            "oldState": {"inputs": {"envs": ["MLOPS_MODEL_URI=models:/a/1"]}},
-        },
+        {"op": "delete", "urn": "urn:pulumi:s::p::t::gone", "oldState": {"inputs": {"envs": ["MLOPS_MODEL_URI=m"]}}}
     ]
     preview = load_preview("s", json.dumps({"steps": steps, "changeSummary": {"delete": 1}}))
-    assert [(c.old, c.new) for c in preview.model_changes] == [("models:/a/1", None)]
+    assert preview.model_changes == []
 
 
 @pytest.mark.parametrize(

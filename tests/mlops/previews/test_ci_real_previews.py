@@ -6,11 +6,12 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from contract import Outputs
+from mlops.cli import app
 from mlops.previews.build import model_changes
 from mlops.previews.comment import StackReport, render
 from mlops.previews.preview import load_preview
 from mlops.previews.records import ModelRefChange
-from mlops.cli import app
 
 REAL = Path(__file__).parent / "fixtures" / "real"
 
@@ -116,18 +117,22 @@ def test_cli_renders_both_real_previews_in_one_comment(tmp_path: Path) -> None:
     assert "| `local` | 🟢 changes | 20 | 0 | 0 | 0 | 0 | no pack ran |" in body
     assert "- `pulumi-python:dynamic/docker:Volume` **mlops-artifacts-volume**, because of `name`" in body
     assert "| `cifix` | ⚠️ replaces | 6 | 0 | 3 | 0 | 11 | none |" in body
-    assert "No serving container changes its model (configured: `models:/breast-cancer@champion`)." in body
+    assert "The served model does not change (configured: `models:/breast-cancer@champion`)." in body
 
 
 def test_serving_replicas_carry_the_resolved_model_version() -> None:
     preview = _load("cimodel", "cimodel-create.json")
     assert preview.counts["create"] == 24
-    assert [(c.old, c.new, c.resources) for c in preview.model_changes] == [
-        (None, "models:/breast-cancer/3", ("mlops-serving-replica-0", "mlops-serving-replica-1"))
+    # Never deployed (no outputs before); the planned `serving_model_version_uri` is the resolved version.
+    assert preview.served_model_known
+    assert [(c.old, c.new, c.source) for c in preview.model_changes] == [
+        (None, "models:/breast-cancer/3", f"stack output {Outputs.SERVED_MODEL_URI}")
     ]
+    replicas = sorted(c.name for c in preview.changes if c.type.endswith("docker:Container") and "replica" in c.name)
+    assert replicas == ["mlops-serving-replica-0", "mlops-serving-replica-1"]
     # Never deployed: the planned outputs say where its tracking server will be.
     assert preview.outputs["tracking_uri"] == "http://127.0.0.1:5791"
-    assert preview.outputs["serving_model_version_uri"] == "models:/breast-cancer/3"
+    assert preview.outputs[Outputs.SERVED_MODEL_URI] == "models:/breast-cancer/3"
 
 
 def test_a_capture_that_lost_its_resource_events_fails_loudly() -> None:

@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,22 +18,11 @@ from typer.testing import CliRunner
 
 from mlops import stacks as environments
 from mlops.cli import app
+from tests.support.paths import BIN, REPO
+from tests.support.ports import free_ports
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 @pytest.fixture
@@ -51,7 +38,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     config = yaml.safe_load((REPO / "stacks" / "Pulumi.local.yaml").read_text())["config"]
     config = {k: v for k, v in config.items() if k.startswith("mlops:")}
     # Ports nobody listens on: the model reference then resolves to nothing and no replica is planned.
-    config["mlops:registry"]["port"], config["mlops:tracking"]["port"], config["mlops:serving"]["port"] = _free_ports(3)
+    config["mlops:registry"]["port"], config["mlops:tracking"]["port"], config["mlops:serving"]["port"] = free_ports(3)
     (work / "stacks" / "Pulumi.citest.yaml").write_text(yaml.safe_dump({"config": config}))
     for key, value in {
         "MLOPS_PROJECT_DIR": str(work),

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import REPO as ROOT
+
 WORKFLOWS = ROOT / ".github" / "workflows"
 NAMES = ("ci.yml", "preview.yml", "deploy.yml", "promote.yml")
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")

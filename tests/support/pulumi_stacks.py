@@ -13,9 +13,9 @@ from typing import Any
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-VENV = REPO / ".venv"
-MAIN = REPO / "infra" / "__main__.py"
+from contract import CONFIG_NAMESPACE
+from tests.support.paths import INFRA_MAIN, REPO, VENV
+
 BASE_IMAGE = "mlops-base:bookworm-py311"
 
 
@@ -50,7 +50,7 @@ def project_dir(root: Path, stack: str, config: dict[str, Any]) -> Path:
     shutil.copy(REPO / "Pulumi.yaml", work / "Pulumi.yaml")
     if not (work / "infra").exists():
         (work / "infra").symlink_to(REPO / "infra")
-    document = {"config": {f"mlops:{k}": v for k, v in config.items()}}
+    document = {"config": {f"{CONFIG_NAMESPACE}:{k}": v for k, v in config.items()}}
     (work / "stacks" / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(document))
     (root / "state").mkdir(exist_ok=True)
     return work
@@ -70,25 +70,4 @@ def stack(root: Path, name: str, config: dict[str, Any], program: Callable[[], N
 
 
 def run_platform() -> None:
-    runpy.run_path(str(MAIN), run_name="__main__")
-
-
-def docker_objects(stack: str) -> dict[str, list[str]]:
-    """Names of every container, network, image and volume labelled with `stack`."""
-    import docker
-
-    client = docker.from_env()
-    label = f"mlops.stack={stack}"
-    return {
-        "containers": [c.name for c in client.containers.list(all=True, filters={"label": label})],
-        "networks": [n.name for n in client.networks.list(filters={"label": label})],
-        "images": [t for i in client.images.list(filters={"label": label}) for t in i.tags],
-        "volumes": [v.name for v in client.volumes.list(filters={"label": label})],
-    }
-
-
-def purge(stack: str) -> None:
-    """Remove everything labelled with `stack`, volumes included (what `destroy` deliberately keeps)."""
-    from mlops.leftovers import purge as purge_labelled
-
-    purge_labelled(stack)
+    runpy.run_path(str(INFRA_MAIN), run_name="__main__")

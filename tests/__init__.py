@@ -1,0 +1,1 @@
+"""The project's tests: a package, so every helper is imported one way, `from tests.support.<module> import ...`."""
