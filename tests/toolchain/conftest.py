@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import socket
 import stat
 import textwrap
 import threading
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.ports import free_port
 from toolchain.context import Context
 from toolchain.system import System
 
@@ -71,10 +71,7 @@ def ctx(tmp_path: Path, repo: Path, bin_dir: Path) -> Context:
 @pytest.fixture
 def unreachable_url() -> str:
     """A loopback port nobody listens on: the connection is refused at once."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/pulumi.tar.gz"
+    return f"http://127.0.0.1:{free_port()}/pulumi.tar.gz"
 
 
 @pytest.fixture
