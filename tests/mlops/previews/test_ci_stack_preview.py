@@ -24,7 +24,6 @@ from tests.support.ports import free_ports
 pytestmark = pytest.mark.integration
 
 
-
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     for tool in ("pulumi", "pulumi-language-python"):
