@@ -14,7 +14,7 @@ Keys (all optional unless marked; defaults are the `local` stack's embedded defa
     mlops:tracking          {port, backend: sqlite | postgres, cpus, memoryMb, workers, readyTimeoutSeconds,
                              publicUrl}
     mlops:artifacts         {volume}
-    mlops:training          {cpus, memoryMb}
+    mlops:training          {cpus, memoryMb, where}
     mlops:serving           {modelUri, replicas, port, cpus, memoryMb, workers,
                              predictionLog: {dir, format, sample}, extraColumns, readyTimeoutSeconds}
     mlops:images            {base}

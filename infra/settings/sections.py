@@ -28,6 +28,8 @@ Backend = Literal["sqlite", "postgres"]
 BACKENDS: tuple[Backend, ...] = ("sqlite", "postgres")
 LogFormat = Literal["jsonl", "parquet"]
 LOG_FORMATS: tuple[LogFormat, ...] = ("jsonl", "parquet")
+Where = Literal["local", "cluster"]
+WHERES: tuple[Where, ...] = ("local", "cluster")
 ExtraColumns = Literal["reject", "ignore"]
 EXTRA_COLUMNS: tuple[ExtraColumns, ...] = ("reject", "ignore")
 
@@ -64,6 +66,9 @@ class ArtifactSettings(Section):
 class TrainingSettings(Section):
     cpus: float = number(2.0, *CPUS)
     memory_mb: int = integer(4096, *MEMORY_MB)
+    where: Where = choice("local", WHERES)
+    """Where `mlops train --env` trains by default: a job on the training cluster, or the operator's process
+    (`--where` overrides). Read by the operator side (`mlops.jobs`); here so the key is validated."""
 
     @property
     def limits(self) -> Limits:
