@@ -52,7 +52,7 @@ print(json.dumps({"seconds": time.perf_counter() - t0, "cpu": time.process_time(
 
 OURS = """
 import json, sys
-from ml.monitor.run import MonitorRequest, monitor_log
+from ml.monitor.judge import MonitorRequest, monitor_log
 profile = json.load(open(sys.argv[1]))
 def run():
     outcome = monitor_log(MonitorRequest(profile=profile, model=sys.argv[3]), sys.argv[2])

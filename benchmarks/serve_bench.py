@@ -29,7 +29,7 @@ from typing import Any
 
 import requests
 
-from ml.tracking import TRACKING_SERVER_ENV
+from ml.mlflow_log import TRACKING_SERVER_ENV
 
 log = logging.getLogger("serve_bench")
 REPO = Path(__file__).resolve().parents[1]

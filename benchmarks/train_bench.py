@@ -39,7 +39,7 @@ from typing import Any
 
 import yaml
 
-from ml.tracking import TRACKING_SERVER_ENV
+from ml.mlflow_log import TRACKING_SERVER_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 log = logging.getLogger("train_bench")
@@ -104,7 +104,7 @@ def autolog_fit(config_path: Path, uri: str) -> tuple[float, float]:
     from ml.data import load_dataset
     from ml.estimators import build_pipeline
     from ml.features import prepare_features
-    from ml.train import _split
+    from ml.train.prepare import split as _split
     from ml.training_config import load_config_and_spec
 
     config, spec = load_config_and_spec(config_path)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-from contract import CHALLENGER, TAG_GATES_PASSED, VERSION_TAGS
+from contract import CHALLENGER, TAG_GATES, ModelRef
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def model_card(
         f"- task: {task}; estimator: `{estimator}`; run: `{run_id}`",
         f"- data: `{data['uri']}` ({data['rows']} rows), sha256 `{data['sha256']}`",
         f"- code: git commit `{git['commit']}` (dirty: {git['dirty']})",
-        f"- alias: {'`challenger`' if challenger else 'none (a gate failed, so `challenger` was not moved)'}",
+        f"- alias: {f'`{CHALLENGER}`' if challenger else f'none (a gate failed, so `{CHALLENGER}` was not moved)'}",
         "",
         "## Hyperparameters",
         "",
@@ -111,9 +111,9 @@ def model_card(
         "",
         "## Use",
         "",
-        f"`mlflow.sklearn.load_model('models:/{name}/{version}')` returns a scikit-learn Pipeline taking the raw",
-        "feature columns of the signature (the column transformer is inside). It needs this repository's `ml`",
-        "package importable when the pipeline uses `ml.features` transformers.",
+        f"`mlflow.sklearn.load_model('{ModelRef.pinned(name, version).uri}')` returns a scikit-learn Pipeline",
+        "taking the raw feature columns of the signature (the column transformer is inside). It needs this",
+        "repository's `ml` package importable when the pipeline uses `ml.features` transformers.",
         "",
     ]
     return "\n".join(lines)
@@ -162,7 +162,7 @@ def show_version(client: MlflowClient, name: str, version_or_alias: str) -> Vers
 
 def gates_from_tags(tags: dict[str, str]) -> list[dict[str, Any]]:
     try:
-        parsed = json.loads(tags.get("gates", "[]"))
+        parsed = json.loads(tags.get(TAG_GATES, "[]"))
     except json.JSONDecodeError:
         return []
     return parsed if isinstance(parsed, list) else []

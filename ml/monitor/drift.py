@@ -16,7 +16,7 @@ from ml.monitor.accumulate import (
     accumulator_for,
     reference_counts,
 )
-from ml.monitor.policy import Thresholds
+from ml.monitor.thresholds import Thresholds
 
 log = logging.getLogger(__name__)
 

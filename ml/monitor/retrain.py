@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ml.monitor import logsource
-from ml.monitor.run import MonitorOutcome
+from ml.monitor.judge import MonitorOutcome
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -85,7 +85,7 @@ def retrain_challenger(
         )
     frame = labelled_window(outcome, log_uri, spec.feature_columns, spec.target)
     sources = [f"{log_uri}/{outcome.request.model} window {outcome.to_dict()['window']}"]
-    if outcome.request.thresholds.include_reference:
+    if outcome.request.thresholds.retrain.include_reference:
         reference = load_dataset(spec).frame[[*spec.feature_columns, spec.target]]
         frame = pd.concat([reference, frame], ignore_index=True)
         sources.insert(0, spec.source.uri)

@@ -9,10 +9,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ml.promote.policy import PromotionPolicy
+from contract import TAG_GATES_PASSED
+from ml.promote.promotion_policy import PromotionPolicy
 from ml.promote.versions import ModelVersionRef, score
 from ml.registry import HOLDOUT_ARTIFACT, PROFILE_ARTIFACT
-from contract import TAG_GATES_PASSED
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def _drift(
     import pyarrow as pa
 
     from ml.monitor.drift import evaluate, scan
-    from ml.monitor.policy import Thresholds
+    from ml.monitor.thresholds import Thresholds
 
     profile = json.loads(champion.download(PROFILE_ARTIFACT, workdir / "champion").read_text())
     features = holdout.drop(columns=[candidate.tags.get("target", "")], errors="ignore")

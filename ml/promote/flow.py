@@ -11,11 +11,12 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any, Protocol
 
+from contract import CHAMPION
 from ml.promote import audit
 from ml.promote.checks import GateResult, evaluate_gates
-from ml.promote.policy import Mode, PromotionPolicy
+from ml.promote.promotion_policy import Mode, PromotionPolicy
 from ml.promote.transfer import copy_version, lineage_tags
-from ml.promote.versions import CHAMPION, ModelVersionRef, find_alias, get_version
+from ml.promote.versions import ModelVersionRef, find_alias, get_version
 from ml.registry import HOLDOUT_ARTIFACT
 from ml.smoke import smoke_test
 

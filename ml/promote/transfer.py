@@ -15,9 +15,19 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from contract import (
+    TAG_LINEAGE_SOURCE_ENV,
+    TAG_LINEAGE_SOURCE_RUN_ID,
+    TAG_LINEAGE_SOURCE_TRACKING_URI,
+    TAG_LINEAGE_SOURCE_VERSION,
+    TAG_PROMOTION_APPROVED_BY,
+    TAG_PROMOTION_GATES,
+    TAG_PROMOTION_ID,
+    VERSION_TAGS,
+)
 from ml.promote.checks import GateResult
 from ml.promote.versions import ModelVersionRef, get_version, using_tracking
-from ml.registry import HOLDOUT_ARTIFACT, MODEL_CARD_ARTIFACT, PROFILE_ARTIFACT, SPEC_ARTIFACT, VERSION_TAGS
+from ml.registry import HOLDOUT_ARTIFACT, MODEL_CARD_ARTIFACT, PROFILE_ARTIFACT, SPEC_ARTIFACT
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +42,13 @@ def lineage_tags(
     tags = {key: candidate.tags[key] for key in VERSION_TAGS if key in candidate.tags}
     tags.update(
         {
-            "lineage.source_env": source_env,
-            "lineage.source_tracking_uri": candidate.tracking_uri,
-            "lineage.source_run_id": candidate.run_id,
-            "lineage.source_version": candidate.version,
-            "promotion.id": promotion_id,
-            "promotion.gates": json.dumps([g.to_dict() for g in gates]),
-            "promotion.approved_by": approved_by or "",
+            TAG_LINEAGE_SOURCE_ENV: source_env,
+            TAG_LINEAGE_SOURCE_TRACKING_URI: candidate.tracking_uri,
+            TAG_LINEAGE_SOURCE_RUN_ID: candidate.run_id,
+            TAG_LINEAGE_SOURCE_VERSION: candidate.version,
+            TAG_PROMOTION_ID: promotion_id,
+            TAG_PROMOTION_GATES: json.dumps([g.to_dict() for g in gates]),
+            TAG_PROMOTION_APPROVED_BY: approved_by or "",
         }
     )
     return tags
@@ -46,12 +56,12 @@ def lineage_tags(
 
 def _model_card(candidate: ModelVersionRef, source_env: str, tags: Mapping[str, str], original: Path | None) -> str:
     body = original.read_text() if original and original.exists() else f"# {candidate.name}\n"
-    gates = json.loads(tags["promotion.gates"])
+    gates = json.loads(tags[TAG_PROMOTION_GATES])
     rows = "\n".join(f"| {g['name']} | {'pass' if g['passed'] else 'FAIL'} | {g['detail']} |" for g in gates)
     return (
         f"{body}\n\n## Promotion\n\n"
         f"Copied from environment `{source_env}` ({candidate.tracking_uri}), version {candidate.version}, "
-        f"run `{candidate.run_id}`. Approved by: {tags['promotion.approved_by'] or 'not required'}.\n\n"
+        f"run `{candidate.run_id}`. Approved by: {tags[TAG_PROMOTION_APPROVED_BY] or 'not required'}.\n\n"
         f"| gate | result | detail |\n|---|---|---|\n{rows}\n"
     )
 

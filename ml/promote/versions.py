@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from contract import CHALLENGER, CHAMPION
+from contract import CHALLENGER, TAG_GATES, ModelRef
 
 
 class VersionNotFound(LookupError):
@@ -28,7 +28,7 @@ def using_tracking(uri: str) -> Iterator[None]:
     import mlflow
     from mlflow.tracking._model_registry import utils as registry_utils
 
-    from ml.tracking import tracking_to
+    from ml.mlflow_log import tracking_to
 
     previous_registry = registry_utils._registry_uri
     previous_env = os.environ.get("MLFLOW_REGISTRY_URI")
@@ -58,7 +58,7 @@ class ModelVersionRef:
 
     @property
     def uri(self) -> str:
-        return f"models:/{self.name}/{self.version}"
+        return ModelRef.pinned(self.name, self.version).uri
 
     def metric(self, name: str) -> float | None:
         """A registered evaluation metric, e.g. `f1` reads the run's `test_f1`."""
@@ -66,11 +66,11 @@ class ModelVersionRef:
 
     def gates(self) -> list[dict[str, Any]]:
         """The training gates' results recorded on the version (`[{name, passed, detail, ...}]`)."""
-        raw = self.tags.get("gates") or ""
+        raw = self.tags.get(TAG_GATES) or ""
         try:
             parsed = json.loads(raw or "[]")
         except json.JSONDecodeError:
-            return [{"name": "gates", "passed": False, "detail": f"unreadable gates tag: {raw[:200]}"}]
+            return [{"name": TAG_GATES, "passed": False, "detail": f"unreadable gates tag: {raw[:200]}"}]
         return [g for g in parsed if isinstance(g, dict)] if isinstance(parsed, list) else []
 
     def download(self, artifact_path: str, dst: Path) -> Path:

@@ -19,9 +19,9 @@ def demo(
     rows: int = typer.Option(5, "--rows", help="How many rows to send to the serving endpoint."),
 ) -> None:
     """Bring ENV up, validate the example data, train, alias the model champion, roll it out and predict."""
+    from ml.smoke import SmokeTestFailed
     from mlops.demo import DemoFailed, run, summary
     from mlops.stacks import EnvironmentUnavailable
-    from ml.smoke import SmokeTestFailed
 
     try:
         result = run(env, example, typer.echo, rows=rows)

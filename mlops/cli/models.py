@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import typer
 
-from mlops.cli.options import EnvOption, TrackingUriOption, resolve_tracking_uri
 from contract import CHALLENGER, TAG_GATES_PASSED
+from mlops.cli.options import EnvOption, TrackingUriOption, resolve_tracking_uri
 
 log = logging.getLogger(__name__)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+
 from contract import CHAMPION, ModelRef, Outputs
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ HELP = (
 
 
 def register(app: typer.Typer) -> None:
-    from ml.monitor.policy import EXIT_CODES_HELP
+    from ml.monitor.thresholds import EXIT_CODES_HELP
 
     app.command("monitor", help=HELP + EXIT_CODES_HELP)(monitor)
 
@@ -82,9 +83,10 @@ def monitor(
 ) -> None:
     from rich.console import Console
 
-    from ml.monitor import logsource, policy, report
+    from ml.monitor import logsource, report
+    from ml.monitor.judge import MonitorRequest, monitor_log
     from ml.monitor.quality import load_labels
-    from ml.monitor.run import MonitorRequest, monitor_log
+    from ml.monitor.thresholds import ExitCode, Thresholds
 
     console = Console(stderr=as_json)
     try:
@@ -97,8 +99,13 @@ def monitor(
             raise typer.BadParameter("no model: pass --model NAME (or --env ENV of a stack that serves one)")
         if not log_uri:
             raise typer.BadParameter("no prediction log: pass --log-uri URI (or --env ENV)")
-        thresholds = policy.Thresholds.from_config(
-            config, psi_threshold=psi_threshold, p_value=p_value, quality_tolerance=quality_tolerance, min_rows=min_rows
+        thresholds = Thresholds.from_config(
+            config,
+            stack=env,
+            psi_threshold=psi_threshold,
+            p_value=p_value,
+            quality_tolerance=quality_tolerance,
+            min_rows=min_rows,
         )
         span = logsource.parse_window(window, since, until)
         registered = None
@@ -109,7 +116,7 @@ def monitor(
         else:
             if not tracking_uri:
                 raise typer.BadParameter("no tracking server: pass --tracking-uri URI, --env ENV or --reference PATH")
-            from ml.monitor.tracking import fetch_reference
+            from ml.monitor.reference import fetch_reference
 
             registered = fetch_reference(
                 tracking_uri, model, version=model_version, alias=alias or served_alias or CHAMPION
@@ -129,13 +136,13 @@ def monitor(
             outcome = monitor_log(request, log_uri)
     except (ValueError, LookupError, OSError) as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(code=int(policy.ExitCode.ERROR)) from exc
+        raise typer.Exit(code=int(ExitCode.ERROR)) from exc
     result = outcome.to_dict()
     out.mkdir(parents=True, exist_ok=True)
     (out / "result.json").write_text(json.dumps(result, indent=1, default=str))
     (out / "report.html").write_text(report.render_html(result))
     if log_run and tracking_uri:
-        from ml.monitor.tracking import log_monitoring_run
+        from ml.monitor.history import log_monitoring_run
 
         result["tracking_run_id"] = log_monitoring_run(tracking_uri, result, [out / "result.json", out / "report.html"])
     if as_json:

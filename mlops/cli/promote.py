@@ -22,7 +22,7 @@ def _target(env: str, say):
     from mlops.stacks import resolve
     from mlops.deployer import StackDeployer
     from ml.promote.flow import Target
-    from ml.promote.policy import parse_policy
+    from ml.promote.promotion_policy import parse_policy
 
     environment = resolve(env)
     return Target(
@@ -47,7 +47,7 @@ def promote(
     from ml.promote.flow import Outcome
     from ml.promote.flow import promote as run_promotion
     from ml.promote.flow import rollback as run_rollback
-    from ml.promote.policy import PolicyError
+    from ml.promote.promotion_policy import PolicyError
     from ml.promote.versions import VersionNotFound
 
     say = typer.echo

@@ -110,3 +110,42 @@ def test_tracking_uri_wins_over_env() -> None:
     from mlops.cli.options import resolve_tracking_uri
 
     assert resolve_tracking_uri("no-such-env", "http://127.0.0.1:5500") == "http://127.0.0.1:5500"
+
+
+def _python_m_ml_train(*args: str) -> subprocess.CompletedProcess[str]:
+    """The trainer image's entry point, as the image runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "ml.train", *args], capture_output=True, text=True, timeout=600, check=False
+    )
+
+
+def test_python_m_ml_train_exits_2_on_a_bad_config_or_without_a_tracking_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "t.yaml").write_text("dataset: x.yaml\nmodel_name: m\nestimator: {kind: svm}\n")
+    bad = _python_m_ml_train("--config", str(tmp_path / "t.yaml"), "--tracking-uri", "http://127.0.0.1:9")
+    assert bad.returncode == 2 and "estimator.kind" in bad.stderr, bad.stderr
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    missing = _python_m_ml_train("--config", str(tmp_path / "t.yaml"))
+    assert missing.returncode == 2 and "--tracking-uri" in missing.stderr, missing.stderr
+
+
+@pytest.mark.integration
+def test_python_m_ml_train_trains_and_registers_like_mlops_train(mlflow_server: str, tmp_path: Path) -> None:
+    config = yaml.safe_load((EXAMPLES / "breast_cancer" / "train.yaml").read_text())
+    config["dataset"] = str(EXAMPLES / "breast_cancer" / "dataset.yaml")
+    config["model_name"] = f"python-m-{uuid.uuid4().hex[:8]}"
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(config))
+    done = _python_m_ml_train("--config", str(tmp_path / "train.yaml"), "--tracking-uri", mlflow_server, "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["model_name"] == config["model_name"] and summary["version"] == "1"
+    assert summary["model_uri"] == f"models:/{config['model_name']}/1"
+    assert summary["challenger"] is True and summary["gates_passed"] is True
+    assert "data ok: 569 rows" in done.stderr
+
+    config["gates"] = {"min_metrics": [{"metric": "roc_auc", "threshold": 1.01}]}
+    (tmp_path / "strict.yaml").write_text(yaml.safe_dump(config))
+    failed = _python_m_ml_train("--config", str(tmp_path / "strict.yaml"), "--tracking-uri", mlflow_server, "--json")
+    assert failed.returncode == 3, failed.stderr
+    assert json.loads(failed.stdout)["challenger"] is False

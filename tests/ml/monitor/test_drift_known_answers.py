@@ -7,7 +7,7 @@ import pyarrow as pa
 import pytest
 
 from ml.monitor import drift
-from ml.monitor.policy import Thresholds
+from ml.monitor.thresholds import Thresholds
 
 from .conftest import CATEGORICAL, NUMERIC, make_frame
 

@@ -9,9 +9,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from ml.monitor import policy
+from ml.monitor.judge import MonitorRequest, monitor_batches
 from ml.monitor.quality import compare, load_labels
-from ml.monitor.run import MonitorRequest, monitor_batches
+from ml.monitor.thresholds import ExitCode, Thresholds, exit_code, should_retrain
 
 from .conftest import log_frame, make_frame
 
@@ -39,7 +39,7 @@ def test_labels_join_by_request_and_row_and_detect_decay(tmp_path: Path, referen
     assert outcome.labelled_rows == 1500
     assert outcome.quality["accuracy"]["live"] == pytest.approx(0.70, abs=0.03)
     assert outcome.quality["accuracy"]["decayed"] and outcome.quality_decay
-    assert outcome.exit_code is policy.ExitCode.QUALITY_DECAY
+    assert outcome.exit_code is ExitCode.QUALITY_DECAY
     assert outcome.retrain == (True, "live model quality fell below the registered metrics")
 
 
@@ -50,7 +50,7 @@ def test_healthy_when_live_metrics_hold(tmp_path: Path, reference_profile: dict)
     outcome = _run(reference_profile, frame, load_labels(str(path)), {"accuracy": 0.97, "roc_auc": 0.9})
     assert not outcome.quality_decay
     assert "roc_auc" in outcome.quality
-    assert outcome.exit_code is policy.ExitCode.HEALTHY
+    assert outcome.exit_code is ExitCode.HEALTHY
     assert outcome.to_dict()["status"] == "healthy"
 
 
@@ -74,31 +74,35 @@ def test_thresholds_from_stack_config_and_overrides() -> None:
         "qualityTolerance": 0.02,
         "retrain": {"onDrift": False, "includeReference": True},
     }
-    t = policy.Thresholds.from_config(config, psi_threshold=0.25, p_value=None)
+    t = Thresholds.from_config(config, psi_threshold=0.25, p_value=None)
     assert (t.psi_threshold, t.p_value, t.null_rate_increase, t.quality_tolerance) == (0.25, 0.001, 0.1, 0.02)
-    assert not t.retrain_on_drift and t.include_reference
-    assert policy.should_retrain(t, drift=True, quality_decay=False)[0] is False
+    assert not t.retrain.on_drift and t.retrain.include_reference and t.retrain.on_quality_decay
+    assert should_retrain(t, drift=True, quality_decay=False)[0] is False
 
 
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        ({"psiTreshold": 0.2}, "unknown key 'psiTreshold' in mlops:monitoring"),
-        ({"retrain": {"always": True}}, r"unknown key 'always' in mlops:monitoring.retrain"),
-        ({"ksPValue": 5}, "p_value=5 must be between 0 and 1"),
+        ({"psiTreshold": 0.2}, r"unknown key 'psiTreshold' in mlops:monitoring \(did you mean 'psiThreshold'\?\)"),
+        ({"retrain": {"always": True}}, r"unknown key 'always' in mlops:monitoring.retrain; allowed: includeReference"),
+        ({"ksPValue": 5}, r"mlops:monitoring.ksPValue must be a number between 0 and 1, got 5"),
+        ({"psiThreshold": 0}, r"mlops:monitoring.psiThreshold must be a positive number"),
+        ({"retrain": {"onDrift": "yes"}}, r"mlops:monitoring.retrain.onDrift must be true or false, got 'yes'"),
     ],
 )
 def test_bad_monitoring_config_names_the_key(config: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        policy.Thresholds.from_config(config)
+        Thresholds.from_config(config)
+    with pytest.raises(ValueError, match=rf"^stack 'prod': .*{message}"):
+        Thresholds.from_config(config, stack="prod")
 
 
 def test_exit_code_precedence() -> None:
-    assert policy.exit_code(drift=True, data_quality=True, quality_decay=True) is policy.ExitCode.QUALITY_DECAY
-    assert policy.exit_code(drift=True, data_quality=True, quality_decay=False) is policy.ExitCode.DATA_QUALITY
-    assert policy.exit_code(drift=True, data_quality=False, quality_decay=False) is policy.ExitCode.DRIFT
-    assert int(policy.exit_code(drift=False, data_quality=False, quality_decay=False)) == 0
-    assert len({int(c) for c in policy.ExitCode}) == len(policy.ExitCode)
+    assert exit_code(drift=True, data_quality=True, quality_decay=True) is ExitCode.QUALITY_DECAY
+    assert exit_code(drift=True, data_quality=True, quality_decay=False) is ExitCode.DATA_QUALITY
+    assert exit_code(drift=True, data_quality=False, quality_decay=False) is ExitCode.DRIFT
+    assert int(exit_code(drift=False, data_quality=False, quality_decay=False)) == 0
+    assert len({int(c) for c in ExitCode}) == len(ExitCode)
 
 
 def test_every_stack_monitoring_section_parses() -> None:
@@ -109,5 +113,5 @@ def test_every_stack_monitoring_section_parses() -> None:
     for stack in stacks:
         section = stack_config(stack).get("monitoring")
         if section is not None:
-            thresholds = policy.Thresholds.from_config(section)
+            thresholds = Thresholds.from_config(section)
             assert 0 < thresholds.psi_threshold < 1, stack

@@ -20,10 +20,11 @@ from pathlib import Path
 
 import pytest
 
+from contract import CHAMPION
 from ml.promote import audit
 from ml.promote.flow import Outcome, Target, promote, rollback
-from ml.promote.policy import parse_policy
-from ml.promote.versions import CHAMPION, find_alias, get_version
+from ml.promote.promotion_policy import parse_policy
+from ml.promote.versions import find_alias, get_version
 
 pytestmark = pytest.mark.integration
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ml.promote.flow import _serving_reference
-from ml.promote.policy import Mode, PolicyError, Threshold, parse_policy
+from ml.promote.promotion_policy import Mode, PolicyError, Threshold, parse_policy
 
 
 def test_a_full_policy_parses_into_typed_objects():
@@ -25,9 +25,18 @@ def test_a_full_policy_parses_into_typed_objects():
     )
     assert policy.mode is Mode.DRY_RUN
     assert policy.require_approval and policy.drift_check
-    assert policy.thresholds == (Threshold("roc_auc", 0.9, True), Threshold("rmse", 3.0, False))
+    assert policy.thresholds == (
+        Threshold(metric="roc_auc", threshold=0.9, higher_is_better=True),
+        Threshold(metric="rmse", threshold=3.0, higher_is_better=False),
+    )
     assert policy.champion_tolerance == {"roc_auc": 0.01}
     assert policy.probe_rows == 5
+
+
+def test_a_policy_is_frozen():
+    policy = parse_policy("prod", {"probeRows": 5})
+    with pytest.raises(ValueError, match="frozen"):
+        policy.probe_rows = 1  # type: ignore[misc]
 
 
 def test_no_section_means_enabled_gates_without_approval():
@@ -46,7 +55,16 @@ def test_no_section_means_enabled_gates_without_approval():
         ({"requireApproval": "yes"}, r"requireApproval must be true or false"),
         ({"championTolerance": [0.1]}, r"championTolerance must map metric -> tolerance"),
         ({"probeRows": 0}, r"probeRows must be at least 1"),
-        ({"gates": {}}, r"unknown key\(s\) mlops:promotion.gates"),
+        ({"probeRows": "many"}, r"probeRows must be a number, got 'many'"),
+        ({"gates": {}}, r"unknown key 'gates' in mlops:promotion; allowed: championTolerance, driftCheck"),
+        (
+            {"requireApprovel": True},
+            r"unknown key 'requireApprovel' in mlops:promotion \(did you mean 'requireApproval'\?\)",
+        ),
+        (
+            {"thresholds": [{"metric": "f1", "threshold": 1, "higherIsBeter": False}]},
+            r"unknown key 'higherIsBeter' in mlops:promotion.thresholds\[0\] \(did you mean 'higherIsBetter'\?\)",
+        ),
     ],
 )
 def test_bad_policies_name_the_stack_and_key(raw, message):
@@ -55,9 +73,9 @@ def test_bad_policies_name_the_stack_and_key(raw, message):
 
 
 def test_thresholds_and_directions():
-    assert Threshold("f1", 0.9).passes(0.9)
-    assert not Threshold("f1", 0.9).passes(0.89)
-    assert Threshold("rmse", 2.0, higher_is_better=False).passes(1.5)
+    assert Threshold(metric="f1", threshold=0.9).passes(0.9)
+    assert not Threshold(metric="f1", threshold=0.9).passes(0.89)
+    assert Threshold(metric="rmse", threshold=2.0, higher_is_better=False).passes(1.5)
     policy = parse_policy("x", {"thresholds": [{"metric": "custom", "threshold": 1, "higherIsBetter": False}]})
     assert policy.direction("custom") is False
     assert policy.direction("mae") is False

@@ -1,4 +1,4 @@
-"""One monitoring pass: stream the window once, then judge drift, data quality and live model quality."""
+"""Judge one monitoring window: stream it once, then judge drift, data quality and live model quality."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from ml.monitor import drift, logsource, policy
+from ml.monitor import drift, logsource
 from ml.monitor.quality import LOG_COLUMNS, LabelJoin, compare, live_metrics
+from ml.monitor.thresholds import ExitCode, Thresholds, exit_code, should_retrain
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 class MonitorRequest:
     profile: dict[str, Any]
     model: str
-    thresholds: policy.Thresholds = field(default_factory=policy.Thresholds)
+    thresholds: Thresholds = field(default_factory=Thresholds)
     window: logsource.Window = field(default_factory=logsource.Window)
     model_version: str | None = None
     task: str | None = None
@@ -42,14 +43,14 @@ class MonitorOutcome:
         return self.drift.judged and any(m["decayed"] for m in self.quality.values())
 
     @property
-    def exit_code(self) -> policy.ExitCode:
-        return policy.exit_code(
+    def exit_code(self) -> ExitCode:
+        return exit_code(
             drift=self.drift.drift, data_quality=bool(self.drift.data_quality_issues), quality_decay=self.quality_decay
         )
 
     @property
     def retrain(self) -> tuple[bool, str]:
-        return policy.should_retrain(self.request.thresholds, drift=self.drift.drift, quality_decay=self.quality_decay)
+        return should_retrain(self.request.thresholds, drift=self.drift.drift, quality_decay=self.quality_decay)
 
     def to_dict(self) -> dict[str, Any]:
         req = self.request
@@ -66,7 +67,7 @@ class MonitorOutcome:
             "seconds": round(self.seconds, 3),
             "status": self.exit_code.name.lower(),
             "exit_code": int(self.exit_code),
-            "thresholds": req.thresholds.__dict__,
+            "thresholds": req.thresholds.model_dump(),
             "retrain": {"recommended": retrain, "reason": reason},
             "quality": {"labelled_rows": self.labelled_rows, "metrics": self.quality, "decay": self.quality_decay},
             **self.drift.to_dict(),

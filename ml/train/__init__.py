@@ -1,0 +1,100 @@
+"""Train: from a dataset spec and a training config to a tracked, evaluated, gated and registered model.
+
+``run_training`` is the one entry point (``mlops train``, ``python -m ml.train`` in the trainer image,
+monitoring's retrain and the demo call it). It runs four named steps, in this order on purpose:
+
+1. ``prepare``: check the config, load and validate the data, split it. Before anything touches MLflow,
+   so a failing dataset leaves no run and no model version behind.
+2. ``fit``: search, fit, evaluate on the held-out rows, run the gates, build the reference profile.
+3. ``log_run``: artifacts, model, parameters, metrics, tags and dataset lineage on the run.
+4. ``register``: a new model version; the ``challenger`` alias only when every gate passed.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from contract import CHALLENGER, ModelRef
+from ml import mlflow_log
+from ml.data import LoadedData
+from ml.gates import GateResult
+from ml.spec import DatasetSpec
+from ml.train.fit import fit_and_evaluate
+from ml.train.log_run import log_run, version_tags
+from ml.train.prepare import prepare
+from ml.train.register import register
+from ml.train.timing import PhaseTimer
+from ml.training_config import TrainingConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainingResult:
+    run_id: str
+    model_name: str
+    version: str
+    metrics: dict[str, float]
+    gates: list[GateResult]
+    gates_passed: bool
+    challenger: bool
+    data_sha256: str
+    data_rows: int
+    params: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def model_uri(self) -> str:
+        return ModelRef.pinned(self.model_name, self.version).uri
+
+
+def run_training(
+    config: TrainingConfig,
+    spec: DatasetSpec,
+    tracking_uri: str,
+    *,
+    s3_endpoint: str | None = None,
+    data: LoadedData | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> TrainingResult:
+    """Validate, fit, evaluate, gate, track and register. Raises DataValidationError on bad data."""
+    import mlflow
+
+    say = progress or log.info
+    timer = PhaseTimer()
+    prepared = prepare(config, spec, say=say, timer=timer, s3_endpoint=s3_endpoint, data=data)
+    with mlflow_log.tracking_to(tracking_uri), tempfile.TemporaryDirectory(prefix="mlops-train-") as tmp:
+        out = Path(tmp)
+        with timer.phase("tracking"):
+            mlflow.set_experiment(config.experiment_name)
+            run = mlflow.start_run(run_name=f"{config.model_name}-{config.estimator.kind}")
+        with run:
+            run_id = run.info.run_id
+            say(f"run {run_id} on {tracking_uri}")
+            fitted = fit_and_evaluate(prepared, spec, config, out / "plots", say=say, timer=timer)
+            tags = version_tags(prepared, spec, config, fitted)
+            with timer.phase("tracking"):
+                model_info = log_run(run_id, prepared, spec, config, fitted, tags, out, timer.timings["fit"])
+            with timer.phase("register"):
+                version = register(tracking_uri, run_id, model_info, prepared, spec, config, fitted, tags)
+            log.debug("plots written: %s", [p.name for p in fitted.plots])
+    passed = fitted.gates_passed
+    say(f"registered {config.model_name} version {version}" + (f" as {CHALLENGER}" if passed else ""))
+    return TrainingResult(
+        run_id=run_id,
+        model_name=config.model_name,
+        version=version,
+        metrics=fitted.metrics,
+        gates=fitted.gates,
+        gates_passed=passed,
+        challenger=passed,
+        data_sha256=prepared.loaded.sha256,
+        data_rows=prepared.loaded.rows,
+        params=fitted.params,
+        timings=dict(timer.timings),
+    )

@@ -1,0 +1,32 @@
+"""`python -m ml.train --config PATH --tracking-uri URI [--s3-endpoint URL] [--json]`: the trainer image's
+entry point. The same command as `mlops train`, without `--env` (a job is told its tracking server)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ml.train.command import HELP, train_from_config
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+
+@app.command(help=HELP)
+def train(
+    config_path: Path = typer.Option(
+        ..., "--config", "-c", help="Training config YAML, e.g. examples/breast_cancer/train.yaml"
+    ),
+    tracking_uri: str = typer.Option(
+        ..., "--tracking-uri", envvar="MLFLOW_TRACKING_URI", help="MLflow tracking server URI."
+    ),
+    s3_endpoint: str | None = typer.Option(
+        None, "--s3-endpoint", envvar="AWS_ENDPOINT_URL_S3", help="S3-compatible endpoint for s3:// data."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the final summary as JSON."),
+) -> None:
+    raise typer.Exit(int(train_from_config(config_path, tracking_uri, s3_endpoint=s3_endpoint, as_json=as_json)))
+
+
+if __name__ == "__main__":
+    app(prog_name="python -m ml.train")
