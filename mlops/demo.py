@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from contract import CHALLENGER, CHAMPION, TAG_GATES_PASSED
 
 EXAMPLE = Path("examples/breast_cancer")
@@ -80,9 +81,9 @@ def probe_rows(spec_path: Path, rows: int) -> Any:
 
 
 def run(env: str, example: Path, say: Say, rows: int = 5) -> DemoResult:
-    from mlops.stacks import resolve
     from ml.promote.versions import get_version
     from ml.smoke import smoke_test
+    from mlops.stacks import resolve
 
     config_path = example / "train.yaml"
     spec_path = example / "dataset.yaml"

@@ -37,7 +37,8 @@ def registered_model(mlflow_server):  # type: ignore[no-untyped-def]
     config, spec = load_config_and_spec(
         Path(__file__).resolve().parents[2] / "examples" / "breast_cancer" / "train.yaml"
     )
-    result = run_training(config.model_copy(update={"model_name": unique_model_name("registry-contract")}), spec, mlflow_server)
+    named = config.model_copy(update={"model_name": unique_model_name("registry-contract")})
+    result = run_training(named, spec, mlflow_server)
     return SimpleNamespace(
         tracking_uri=mlflow_server, name=result.model_name, version=result.version, run_id=result.run_id, result=result
     )
