@@ -1,7 +1,7 @@
 """End-to-end fixtures: the real CLI, the real Pulumi toolchain and the real Docker engine.
 
-Each test gets its own Pulumi state backend and data directory, so it never touches a developer's own
-`local` environment state (helpers: tests.support.mlops_cli).
+Each test gets its own Pulumi state backend, data directory and project directory holding stacks of its
+own (`own_stack`), so it never touches a developer's environments (helpers: tests.support.mlops_cli).
 """
 
 from __future__ import annotations
@@ -13,27 +13,28 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.mlops_cli import require_free_stack
-from tests.support.paths import REPO
+from tests.support.mlops_cli import clear_stale_e2e_objects, own_stack
 
 
 @pytest.fixture
 def e2e_env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """Environment variables for `mlops` with an isolated state backend and data dir."""
+    """Environment variables for `mlops` with an isolated state backend, data dir and project dir."""
     if shutil.which("docker") is None:
         pytest.fail("no docker client: run `make setup` (it installs and starts the Docker engine)")
+    clear_stale_e2e_objects()
     state = tmp_path / "state"
     state.mkdir()
     env = {
         **os.environ,
         "PULUMI_BACKEND_URL": f"file://{state}",
+        "PULUMI_CONFIG_PASSPHRASE": "e2e-test-stacks",
         "XDG_DATA_HOME": str(tmp_path / "data"),
-        "MLOPS_PROJECT_DIR": str(REPO),
+        "MLOPS_PROJECT_DIR": str(tmp_path / "project"),
     }
     yield env
 
 
 @pytest.fixture
-def free_stack_ports() -> Callable[[str], None]:
-    """Call with a stack name: fails the test when that stack's containers exist or its ports are taken."""
-    return require_free_stack
+def new_stack(tmp_path: Path, e2e_env: dict[str, str]) -> Callable[[str, str], str]:
+    """Call with (base stack, role): a stack of this test's own copied from `stacks/Pulumi.<base>.yaml`."""
+    return lambda base, role: own_stack(tmp_path, base, role)

@@ -1,4 +1,5 @@
-"""The main job, as a newcomer runs it: `mlops demo` on the `local` stack, then our own check of the
+"""The main job, as a newcomer runs it: `mlops demo` on a copy of the `local` stack (a name, ports and
+volumes of its own, so a user's `local` from `make demo` keeps running), then our own check of the
 endpoint against the registry, and a teardown that runs even when the test fails."""
 
 from __future__ import annotations
@@ -14,16 +15,16 @@ from tests.support.paths import REPO
 pytestmark = pytest.mark.e2e
 
 
-def test_demo_serves_the_registered_model(e2e_env, free_stack_ports):
+def test_demo_serves_the_registered_model(e2e_env, new_stack):
     from ml.data import load_dataset
     from ml.promote.versions import get_version
     from ml.spec import load_dataset_spec
 
-    free_stack_ports("local")
+    stack = new_stack("local", "demo")
     try:
-        demo = mlops(["demo", "--env", "local"], e2e_env)
+        demo = mlops(["demo", "--env", stack], e2e_env)
         assert demo.returncode == 0, f"demo failed:\n{demo.stdout[-6000:]}\n{demo.stderr[-4000:]}"
-        outputs = mlops(["env", "outputs", "local", "--json"], e2e_env)
+        outputs = mlops(["env", "outputs", stack, "--json"], e2e_env)
         assert outputs.returncode == 0, outputs.stderr
         values = json.loads(outputs.stdout)
         endpoint, tracking = values["serving_endpoint"], values["tracking_uri"]
@@ -43,5 +44,5 @@ def test_demo_serves_the_registered_model(e2e_env, free_stack_ports):
         assert served["predictions"] == champion.load().predict(rows).tolist()
         assert "stage timings:" in demo.stdout
     finally:
-        down = tear_down("local", e2e_env)
+        down = tear_down(stack, e2e_env)
     assert down.returncode == 0, f"teardown left resources behind:\n{down.stdout[-3000:]}\n{down.stderr[-2000:]}"

@@ -1,5 +1,6 @@
-"""Promotion on one machine: two docker-target environments (`local`, `local-prod`), each with its own
-registry, tracking server and serving endpoint, brought up by `pulumi up`.
+"""Promotion on one machine: two docker-target environments made from the `local` and `local-prod` stack
+files under names of their own, each with its own registry, tracking server and serving endpoint, brought
+up by `pulumi up`.
 
 Trains in `local`, promotes into `local-prod`, and checks that the promoted version serves there, that a
 worse model is refused with the reason, and that a rollout that fails (a model the serving image cannot
@@ -82,44 +83,43 @@ def _register_unportable(tracking_uri: str, good_version: str) -> str:
     return version
 
 
-def test_promote_refuse_and_roll_back_across_two_environments(e2e_env, free_stack_ports):
+def test_promote_refuse_and_roll_back_across_two_environments(e2e_env, new_stack):
     from ml.promote.versions import get_version
 
-    free_stack_ports("local")
-    free_stack_ports("local-prod")
+    source, target = new_stack("local", "src"), new_stack("local-prod", "prod")
     try:
-        for stack in ("local", "local-prod"):
+        for stack in (source, target):
             _ok(mlops(["env", "up", stack, "--yes"], e2e_env), f"env up {stack}")
-        _ok(mlops(["train", "--env", "local", "--config", "examples/breast_cancer/train.yaml"], e2e_env), "train")
+        _ok(mlops(["train", "--env", source, "--config", "examples/breast_cancer/train.yaml"], e2e_env), "train")
 
-        promoted = mlops(["promote", MODEL, "--from", "local", "--to", "local-prod", "--approve"], e2e_env)
+        promoted = mlops(["promote", MODEL, "--from", source, "--to", target, "--approve"], e2e_env)
         _ok(promoted, "first promotion")
-        prod = _outputs("local-prod", e2e_env)
+        prod = _outputs(target, e2e_env)
         champion = get_version(prod["tracking_uri"], MODEL, alias="champion")
         assert _metadata(prod["serving_endpoint"])["version"] == champion.version
-        assert champion.tags["lineage.source_env"] == "local"
-        assert champion.tags["lineage.source_tracking_uri"] == _outputs("local", e2e_env)["tracking_uri"]
+        assert champion.tags["lineage.source_env"] == source
+        assert champion.tags["lineage.source_tracking_uri"] == _outputs(source, e2e_env)["tracking_uri"]
 
         # A clearly worse model is refused by the champion comparison, with the reason.
-        weak = mlops(["train", "--env", "local", "--config", str(HERE / "weak_train.yaml")], e2e_env)
+        weak = mlops(["train", "--env", source, "--config", str(HERE / "weak_train.yaml")], e2e_env)
         _ok(weak, "training the weak model")
-        refused = mlops(["promote", MODEL, "--from", "local", "--to", "local-prod", "--approve"], e2e_env)
+        refused = mlops(["promote", MODEL, "--from", source, "--to", target, "--approve"], e2e_env)
         assert refused.returncode == 2, refused.stdout[-4000:]
         assert "champion:roc_auc" in refused.stdout
         assert get_version(prod["tracking_uri"], MODEL, alias="champion").version == champion.version
 
-        _register_unportable(_outputs("local", e2e_env)["tracking_uri"], champion.tags["lineage.source_version"])
+        _register_unportable(_outputs(source, e2e_env)["tracking_uri"], champion.tags["lineage.source_version"])
         # The promoting process can load it (the `tests` package is on its path); the serving image cannot.
         env = {**e2e_env, "PYTHONPATH": os.pathsep.join([str(REPO), e2e_env.get("PYTHONPATH", "")])}
-        failed = mlops(["promote", MODEL, "--from", "local", "--to", "local-prod", "--approve"], env)
+        failed = mlops(["promote", MODEL, "--from", source, "--to", target, "--approve"], env)
         assert failed.returncode == 4, f"{failed.stdout[-5000:]}\n{failed.stderr[-3000:]}"
         assert "restoring the previous state" in failed.stdout
         assert get_version(prod["tracking_uri"], MODEL, alias="champion").version == champion.version
-        assert _metadata(_outputs("local-prod", e2e_env)["serving_endpoint"])["version"] == champion.version
+        assert _metadata(_outputs(target, e2e_env)["serving_endpoint"])["version"] == champion.version
 
-        log = mlops(["promotions", "local-prod", "--json"], e2e_env)
+        log = mlops(["promotions", target, "--json"], e2e_env)
         _ok(log, "promotions")
         assert [entry["outcome"] for entry in json.loads(log.stdout)] == ["rolled_back", "refused", "promoted"]
     finally:
-        downs = [tear_down(stack, e2e_env) for stack in ("local-prod", "local")]
+        downs = [tear_down(stack, e2e_env) for stack in (target, source)]
     assert all(d.returncode == 0 for d in downs), "\n".join(d.stdout[-2000:] for d in downs)

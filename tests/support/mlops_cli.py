@@ -1,19 +1,21 @@
-"""The real `mlops` command for end-to-end tests, and the checks that a stack's fixed ports are ours to use.
+"""The real `mlops` command for end-to-end tests, on stacks of their own.
 
-The stacks' ports are fixed by their stack files, so a running environment with the same ports makes a
-test fail with a message saying what to stop, instead of a confusing failure halfway through `up`.
+A test never brings up a stack a user may have (`local`, `local-prod`): it copies the stack file under a
+name of its own with free ports and volumes of its own, so `make demo` followed by `make test` works.
 """
 
 from __future__ import annotations
 
-import socket
 import subprocess
+import uuid
+from pathlib import Path
 
-import pytest
 import yaml
 
-from contract import CONFIG_NAMESPACE, label_filters
+from contract import CONFIG_NAMESPACE, LABEL_STACK
 from tests.support.paths import BIN, REPO, STACKS
+from tests.support.ports import free_ports
+from tests.support.pulumi_stacks import project_dir
 
 MLOPS = str(BIN / "mlops")
 PROJECT = "mlops-platform"
@@ -34,41 +36,47 @@ def tear_down(stack: str, env: dict[str, str]) -> subprocess.CompletedProcess[st
     return result
 
 
-def stack_ports(stack: str) -> dict[str, int]:
-    """`<section>.port` -> port of the stack file's registry, tracking and serving sections."""
-    config = yaml.safe_load((STACKS / f"Pulumi.{stack}.yaml").read_text())["config"]
-    return {
-        f"{section}.port": int(config[f"{CONFIG_NAMESPACE}:{section}"]["port"])
-        for section in ("registry", "tracking", "serving")
-        if "port" in config.get(f"{CONFIG_NAMESPACE}:{section}", {})
-    }
+E2E_PREFIX = "e2e-"
+"""Every stack an end-to-end test makes is named `e2e-<role>-<random>`: never a user's stack name."""
 
 
-def clear_stale_images(stack: str) -> None:
-    """Images labelled for `stack` by an earlier run whose state is gone (a killed test) would count as left
-    behind by this run's `down`; they are rebuildable caches, so they go, and the test says so."""
+def own_stack(root: Path, base: str, role: str) -> str:
+    """A stack of the test's own, copied from `stacks/Pulumi.<base>.yaml` into the project dir under `root`
+    (point `MLOPS_PROJECT_DIR` there): a unique name, free loopback ports and a volume named after it, so a
+    user's environment made from the same stack file keeps running untouched beside it."""
+    name = f"{E2E_PREFIX}{role}-{uuid.uuid4().hex[:6]}"
+    document = yaml.safe_load((STACKS / f"Pulumi.{base}.yaml").read_text())
+    prefix = f"{CONFIG_NAMESPACE}:"
+    config = {key.removeprefix(prefix): value for key, value in document["config"].items() if key.startswith(prefix)}
+    ports = iter(free_ports(3))
+    for section in ("registry", "tracking", "serving"):
+        if "port" in config.get(section, {}):
+            config[section]["port"] = next(ports)
+    if "volume" in config.get("artifacts", {}):
+        config["artifacts"]["volume"] = f"mlops-{name}-artifacts"
+    project_dir(root, name, config)
+    return name
+
+
+def clear_stale_e2e_objects() -> None:
+    """Containers, networks and images of `e2e-*` stacks that a killed earlier run left behind (their state
+    went with its temp dir). Only objects labelled with an e2e stack name are touched."""
     import docker
 
     client = docker.from_env()
-    filters = label_filters(stack, PROJECT)
-    names = [c.name for c in client.containers.list(all=True, filters=filters)]
-    if names:
-        pytest.fail(
-            f"containers of stack {stack} already exist ({', '.join(names)}): bring that environment "
-            f"down first (`mlops env down {stack} --yes`)"
-        )
-    for image in client.images.list(filters=filters):
-        print(f"removing stale image of stack {stack}: {', '.join(image.tags) or image.short_id}")
-        client.images.remove(image.id, force=True)
 
+    def stale(labels: dict[str, str] | None) -> bool:
+        return str((labels or {}).get(LABEL_STACK, "")).startswith(E2E_PREFIX)
 
-def require_free_stack(stack: str) -> None:
-    """Fail the test, naming what to stop, when `stack`'s containers exist or its ports are taken."""
-    clear_stale_images(stack)
-    for key, port in stack_ports(stack).items():
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                pytest.fail(
-                    f"port {port} (mlops:{key} of stack {stack}) is in use: stop what listens there "
-                    f"(e.g. `mlops env down {stack} --yes`) and run the test again"
-                )
+    for container in client.containers.list(all=True):
+        if stale(container.labels):
+            print(f"removing container {container.name} that a killed e2e run left")
+            container.remove(force=True)
+    for network in client.networks.list():
+        if stale(network.attrs.get("Labels")):
+            print(f"removing network {network.name} that a killed e2e run left")
+            network.remove()
+    for image in client.images.list():
+        if stale(image.labels):
+            print(f"removing image {', '.join(image.tags) or image.short_id} that a killed e2e run left")
+            client.images.remove(image.id, force=True)
