@@ -64,6 +64,12 @@ class Outputs:
     TRAINING = "training"
 
 
+DEPLOYED_MODEL_ENV = "MLOPS_DEPLOYED_MODEL"
+"""Set by the operator for the Pulumi program of one stack: JSON `{"stack", "deployed", "served"}` read
+from the stack's state before preview/up, so an unreachable tracking server keeps the served version
+(`infra.model_ref`)."""
+
+
 # --- the `models:/` grammar ------------------------------------------------------------------------------
 
 MODEL_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"

@@ -10,6 +10,12 @@ from infra.environment import Platform
 logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
 
 config = settings.load()
-platform = Platform("mlops", config, model_ref.resolve(config.serving.model_uri, config.tracking.public_url))
+served = model_ref.resolve(
+    config.serving.model_uri,
+    config.tracking.public_url,
+    stack=config.stack,
+    require_model=config.serving.require_model,
+)
+platform = Platform("mlops", config, served)
 for key, value in platform.outputs.items():
     pulumi.export(key, value)

@@ -7,6 +7,7 @@ outputs and in the `mlops:promotion` / `mlops:monitoring` config sections.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import runpy
@@ -19,13 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from contract import CONFIG_NAMESPACE, data_dir
+from contract import CONFIG_NAMESPACE, DEPLOYED_MODEL_ENV, Outputs, data_dir
 
 if TYPE_CHECKING:
     from pulumi import automation as auto
 
 log = logging.getLogger(__name__)
-
 
 
 class EnvironmentUnavailable(RuntimeError):
@@ -75,6 +75,12 @@ def backend_url() -> str:
     """`PULUMI_BACKEND_URL` when a team uses Pulumi Cloud or S3, else a file backend in the user's data dir."""
     url = os.environ.get("PULUMI_BACKEND_URL")
     if url:
+        local = url[len("file://") :] if url.startswith("file://") else None
+        if local is not None and local not in ("", "~") and not Path(local).expanduser().is_dir():
+            raise EnvironmentUnavailable(
+                f"PULUMI_BACKEND_URL={url}: the directory {local} does not exist; create it (mkdir -p {local}) "
+                "or unset PULUMI_BACKEND_URL to use the default state directory."
+            )
         return url
     state = data_dir() / "state"
     state.mkdir(parents=True, exist_ok=True)
@@ -125,22 +131,72 @@ def _program() -> None:
     runpy.run_path(str(project().main), run_name="__main__")
 
 
-def select_stack(stack: str, *, create: bool = True) -> auto.Stack:
-    """The stack of this environment, with the project's program attached (inline, so no language host)."""
+PASSPHRASE_VARS = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
+
+
+def deployed_model(selected: auto.Stack) -> dict[str, Any]:
+    """What the stack's state says is served now, as `infra.model_ref` reads it from `DEPLOYED_MODEL_ENV`.
+
+    Read from the state (one `pulumi stack export`), never from the infrastructure: the tracking server or
+    the cluster being unreachable is exactly the case this serves. `deployed` is false until an `up` has
+    completed with a tracking server (its `tracking_uri` output): before that, the reference cannot exist
+    anywhere, so the first `up` (or a retry of a failed first `up`) plans no serving.
+    """
+    deployment = selected.export_stack().deployment or {}
+    resources = deployment.get("resources") or []
+    root = next((r for r in resources if r.get("type") == "pulumi:pulumi:Stack"), {})
+    outputs = root.get("outputs") or {}
+    served = outputs.get(Outputs.SERVED_MODEL_URI) or ""
+    deployed = bool(outputs.get(Outputs.TRACKING_URI))
+    return {"stack": selected.name, "deployed": deployed, "served": served if isinstance(served, str) else ""}
+
+
+def hand_deployed_model(selected: auto.Stack) -> None:
+    """Attach the stack's served model to its program: set for the program's run, keyed by the stack."""
+    hint = json.dumps(deployed_model(selected))
+    program = selected.workspace.program
+
+    def with_deployed_model() -> None:
+        previous = os.environ.get(DEPLOYED_MODEL_ENV)
+        os.environ[DEPLOYED_MODEL_ENV] = hint
+        try:
+            if program is not None:
+                program()
+        finally:
+            if previous is None:
+                os.environ.pop(DEPLOYED_MODEL_ENV, None)
+            else:
+                os.environ[DEPLOYED_MODEL_ENV] = previous
+
+    selected.workspace.program = with_deployed_model
+
+
+def select_stack(stack: str, *, create: bool = True, deploying: bool = True) -> auto.Stack:
+    """The stack of this environment, with the project's program attached (inline, so no language host).
+
+    `deploying`: the caller will preview or update the stack, so the program gets what the stack serves now
+    (`hand_deployed_model`); readers of outputs and config pass False and save the extra CLI call.
+    """
     from pulumi import automation as auto
 
     _stack_file_settings(stack)  # an unknown environment is named as such, whatever the caller's environment
     env = pulumi_env(stack)
-    # The CLI reads these from the process too when it spawns plugins.
-    os.environ.update({k: v for k, v in env.items() if k != "PATH"})
+    # The CLI reads these from the process too when it spawns plugins. The passphrase is not among them:
+    # it belongs to this stack only and reaches the CLI through the workspace's env_vars, so a public
+    # passphrase of `local` can never be picked up by another stack selected later in this process.
+    os.environ.update({k: v for k, v in env.items() if k != "PATH" and k not in PASSPHRASE_VARS})
     os.environ["PATH"] = env["PATH"]
     opts = auto.LocalWorkspaceOptions(work_dir=str(project().root), env_vars=env)
     try:
         if create:
-            return auto.create_or_select_stack(
+            selected = auto.create_or_select_stack(
                 stack_name=stack, project_name=project().name, program=_program, opts=opts
             )
-        return auto.select_stack(stack_name=stack, project_name=project().name, program=_program, opts=opts)
+        else:
+            selected = auto.select_stack(stack_name=stack, project_name=project().name, program=_program, opts=opts)
+        if deploying:
+            hand_deployed_model(selected)
+        return selected
     except auto.errors.StackNotFoundError as exc:
         raise EnvironmentUnavailable(
             f"Environment '{stack}' has never been brought up: run `mlops env up {stack}`."
@@ -206,7 +262,7 @@ def stack_config(stack: str) -> dict[str, Any]:
 
 def resolve(name: str) -> Environment:
     """Outputs (from the stack's state) and behaviour config of an environment that is up."""
-    stack = select_stack(name, create=False)
+    stack = select_stack(name, create=False, deploying=False)
     # Secret outputs (generated credentials) stay in the state: nothing on the ml side needs them, and
     # whatever is in `outputs` may end up printed.
     outputs = {key: value.value for key, value in stack.outputs().items() if not value.secret}
@@ -219,4 +275,6 @@ def set_stack_config(stack: str, path: str, value: str) -> None:
     """Write one `mlops:` config value of a stack, e.g. `serving.modelUri`, through Pulumi (a config path)."""
     from pulumi import automation as auto
 
-    select_stack(stack, create=False).set_config(f"{CONFIG_NAMESPACE}:{path}", auto.ConfigValue(value), path=True)
+    select_stack(stack, create=False, deploying=False).set_config(
+        f"{CONFIG_NAMESPACE}:{path}", auto.ConfigValue(value), path=True
+    )

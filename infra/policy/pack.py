@@ -5,7 +5,7 @@ of the stack being previewed, which the Pulumi CLI hands to policy packs - in th
 `ConfigureStack` call (current CLIs) or in the `PULUMI_CONFIG` environment (older ones). A production
 stack gets every policy as `mandatory` (a violation fails `pulumi preview` and `pulumi up`); any other
 stack gets them as `advisory` (reported, never blocking), and the production-only checks (serving
-replicas, PodDisruptionBudget) are disabled there. A team can still override one policy with
+replicas, PodDisruptionBudget, serving something at all) are disabled there. A team can still override one policy with
 `--policy-pack-config`, which Pulumi applies on top of these levels.
 """
 
@@ -30,7 +30,7 @@ from infra.policy import rules
 
 PACK_NAME = "mlops-guardrails"
 PRODUCTION_KEY = "mlops:production"
-PRODUCTION_ONLY = ("production-serving-replicas", "production-disruption-budget")
+PRODUCTION_ONLY = ("production-serving-replicas", "production-disruption-budget", "production-serves-a-model")
 
 _DESCRIPTIONS = {
     "docker-ports-on-loopback": "Docker containers publish ports on a loopback address only, never 0.0.0.0.",
@@ -39,6 +39,7 @@ _DESCRIPTIONS = {
     "containers-non-root": "Containers run as a non-root user.",
     "production-serving-replicas": f"Production serving keeps at least {rules.MIN_PRODUCTION_REPLICAS} replicas.",
     "production-disruption-budget": "Production serving Deployments have a PodDisruptionBudget.",
+    "production-serves-a-model": "A production stack always serves a model: an update never plans serving away.",
 }
 
 
@@ -101,6 +102,7 @@ def policies(production: bool) -> list[Policy]:
     stack_checks = {
         "production-serving-replicas": rules.serving_replica_findings,
         "production-disruption-budget": rules.disruption_budget_findings,
+        "production-serves-a-model": rules.serves_nothing_findings,
     }
     result += [
         StackValidationPolicy(name=name, description=_DESCRIPTIONS[name], validate=_stack_validation(stack_check))

@@ -15,7 +15,7 @@ Keys (all optional unless marked; defaults are the `local` stack's embedded defa
                              publicUrl}
     mlops:artifacts         {volume}
     mlops:training          {cpus, memoryMb, where}
-    mlops:serving           {modelUri, replicas, port, cpus, memoryMb, workers,
+    mlops:serving           {modelUri, requireModel, replicas, port, cpus, memoryMb, workers,
                              predictionLog: {dir, format, sample}, extraColumns, readyTimeoutSeconds}
     mlops:images            {base}
     mlops:kubernetes        the kubernetes target's section                    infra.settings.kubernetes

@@ -16,6 +16,7 @@ from infra.settings.fields import (
     Limits,
     Section,
     choice,
+    flag,
     integer,
     number,
     port,
@@ -98,6 +99,9 @@ class ServingSettings(Section):
     prediction_log: PredictionLogSettings
     extra_columns: ExtraColumns = choice("reject", EXTRA_COLUMNS)
     ready_timeout_seconds: int = integer(180, 5, 3600)
+    require_model: bool = flag(False)
+    """An unresolvable `modelUri` (missing, or the tracking server unreachable) fails preview and up instead
+    of keeping the deployed version (`infra.model_ref`); on in production stacks."""
 
     @property
     def limits(self) -> Limits:

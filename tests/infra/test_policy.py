@@ -382,7 +382,13 @@ def test_stack_policies_report_through_the_sdk_callbacks() -> None:
         assert isinstance(policy, StackValidationPolicy)
         seen: list[tuple[str, Any]] = []
         policy.validate(args, lambda message, urn, seen=seen: seen.append((message, urn)))
-        assert len(seen) == 1 and seen[0][1] == "urn:dep"
+        if name == "production-serves-a-model":
+            # The stack serves (one replica): nothing to report; a stack with no serving is reported stack-wide.
+            assert seen == []
+            policy.validate(StackValidationArgs([]), lambda message, urn, seen=seen: seen.append((message, urn)))
+            assert len(seen) == 1 and seen[0][1] is None and "serves nothing" in seen[0][0]
+        else:
+            assert len(seen) == 1 and seen[0][1] == "urn:dep"
 
 
 def _servicer(production: bool) -> _PolicyAnalyzerServicer:
@@ -419,10 +425,18 @@ def test_analyzer_runs_production_stack_policies_only_in_production(production: 
     )
     diagnostics = list(_servicer(production).AnalyzeStack(request, None).diagnostics)
     if production:
-        assert {d.policyName for d in diagnostics} == set(pack.PRODUCTION_ONLY)
+        # It serves (one replica, no budget): the replica and budget checks fire, not "serves nothing".
+        assert {d.policyName for d in diagnostics} == set(pack.PRODUCTION_ONLY) - {"production-serves-a-model"}
         assert {d.enforcementLevel for d in diagnostics} == {analyzer_pb2.MANDATORY}
+        idle = analyzer_pb2.AnalyzeStackRequest(resources=[])
+        refused = list(_servicer(production).AnalyzeStack(idle, None).diagnostics)
+        assert [(d.policyName, d.enforcementLevel) for d in refused] == [
+            ("production-serves-a-model", analyzer_pb2.MANDATORY)
+        ]
     else:
         assert diagnostics == []
+        idle = analyzer_pb2.AnalyzeStackRequest(resources=[])
+        assert list(_servicer(production).AnalyzeStack(idle, None).diagnostics) == []
 
 
 def test_rules_do_not_mutate_inputs() -> None:

@@ -115,6 +115,7 @@ def test_production_policies_hold_where_the_stack_is_production(stack: str) -> N
     if production:
         assert rules.serving_replica_findings(resources) == []
         assert rules.disruption_budget_findings(resources) == []
+        assert rules.serves_nothing_findings(resources) == []
     else:
         # Not enforced here, but the checks see the serving workload, so they would hold it to account.
         assert any(rules.is_serving(r) for r in resources)
@@ -128,13 +129,18 @@ def test_production_policies_catch_a_prod_stack_with_one_serving_replica() -> No
     assert len(findings) == 1 and "HorizontalPodAutoscaler" in findings[0].message
 
 
-def test_prod_comes_up_before_any_model_is_promoted_to_it() -> None:
+def test_the_policy_pack_refuses_a_prod_stack_that_serves_nothing() -> None:
+    """Serving must never be planned away in production: a prod program without serving is refused."""
     run = run_program("prod", stack_config("prod"), TEAM_SECRETS, resolved_model="")
     resources = policy_resources(run)
     assert not any(rules.is_serving(r) for r in resources)
     assert run.outputs["serving_endpoint"] == ""
+    findings = rules.serves_nothing_findings(resources)
+    assert len(findings) == 1 and "serves nothing" in findings[0].message
     assert rules.serving_replica_findings(resources) == [] and rules.disruption_budget_findings(resources) == []
     assert {name: f for name, f in ((r.name, rules.resource_findings(r.type, r.props)) for r in resources) if f} == {}
+    served = policy_resources(run_program("prod", stack_config("prod"), TEAM_SECRETS, resolved_model=MODEL))
+    assert rules.serves_nothing_findings(served) == []
 
 
 # -- kubernetes stacks: what the settings ask for ----------------------------------------------------------

@@ -12,7 +12,12 @@ What the checks recognise:
   whose `labels` carry `mlops.role: serving`.
 """
 
-from infra.policy.rules.production import disruption_budget_findings, is_serving, serving_replica_findings
+from infra.policy.rules.production import (
+    disruption_budget_findings,
+    is_serving,
+    serves_nothing_findings,
+    serving_replica_findings,
+)
 from infra.policy.rules.resources import MIN_PRODUCTION_REPLICAS, Finding, Resource
 from infra.policy.rules.workloads import (
     RESOURCE_CHECKS,
@@ -37,5 +42,6 @@ __all__ = [
     "port_problems",
     "resource_findings",
     "root_problems",
+    "serves_nothing_findings",
     "serving_replica_findings",
 ]

@@ -43,11 +43,26 @@ def _minimum_replicas(deployment: Resource, autoscalers: Sequence[Resource]) -> 
     return (int(replicas) if isinstance(replicas, int | float) else 1), "spec.replicas"
 
 
+def serves_nothing_findings(resources: Sequence[Resource]) -> list[Finding]:
+    """Production: the stack serves a model. A preview that plans no serving workload at all is refused,
+    whether the model reference stopped resolving or the config lost it: serving never disappears from
+    production by way of an update. (A production stack's very first rollout, before any model was
+    promoted to it, needs this policy set to advisory with `--policy-pack-config` once.)"""
+    if any(is_serving(r) for r in resources):
+        return []
+    return [
+        Finding(
+            "production stack serves nothing: no serving workload is planned (check mlops:serving.modelUri and "
+            "that the model reference resolves)",
+            "",
+        )
+    ]
+
+
 def serving_replica_findings(resources: Sequence[Resource]) -> list[Finding]:
     """Production: serving must keep at least two replicas, so one can drain while another answers.
 
-    A stack that serves nothing yet (no model promoted to it) has nothing to keep up, and must still
-    come up, so it passes.
+    A stack that serves nothing is `serves_nothing_findings`' concern, not this one's.
     """
     deployments = [r for r in resources if r.type == DEPLOYMENT and is_serving(r)]
     autoscalers = [r for r in resources if r.type in HPA_TYPES]
