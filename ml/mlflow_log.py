@@ -173,23 +173,36 @@ def skops_trusted_types(model: Any) -> list[str]:
     return list(untrusted)
 
 
-def log_sklearn_model(model: Any, input_example: pd.DataFrame, model_format: str = "pickle") -> ModelInfo:
-    """Log with signature, input example and pinned requirements, as ``pickle`` or ``skops``."""
+def log_sklearn_model(
+    model: Any, input_example: pd.DataFrame, model_format: str = "pickle", contract: dict[str, Any] | None = None
+) -> ModelInfo:
+    """Log with signature, input example and pinned requirements, as ``pickle`` or ``skops``; the data
+    contract (``DatasetSpec.serving_contract()``) makes nullable columns optional and goes to the metadata."""
     import warnings
 
     import mlflow.sklearn
     from mlflow.exceptions import MlflowException
     from mlflow.models import infer_signature
 
+    from ml.spec import SERVING_CONTRACT_KEY, signature_with_contract
+
     with warnings.catch_warnings():
         # Integer outputs are class labels, never missing: MLflow's hint about nullable ints does not apply.
         warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
         signature = infer_signature(input_example, model.predict(input_example))
+    if contract is not None:
+        signature = signature_with_contract(signature, contract)
+    metadata = {SERVING_CONTRACT_KEY: contract} if contract is not None else None
 
     def log(**serialization: Any) -> ModelInfo:
         with _requirements_pinned_from_this_environment():
             return mlflow.sklearn.log_model(
-                model, name=MODEL_NAME_IN_RUN, signature=signature, input_example=input_example, **serialization
+                model,
+                name=MODEL_NAME_IN_RUN,
+                signature=signature,
+                input_example=input_example,
+                metadata=metadata,
+                **serialization,
             )
 
     if model_format == "pickle":

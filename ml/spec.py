@@ -13,6 +13,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+# Key of the data contract in the MLmodel metadata: written by training, enforced by the model server.
+SERVING_CONTRACT_KEY = "mlops.data_contract"
+
 
 class SpecError(ValueError):
     """A spec or config file that cannot be used; the message names the file, the key and the fix."""
@@ -49,6 +52,8 @@ class ColumnSpec(_Strict):
     min: float | None = None
     max: float | None = None
     categories: list[str] | None = None
+    # What the model server does with a category outside `categories` (or outside those seen in training).
+    unknown: Literal["reject", "accept"] = "accept"
     description: str = ""
 
     @model_validator(mode="after")
@@ -59,6 +64,8 @@ class ColumnSpec(_Strict):
             raise ValueError("categories are only allowed on columns of type 'category'")
         if self.type is ColumnType.CATEGORY and (self.min is not None or self.max is not None):
             raise ValueError("min/max are only allowed on numeric columns (float, int)")
+        if "unknown" in self.model_fields_set and self.type is not ColumnType.CATEGORY:
+            raise ValueError("unknown (reject | accept) is only allowed on columns of type 'category'")
         if self.max_null_rate is not None and not self.nullable and self.max_null_rate > 0:
             raise ValueError("max_null_rate > 0 needs nullable: true")
         return self
@@ -126,8 +133,34 @@ class DatasetSpec(_Strict):
         """The column schema as plain data (for the ``data.schema`` tag)."""
         return {name: col.model_dump(exclude_defaults=True) for name, col in self.columns.items()}
 
+    def serving_contract(self) -> dict[str, Any]:
+        """What the model server enforces beyond the signature: nullable columns, categories and their policy."""
+        columns: dict[str, Any] = {}
+        for name, col in self.columns.items():
+            rule: dict[str, Any] = {"nullable": col.nullable}
+            if not col.type.is_numeric:
+                rule.update(categories=col.categories, unknown=col.unknown)
+            columns[name] = rule
+        return {"columns": columns}
+
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json", exclude_defaults=False), sort_keys=False)
+
+
+def signature_with_contract(signature: Any, contract: dict[str, Any]) -> Any:
+    """The MLflow signature with the contract's nullable columns optional: a training sample without nulls
+    must not make them required at serving time."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    rules = contract.get("columns", {})
+    inputs = Schema(
+        [
+            ColSpec(c.type, c.name, required=c.required and not rules.get(c.name, {}).get("nullable", False))
+            for c in signature.inputs.inputs
+        ]
+    )
+    return ModelSignature(inputs=inputs, outputs=signature.outputs, params=signature.params)
 
 
 def format_validation_error(error: ValidationError, source: str) -> str:

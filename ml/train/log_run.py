@@ -68,7 +68,9 @@ def log_run(
     mlflow_log.log_artifact_dir(out)
     # The model goes before the metrics: log_model copies every metric already on the run to the logged
     # model, one history request per metric.
-    model_info = mlflow_log.log_sklearn_model(fitted.model, data.x_train.head(5), config.model_format)
+    model_info = mlflow_log.log_sklearn_model(
+        fitted.model, data.x_train.head(5), config.model_format, spec.serving_contract()
+    )
     params = {
         "estimator": config.estimator.kind,
         "seed": str(config.seed),
