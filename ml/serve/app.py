@@ -1,7 +1,9 @@
 """The model server as a plain ASGI application on uvicorn.
 
-No web framework: routing is a dict lookup and the body goes straight from bytes to orjson to numpy, so the
-fixed cost per request stays far below the cost of the model.
+No web framework: routing is a dict lookup and the body goes straight from bytes to orjson (or numpy, for
+binary tensors), so the fixed cost per request stays far below the cost of the model. Three protocols share
+one validation and one prediction path (`_score`): our own `/predict`, MLflow's `/invocations` and the
+Open Inference Protocol v2 under `/v2`.
 """
 
 from __future__ import annotations
@@ -12,30 +14,43 @@ import os
 import re
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from ml.serve import inference_v2, mlflow_scoring
 from ml.serve.errors import RequestError
 from ml.serve.loader import fetch
+from ml.serve.predictor import Prediction, Predictor
+from ml.serve.schema import Columns, loads, split_body
 from ml.serve.settings import ServeSettings
 from ml.serve.state import VERSION_DIR_ENV, ServerState
+from ml.serve.validate import validate_columns
 
 log = logging.getLogger(__name__)
 
 Scope = dict[str, Any]
-_JSON = [(b"content-type", b"application/json")]
+Headers = list[tuple[bytes, bytes]]
+Reply = tuple[int, bytes, Headers]
+_JSON: Headers = [(b"content-type", b"application/json")]
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+# path -> (method, protocol): the protocol labels metrics and prediction-log rows.
 _ROUTES = {
-    "/predict": "POST",
-    "/health": "GET",
-    "/ready": "GET",
-    "/metadata": "GET",
-    "/metrics": "GET",
-    "/openapi.json": "GET",
+    "/predict": ("POST", "mlops"),
+    "/health": ("GET", "mlops"),
+    "/ready": ("GET", "mlops"),
+    "/metadata": ("GET", "mlops"),
+    "/metrics": ("GET", "mlops"),
+    "/openapi.json": ("GET", "mlops"),
+    "/invocations": ("POST", "mlflow"),
+    "/ping": ("GET", "mlflow"),
+    "/version": ("GET", "mlflow"),
+    "/v2": ("GET", "v2"),
+    "/v2/health/live": ("GET", "v2"),
+    "/v2/health/ready": ("GET", "v2"),
 }
+_V2_MODEL = re.compile(r"^/v2/models/([^/]+)(?:/versions/([^/]+))?(/ready|/infer)?$")
 
 
 class ModelServer:
@@ -65,25 +80,33 @@ class ModelServer:
     async def _http(self, scope: Scope, receive: Any, send: Any) -> None:
         start = time.perf_counter()
         path = scope["path"]
-        method = _ROUTES.get(path)
         request_id = _request_id(scope["headers"])
+        method, protocol = _ROUTES.get(path, ("", "v2" if path.startswith("/v2/") else "mlops"))
         endpoint = path if method else "other"
         try:
-            if method is None:
+            v2 = _V2_MODEL.match(path) if not method else None
+            if v2 is not None:
+                suffix = v2.group(3) or ""
+                method = "POST" if suffix == "/infer" else "GET"
+                endpoint = "/v2/models/{name}" + ("/versions/{version}" if v2.group(2) else "") + suffix
+            if not method:
                 raise RequestError.single("not_found", f"no endpoint {path!r}; see /openapi.json")
             if scope["method"] != method:
                 raise RequestError.single("method_not_allowed", f"{path} takes {method}, not {scope['method']}")
-            if path == "/predict":
-                status, body, headers = await self._predict(scope, receive, request_id)
+            if v2 is not None:
+                status, body, headers = await self._v2_model(v2, scope, receive, request_id)
+            elif method == "POST":
+                status, body, headers = await self._post(path, scope, receive, request_id)
             else:
                 status, body, headers = self._get(path)
         except RequestError as exc:
-            status, body, headers = exc.status, orjson.dumps(exc.body()), _JSON
-            self.state.error(exc.kind)
+            status, body, headers = exc.status, _error_body(exc, protocol), _JSON
+            self.state.error(exc.kind, protocol)
         except Exception:
             log.exception("request %s failed", request_id)
-            status, body, headers = 500, orjson.dumps({"error": "internal", "message": "internal error"}), _JSON
-            self.state.error("internal")
+            failure = RequestError.single("internal", "internal error")
+            status, body, headers = 500, _error_body(failure, protocol), _JSON
+            self.state.error("internal", protocol)
         await send(
             {
                 "type": "http.response.start",
@@ -96,44 +119,59 @@ class ModelServer:
             }
         )
         await send({"type": "http.response.body", "body": body})
-        self.state.observe(endpoint, status, time.perf_counter() - start)
+        self.state.observe(endpoint, protocol, status, time.perf_counter() - start)
         if self.settings.access_log:
             log.info(
                 "request",
                 extra={
                     "request_id": request_id,
                     "path": path,
+                    "protocol": protocol,
                     "status": status,
                     "ms": (time.perf_counter() - start) * 1e3,
                 },
             )
 
-    def _get(self, path: str) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    def _get(self, path: str) -> Reply:
         state = self.state
-        if path == "/health":
+        if path in ("/health", "/ping", "/v2/health/live"):
             if state.failure:
                 return 503, orjson.dumps({"status": "failed", "error": state.failure}), _JSON
-            return 200, orjson.dumps({"status": "ok"}), _JSON
+            # MLflow's /ping answers a bare newline; our /health keeps its JSON body.
+            return 200, b"\n" if path == "/ping" else orjson.dumps({"status": "ok"}), _JSON
         if path == "/metrics":
             return 200, state.metrics_text(), [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")]
         if path == "/openapi.json":
             return 200, orjson.dumps(state.openapi()), _JSON
+        if path == "/version":
+            return 200, mlflow_scoring.PROTOCOL_VERSION.encode(), _JSON
+        if path == "/v2":
+            return (
+                200,
+                orjson.dumps({"name": "mlops-serve", "version": "2", "extensions": ["binary_tensor_data"]}),
+                _JSON,
+            )
         predictor = state.require_ready()
         if path == "/ready":
             return 200, orjson.dumps({"status": "ready", "model_version": predictor.manifest.version}), _JSON
+        if path == "/v2/health/ready":
+            return 200, b"", _JSON
         return 200, orjson.dumps(state.metadata()), _JSON
 
-    async def _predict(self, scope: Scope, receive: Any, request_id: str) -> tuple[int, bytes, list[Any]]:
+    async def _post(self, path: str, scope: Scope, receive: Any, request_id: str) -> Reply:
         predictor = self.state.require_ready()
         raw = await self._body(scope, receive)
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise RequestError.single("malformed_json", f"the body is not valid JSON: {exc}") from exc
-        settings = self.settings
-        batch = predictor.parse(body, max_rows=settings.max_rows, reject_extra=settings.extra_columns == "reject")
-        result = predictor.predict(batch)
-        self.state.predicted(request_id, batch, result)
+        content_type = _header(scope, b"content-type")
+        if path == "/invocations":
+            decoded = mlflow_scoring.decode_invocation(raw, content_type, predictor.schema)
+            result = self._score("mlflow", request_id, predictor, decoded)
+            return 200, mlflow_scoring.encode_predictions(result.predictions), _JSON
+        if content_type is not None and not _is_json(content_type):
+            raise RequestError.single(
+                "unsupported_media_type", f"content-type {content_type.decode('latin-1')!r}: send application/json"
+            )
+        body = loads(raw)
+        result = self._score("mlops", request_id, predictor, split_body(body, predictor.schema.names))
         manifest = predictor.manifest
         out: dict[str, Any] = {
             "model_name": manifest.name,
@@ -146,15 +184,58 @@ class ModelServer:
             out["classes"] = result.classes
         return 200, orjson.dumps(out), _JSON
 
+    async def _v2_model(self, match: re.Match[str], scope: Scope, receive: Any, request_id: str) -> Reply:
+        name, version, suffix = match.group(1), match.group(2), match.group(3)
+        manifest = self.state.manifest
+        if name != manifest.name or (version is not None and version != manifest.version):
+            raise RequestError.single(
+                "not_found",
+                f"model {name!r} version {version or 'any'} is not served here; this server serves "
+                f"{manifest.name!r} version {manifest.version}",
+            )
+        predictor = self.state.require_ready()
+        if suffix == "/ready":
+            return 200, b"", _JSON
+        if suffix is None:
+            return 200, orjson.dumps(self.state.v2_metadata()), _JSON
+        raw = await self._body(scope, receive)
+        length = _header(scope, inference_v2.HEADER_LENGTH)
+        if length is not None and not length.isdigit():
+            raise RequestError.single("bad_request_shape", "Inference-Header-Content-Length must be a byte count")
+        decoded, header = inference_v2.decode_infer(raw, None if length is None else int(length), predictor.schema)
+        v2_id = header.get("id")
+        if isinstance(v2_id, str) and _REQUEST_ID.match(v2_id):
+            request_id = v2_id
+        result = self._score("v2", request_id, predictor, decoded)
+        body, header_length = inference_v2.encode_infer(
+            result.labels, result.proba, header, (manifest.name, manifest.version), request_id
+        )
+        if header_length is None:
+            return 200, body, _JSON
+        return (
+            200,
+            body,
+            [
+                (b"content-type", b"application/octet-stream"),
+                (inference_v2.HEADER_LENGTH, str(header_length).encode()),
+            ],
+        )
+
+    def _score(self, protocol: str, request_id: str, predictor: Predictor, decoded: Columns) -> Prediction:
+        """The one validation and prediction path of every protocol, logged and counted."""
+        settings = self.settings
+        batch = validate_columns(
+            decoded, predictor.schema, max_rows=settings.max_rows, reject_extra=settings.extra_columns == "reject"
+        )
+        result = predictor.predict(batch)
+        self.state.predicted(protocol, request_id, batch, result)
+        return result
+
     async def _body(self, scope: Scope, receive: Any) -> bytes:
         limit = self.settings.max_body_bytes
-        for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > limit:
-                raise RequestError.single("body_too_large", f"the body is over {limit} bytes; send smaller batches")
-            if name == b"content-type" and not _is_json(value):
-                raise RequestError.single(
-                    "unsupported_media_type", f"content-type {value.decode('latin-1')!r}: send application/json"
-                )
+        length = _header(scope, b"content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            raise RequestError.single("body_too_large", f"the body is over {limit} bytes; send smaller batches")
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -168,22 +249,35 @@ class ModelServer:
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
+def _error_body(exc: RequestError, protocol: str) -> bytes:
+    body = exc.body()
+    if protocol == "mlflow":
+        body = {"error_code": mlflow_scoring.error_code(exc.status), **body}
+    elif protocol == "v2":
+        # The v2 protocol's error is one string; our kind and the full list stay beside it.
+        body = {**body, "error": f"{exc.kind}: {body['message']}", "kind": exc.kind}
+    return orjson.dumps(body)
+
+
+def _header(scope: Scope, wanted: bytes) -> bytes | None:
+    for name, value in scope["headers"]:
+        if name == wanted:
+            return bytes(value)
+    return None
+
+
 def _is_json(value: bytes) -> bool:
     media = value.split(b";", 1)[0].strip().lower()
     return media in (b"application/json", b"") or media.endswith(b"+json")
 
 
-def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
+def _request_id(headers: Headers) -> str:
     for name, value in headers:
         if name == b"x-request-id":
             text = value.decode("latin-1")
             if _REQUEST_ID.match(text):
                 return text
     return uuid.uuid4().hex
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 def create_app() -> ModelServer:

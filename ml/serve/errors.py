@@ -18,6 +18,7 @@ STATUS_BY_KIND: dict[str, int] = {
     "empty_batch": 422,
     "ragged_columns": 422,
     "invalid_value": 422,
+    "unknown_category": 422,
     "body_too_large": 413,
     "batch_too_large": 413,
     "unsupported_media_type": 415,

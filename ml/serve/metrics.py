@@ -25,30 +25,35 @@ class Metrics:
     log_dropped: Any
     log_written: Any
     log_failed: Any
+    unknown_categories: Any
     model_name: str
     model_version: str
-    # labels() takes a lock and builds a key on every call; the children are cached per (endpoint, status).
-    _children: dict[tuple[str, int], tuple[Any, Any]] = field(default_factory=dict)
+    # labels() takes a lock and builds a key on every call; the children are cached per label values.
+    _children: dict[tuple[str, str, int], tuple[Any, Any]] = field(default_factory=dict)
 
-    def request(self, endpoint: str, status: int, seconds: float) -> None:
-        children = self._children.get((endpoint, status))
+    def request(self, endpoint: str, protocol: str, status: int, seconds: float) -> None:
+        children = self._children.get((endpoint, protocol, status))
         if children is None:
             children = (
-                self.requests.labels(endpoint, str(status), self.model_name, self.model_version),
-                self.latency.labels(endpoint, self.model_version),
+                self.requests.labels(endpoint, str(status), protocol, self.model_name, self.model_version),
+                self.latency.labels(endpoint, protocol, self.model_version),
             )
-            self._children[(endpoint, status)] = children
+            self._children[(endpoint, protocol, status)] = children
         children[0].inc()
         children[1].observe(seconds)
 
-    def error(self, kind: str) -> None:
-        self.errors.labels(kind, self.model_version).inc()
+    def error(self, kind: str, protocol: str) -> None:
+        self.errors.labels(kind, protocol, self.model_version).inc()
 
-    def predicted(self, rows: int) -> None:
-        child = self._children.get(("rows", 0))
+    def predicted(self, rows: int, protocol: str) -> None:
+        child = self._children.get(("rows", protocol, 0))
         if child is None:
-            child = self._children[("rows", 0)] = (self.rows.labels(self.model_name, self.model_version), None)
+            child = (self.rows.labels(protocol, self.model_name, self.model_version), None)
+            self._children[("rows", protocol, 0)] = child
         child[0].inc(rows)
+
+    def unknown_category(self, column: str, rows: int) -> None:
+        self.unknown_categories.labels(column, self.model_version).inc(rows)
 
     def render(self) -> bytes:
         from prometheus_client import CollectorRegistry, generate_latest
@@ -72,21 +77,24 @@ def build_metrics(model_name: str, model_version: str, alias: str | None) -> Met
         registry=reg,
         requests=Counter(
             "mlops_requests",
-            "HTTP requests by endpoint and status",
-            ["endpoint", "status", *version_labels],
+            "HTTP requests by endpoint, status and protocol (mlops, mlflow, v2)",
+            ["endpoint", "status", "protocol", *version_labels],
             registry=reg,
         ),
         latency=Histogram(
             "mlops_request_duration_seconds",
             "Time from request start to the last response byte handed to the server",
-            ["endpoint", "model_version"],
+            ["endpoint", "protocol", "model_version"],
             buckets=LATENCY_BUCKETS,
             registry=reg,
         ),
         errors=Counter(
-            "mlops_request_errors", "Rejected or failed requests by kind", ["kind", "model_version"], registry=reg
+            "mlops_request_errors",
+            "Rejected or failed requests by kind and protocol",
+            ["kind", "protocol", "model_version"],
+            registry=reg,
         ),
-        rows=Counter("mlops_rows_predicted", "Rows predicted", version_labels, registry=reg),
+        rows=Counter("mlops_rows_predicted", "Rows predicted", ["protocol", *version_labels], registry=reg),
         model_info=Gauge(
             "mlops_model_info",
             "The model version this server answers with",
@@ -101,6 +109,12 @@ def build_metrics(model_name: str, model_version: str, alias: str | None) -> Met
             "mlops_prediction_log_written_rows", "Rows written to the prediction log sink", registry=reg
         ),
         log_failed=Counter("mlops_prediction_log_failed_rows", "Rows lost because the sink failed", registry=reg),
+        unknown_categories=Counter(
+            "mlops_unknown_categories",
+            "Rows scored with a category the model never saw (accepted by the data contract), by column",
+            ["column", "model_version"],
+            registry=reg,
+        ),
         model_name=model_name,
         model_version=model_version,
     )

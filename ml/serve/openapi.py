@@ -85,6 +85,22 @@ def openapi_document(name: str, version: str, schema: InputSchema | None, max_ro
                     },
                 }
             },
+            "/invocations": {
+                "post": {
+                    "summary": "MLflow scoring protocol: dataframe_split, dataframe_records, instances or inputs "
+                    "(JSON, optional params) or text/csv; answers {predictions: [...]} like `mlflow models serve`",
+                    "responses": {**simple, **error_responses},
+                }
+            },
+            "/ping": {"get": {"summary": "MLflow's liveness (a bare newline)", "responses": simple}},
+            "/version": {"get": {"summary": "MLflow scoring protocol version", "responses": simple}},
+            "/v2/models/{name}/infer": {
+                "post": {
+                    "summary": "Open Inference Protocol v2: one tensor per column or one 2-D tensor in signature "
+                    "order; FP64/FP32/INT64/BOOL/BYTES; binary tensor data (Inference-Header-Content-Length)",
+                    "responses": {**simple, **error_responses},
+                }
+            },
             "/health": {"get": {"summary": "Liveness", "responses": simple}},
             "/ready": {"get": {"summary": "Readiness: the model is loaded", "responses": simple}},
             "/metadata": {

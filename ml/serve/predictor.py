@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ml.serve.datacontract import apply_contract
 from ml.serve.errors import RequestError
 from ml.serve.fastpath import FastPath, compile_fast_path
 from ml.serve.loader import Manifest
@@ -21,9 +23,19 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Prediction:
-    predictions: list[Any]
-    probabilities: list[list[float]] | None
+    """The model's answer as numpy arrays (binary protocols send them as they are) and as JSON-ready lists."""
+
+    labels: Any
+    proba: Any | None
     classes: list[Any] | None
+
+    @cached_property
+    def predictions(self) -> list[Any]:
+        return list(self.labels.tolist())
+
+    @cached_property
+    def probabilities(self) -> list[list[float]] | None:
+        return None if self.proba is None else list(self.proba.tolist())
 
 
 @dataclass
@@ -48,9 +60,7 @@ class Predictor:
             preds, proba = self.fast.predict(batch)
         else:
             preds, proba = self._full(batch)
-        return Prediction(
-            preds.tolist(), None if proba is None else proba.tolist(), None if proba is None else self.classes
-        )
+        return Prediction(np.asarray(preds), proba, None if proba is None else self.classes)
 
     def _full(self, batch: Batch) -> tuple[Any, Any]:
         import pandas as pd
@@ -83,8 +93,8 @@ def load_predictor(version_dir: Path, alias: str | None, *, fast_path: bool = Tr
     if meta.signature is None:
         raise ValueError(f"{version_dir} has no signature: log the model with signature=infer_signature(X, y)")
     signature = meta.signature.to_dict()
-    schema = InputSchema.from_signature_inputs(json.loads(signature["inputs"]))
     model = mlflow.sklearn.load_model(str(model_dir))
+    schema = apply_contract(InputSchema.from_signature_inputs(json.loads(signature["inputs"])), meta.metadata, model)
     fast = compile_fast_path(model, schema) if fast_path else None
     predictor = Predictor(Manifest.read(version_dir), alias, schema, signature, model, fast)
     if fast is not None:

@@ -12,7 +12,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,9 @@ class Entry:
     columns: dict[str, Any]
     predictions: list[Any]
     proba: list[float] | None
+    protocol: str = "mlops"
+    # Column -> mask of rows whose category the model never saw (accepted by the data contract).
+    unknown: dict[str, Any] = field(default_factory=dict)
 
 
 class PredictionLogger:
@@ -135,6 +138,8 @@ def to_columns(entries: list[Entry], model_name: str, model_version: str) -> dic
         "_model_version": [],
         "_prediction": [],
         "_proba": [],
+        "_protocol": [],
+        "_unknown_categories": [],
     }
     features: dict[str, list[Any]] = {name: [] for e in entries for name in e.columns}
     for e in entries:
@@ -145,11 +150,22 @@ def to_columns(entries: list[Entry], model_name: str, model_version: str) -> dic
         out["_model_version"] += [model_version] * e.rows
         out["_prediction"] += e.predictions
         out["_proba"] += e.proba if e.proba is not None else [None] * e.rows
+        out["_protocol"] += [e.protocol] * e.rows
+        out["_unknown_categories"] += _unknown_marks(e)
         for name, values in features.items():
             col = e.columns.get(name)
             values += [None] * e.rows if col is None else _plain(col)
     out.update(features)
     return out
+
+
+def _unknown_marks(entry: Entry) -> list[list[str] | None]:
+    """Per row, the columns whose category was unknown, or None."""
+    marks: list[list[str] | None] = [None] * entry.rows
+    for name, mask in entry.unknown.items():
+        for i in np.flatnonzero(mask).tolist():
+            marks[i] = [*(marks[i] or []), name]
+    return marks
 
 
 def _plain(values: Any) -> list[Any]:

@@ -6,9 +6,12 @@ one costs more than predicting a row.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
+
+import orjson
 
 from ml.serve.errors import Problem, RequestError
 
@@ -29,9 +32,14 @@ INT32 = (-(2**31), 2**31 - 1)
 
 @dataclass(frozen=True)
 class ColumnSpec:
+    """One input column: its signature type, whether it may be null or missing, and for categorical columns
+    the known categories and what to do with others (`reject`: 422, `accept`: score, count and mark)."""
+
     name: str
     type: str
     required: bool = True
+    categories: frozenset[str] | None = None
+    unknown: str = "accept"
 
 
 @dataclass(frozen=True)
@@ -68,7 +76,30 @@ class InputSchema:
         return cls(tuple(cols))
 
     def as_json(self) -> list[dict[str, Any]]:
-        return [{"name": c.name, "type": c.type, "required": c.required} for c in self.columns]
+        out = []
+        for c in self.columns:
+            col: dict[str, Any] = {"name": c.name, "type": c.type, "required": c.required}
+            if c.categories is not None:
+                col["categories"], col["unknown"] = sorted(c.categories), c.unknown
+            out.append(col)
+        return out
+
+
+def loads(raw: bytes | memoryview, what: str = "the body") -> Any:
+    """Parse JSON with orjson; only if that fails, again with the stdlib, which reads the `NaN` literal that
+    MLflow's and tritonclient's Python clients write for missing floats (it becomes null, a missing value)."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        try:
+            return json.loads(bytes(raw), parse_constant=_nan_as_null)
+        except (ValueError, UnicodeDecodeError):
+            raise RequestError.single("malformed_json", f"{what} is not valid JSON: {exc}") from exc
+
+
+def _nan_as_null(constant: str) -> None:
+    if constant != "NaN":
+        raise ValueError(f"{constant} is not a value a model can take")
 
 
 @dataclass
@@ -82,28 +113,34 @@ class Batch:
     columns: dict[str, Any]
     rows: int
     doubles: Any = None
+    # Column -> boolean mask of the rows holding a category the model never saw (accepted by the policy).
+    unknown: dict[str, Any] = field(default_factory=dict)
 
 
-def split_body(body: Any, names: tuple[str, ...]) -> tuple[dict[str, list[Any]], int, list[str]]:
+Columns = tuple[dict[str, Any], int, list[str]]
+"""(column -> values, rows, extra column names): what every protocol's decoder hands to validation."""
+
+
+def split_body(body: Any, names: tuple[str, ...]) -> Columns:
     """Return (column -> values, rows, extra column names) for records or columnar bodies."""
     if isinstance(body, list):
-        return _from_records(body, names)
+        return from_records(body, names)
     if isinstance(body, dict):
         if isinstance(body.get("records"), list):
-            return _from_records(body["records"], names)
+            return from_records(body["records"], names)
         if isinstance(body.get("dataframe_records"), list):
-            return _from_records(body["dataframe_records"], names)
+            return from_records(body["dataframe_records"], names)
         if isinstance(body.get("columns"), dict):
-            return _from_columns(body["columns"])
+            return from_columns(body["columns"])
         if isinstance(body.get("dataframe_split"), dict):
-            return _from_split(body["dataframe_split"])
+            return from_split(body["dataframe_split"])
     raise RequestError.single(
         "bad_request_shape",
         'the body must be a list of records, {"records": [...]}, or {"columns": {"name": [values]}}',
     )
 
 
-def _from_records(records: list[Any], names: tuple[str, ...]) -> tuple[dict[str, list[Any]], int, list[str]]:
+def from_records(records: list[Any], names: tuple[str, ...]) -> tuple[dict[str, list[Any]], int, list[str]]:
     if not records:
         raise RequestError.single("empty_batch", "the batch has no rows; send at least one record")
     expected = set(names)
@@ -127,7 +164,7 @@ class _Holey(list[Any]):
     """A column built from records where some lacked keys: only these can hold _MISSING."""
 
 
-def _from_columns(columns: dict[str, Any]) -> tuple[dict[str, list[Any]], int, list[str]]:
+def from_columns(columns: dict[str, Any]) -> tuple[dict[str, list[Any]], int, list[str]]:
     lengths = set()
     for name, values in columns.items():
         if not isinstance(values, list):
@@ -142,7 +179,7 @@ def _from_columns(columns: dict[str, Any]) -> tuple[dict[str, list[Any]], int, l
     return dict(columns), lengths.pop(), []
 
 
-def _from_split(split: dict[str, Any]) -> tuple[dict[str, list[Any]], int, list[str]]:
+def from_split(split: dict[str, Any]) -> tuple[dict[str, list[Any]], int, list[str]]:
     names, data = split.get("columns"), split.get("data")
     if not isinstance(names, list) or not isinstance(data, list) or not all(isinstance(n, str) for n in names):
         raise RequestError.single(

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ml.serve.errors import RequestError
 from ml.serve.loader import Manifest, ModelRef
 from ml.serve.metrics import Metrics, build_metrics
@@ -70,14 +72,16 @@ class ServerState:
             raise RequestError.single("not_ready", f"not ready: {reason}; retry after /ready answers 200")
         return self.predictor
 
-    def error(self, kind: str) -> None:
-        self.metrics.error(kind)
+    def error(self, kind: str, protocol: str) -> None:
+        self.metrics.error(kind, protocol)
 
-    def observe(self, endpoint: str, status: int, seconds: float) -> None:
-        self.metrics.request(endpoint, status, seconds)
+    def observe(self, endpoint: str, protocol: str, status: int, seconds: float) -> None:
+        self.metrics.request(endpoint, protocol, status, seconds)
 
-    def predicted(self, request_id: str, batch: Batch, result: Prediction) -> None:
-        self.metrics.predicted(batch.rows)
+    def predicted(self, protocol: str, request_id: str, batch: Batch, result: Prediction) -> None:
+        self.metrics.predicted(batch.rows, protocol)
+        for column, mask in batch.unknown.items():
+            self.metrics.unknown_category(column, int(mask.sum()))
         logger = self.predlog
         if logger is None or not logger.sampled():
             return
@@ -89,6 +93,8 @@ class ServerState:
                 columns=batch.columns,
                 predictions=result.predictions,
                 proba=_proba_of_prediction(result),
+                protocol=protocol,
+                unknown=batch.unknown,
             )
         )
 
@@ -110,6 +116,18 @@ class ServerState:
             "classes": predictor.classes,
             "fast_path": predictor.fast is not None,
         }
+
+    def v2_metadata(self) -> dict[str, Any]:
+        from ml.serve.inference_v2 import model_metadata
+
+        predictor = self.require_ready()
+        classes = predictor.classes
+        example = np.asarray(classes if classes is not None else [0.0])
+        labels_type = "BYTES" if example.dtype.kind in "OUS" else "INT64" if example.dtype.kind in "iub" else "FP64"
+        m = self.manifest
+        return model_metadata(
+            m.name, m.version, predictor.schema, labels_type, None if classes is None else len(classes)
+        )
 
     def openapi(self) -> dict[str, Any]:
         from ml.serve.openapi import openapi_document

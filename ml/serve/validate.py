@@ -11,7 +11,16 @@ from typing import Any
 import numpy as np
 
 from ml.serve.errors import Problem, RequestError
-from ml.serve.schema import _MISSING, INT32, Batch, ColumnSpec, InputSchema, problems_for_missing, split_body
+from ml.serve.schema import (
+    _MISSING,
+    INT32,
+    Batch,
+    Columns,
+    ColumnSpec,
+    InputSchema,
+    problems_for_missing,
+    split_body,
+)
 
 _NONE = type(None)
 _MISSING_T = type(_MISSING)
@@ -37,7 +46,13 @@ _EXPECTED = {
 
 def parse_batch(body: Any, schema: InputSchema, *, max_rows: int, reject_extra: bool) -> Batch:
     """Validate a decoded JSON body against the schema; raise RequestError listing every problem found."""
-    cols, rows, extras = split_body(body, schema.names)
+    return validate_columns(split_body(body, schema.names), schema, max_rows=max_rows, reject_extra=reject_extra)
+
+
+def validate_columns(decoded: Columns, schema: InputSchema, *, max_rows: int, reject_extra: bool) -> Batch:
+    """The one validation of every protocol: JSON values (lists) get the strict per-type checks, binary
+    tensors (numpy arrays) a check of their dtype; then nulls, categories and the row limit."""
+    cols, rows, extras = decoded
     if rows > max_rows:
         raise RequestError.single(
             "batch_too_large", f"the batch has {rows} rows; the limit is {max_rows}: split it into smaller batches"
@@ -50,7 +65,7 @@ def parse_batch(body: Any, schema: InputSchema, *, max_rows: int, reject_extra: 
             Problem("extra_column", f"column {c!r} is not in the model signature; remove it", c) for c in extras
         ]
     arrays: dict[str, Any] = {}
-    doubles: list[tuple[str, list[Any]]] = []
+    doubles: list[tuple[str, Any]] = []
     for spec in schema.columns:
         missing = problems_for_missing(cols, spec)
         if missing is not None:
@@ -59,25 +74,102 @@ def parse_batch(body: Any, schema: InputSchema, *, max_rows: int, reject_extra: 
         values = cols.get(spec.name)
         if values is None:
             values = [None] * rows
-        if spec.type == "double":
+        if isinstance(values, np.ndarray):
+            result = convert_array(spec, values)
+        elif spec.type == "double":
             checked = check(spec, values)
-            if isinstance(checked, Problem):
-                problems.append(checked)
-            else:
-                doubles.append((spec.name, checked[0]))
-            continue
-        result = convert(spec, values)
+            result = checked if isinstance(checked, Problem) else checked[0]
+        else:
+            result = convert(spec, values)
         if isinstance(result, Problem):
             problems.append(result)
+        elif spec.type == "double":
+            doubles.append((spec.name, result))
         else:
             arrays[spec.name] = result
     matrix = _double_matrix(doubles, arrays, problems) if doubles and not problems else None
+    unknown = {} if problems else _categories(schema, arrays, problems)
     if problems:
         raise RequestError(problems)
-    return Batch(arrays, rows, matrix)
+    return Batch(arrays, rows, matrix, unknown)
 
 
-def _double_matrix(doubles: list[tuple[str, list[Any]]], arrays: dict[str, Any], problems: list[Problem]) -> Any:
+def _categories(schema: InputSchema, arrays: dict[str, Any], problems: list[Problem]) -> dict[str, Any]:
+    """Masks of accepted unknown categories; a Problem for each column whose policy rejects them."""
+    unknown: dict[str, Any] = {}
+    for spec in schema.columns:
+        if spec.categories is None or spec.name not in arrays:
+            continue
+        values = arrays[spec.name].tolist()
+        seen = set(values)
+        seen.discard(None)
+        new = seen - spec.categories
+        if not new:
+            continue
+        if spec.unknown == "reject":
+            row, value = next((i, v) for i, v in enumerate(values) if v in new)
+            problems.append(
+                Problem(
+                    "unknown_category",
+                    f"column {spec.name!r} row {row}: unknown category {_short(value)}; the data contract "
+                    f"rejects categories outside {sorted(spec.categories)[:20]}",
+                    spec.name,
+                    row,
+                )
+            )
+        else:
+            unknown[spec.name] = np.fromiter((v in new for v in values), dtype=np.bool_, count=len(values))
+    return unknown
+
+
+_FLOAT_KINDS = "fiu"
+
+
+def convert_array(spec: ColumnSpec, values: Any) -> Any:
+    """A binary tensor column as the array the model takes, or the Problem; numbers are checked as a whole."""
+    kind = values.dtype.kind
+    typ = spec.type
+    if kind in "OUS" or typ == "datetime":
+        # Strings (BYTES tensors) take the JSON path: their values are Python objects anyway.
+        return convert(spec, values.tolist())
+    expected = {"boolean": "b", "string": "", "float": _FLOAT_KINDS, "double": _FLOAT_KINDS}.get(typ, "iuf")
+    if kind not in expected:
+        return Problem(
+            "wrong_type",
+            f"column {spec.name!r}: a {values.dtype} tensor cannot be {typ}; send {_EXPECTED[typ]}",
+            spec.name,
+        )
+    if kind == "f":
+        holes = np.isnan(values)
+        if holes.any():
+            if spec.required:
+                row = int(holes.argmax())
+                return Problem(
+                    "null_value",
+                    f"column {spec.name!r} is NaN in row {row}; it is required: send a value",
+                    spec.name,
+                    row,
+                )
+            if typ in ("integer", "long"):
+                whole = values[~holes]
+                if not np.array_equal(whole, np.round(whole)):
+                    return Problem("invalid_value", f"column {spec.name!r}: expected whole numbers ({typ})", spec.name)
+                return values.astype(np.float64, copy=False)
+    if typ in ("float", "double"):
+        return values.astype(np.float64 if typ == "double" else np.float32, copy=False)
+    if typ in ("integer", "long"):
+        if kind == "f" and not np.array_equal(values, np.round(values)):
+            return Problem("invalid_value", f"column {spec.name!r}: expected whole numbers ({typ})", spec.name)
+        arr = values.astype(np.int64, copy=False)
+        if typ == "integer":
+            if arr.size and (arr.min() < INT32[0] or arr.max() > INT32[1]):
+                return Problem("invalid_value", f"column {spec.name!r}: a value is outside the 32-bit range", spec.name)
+            return arr.astype(np.int32)
+        return arr
+    return values
+
+
+def _double_matrix(doubles: list[tuple[str, Any]], arrays: dict[str, Any], problems: list[Problem]) -> Any:
     try:
         matrix = np.array([values for _, values in doubles], dtype=np.float64)
     except (OverflowError, ValueError, TypeError):
