@@ -64,11 +64,16 @@ def _command_error_text(exc: Exception) -> str:
 def up(
     name: str = ENV_ARG,
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation (for CI and scripts)."),
-    refresh: bool = typer.Option(False, "--refresh", help="Refresh the state from the real resources first."),
+    refresh: bool = typer.Option(
+        True,
+        "--refresh/--no-refresh",
+        help="Refresh the state from the real resources first (default), so anything removed behind Pulumi's "
+        "back (a container deleted by hand, a killed `up`) is recreated.",
+    ),
 ) -> None:
     """Create or update ENV's resources (`pulumi up`), streaming Pulumi's output."""
-    from mlops.stacks import project, stack_config
     from mlops.preflight import PreflightFailed, check_docker_stack
+    from mlops.stacks import project, stack_config
 
     stack = _stack(name, create=True)
     try:
@@ -76,7 +81,7 @@ def up(
     except PreflightFailed as exc:
         raise _fail(exc) from exc
     if not yes:
-        _run(f"preview of {name}", lambda: stack.preview(on_output=typer.echo, diff=False))
+        _run(f"preview of {name}", lambda: stack.preview(on_output=typer.echo, diff=False, refresh=refresh))
         if not typer.confirm(f"Apply these changes to '{name}'?", default=False):
             raise typer.Exit(code=1)
     result = _run(f"pulumi up of {name}", lambda: stack.up(on_output=typer.echo, refresh=refresh))

@@ -64,8 +64,9 @@ def create(component: pulumi.ComponentResource, args: ContainerRegistryArgs) -> 
         user="docker-registry",
         healthcheck=health(f"http://127.0.0.1:{REGISTRY_PORT}/v2/", 200, 401),
         ready_timeout_s=60,
-        # The registry keeps its name and host port, so the old container must go before the new one binds them.
-        opts=pulumi.ResourceOptions(parent=component, delete_before_replace=True),
+        # Fixed name and host port: the provider sets the old container aside (stopped, so the port is free)
+        # and removes it only once the new one is ready, or restores it if the new one never is.
+        opts=pulumi.ResourceOptions(parent=component),
     )
 
     credentials: RegistryLogin = {"address": address, "username": s.registry.username, "password": args.password}

@@ -96,8 +96,9 @@ def create(component: pulumi.ComponentResource, args: ServingClusterArgs) -> Ser
         user="www-data",
         healthcheck=health(f"http://127.0.0.1:{PORT}/_balancer/health"),
         ready_timeout_s=60,
-        # Fixed name and host port: the old balancer must release them first.
-        opts=pulumi.ResourceOptions(parent=component, delete_before_replace=True, depends_on=replicas),
+        # Fixed name and host port: the provider sets the old balancer aside (freeing the port) and removes it
+        # once the new one is healthy, or brings it back if the new one never is.
+        opts=pulumi.ResourceOptions(parent=component, depends_on=replicas),
     )
     return ServingClusterOutputs(
         endpoint=balancer.name.apply(lambda _: f"http://{LOOPBACK}:{sv.port}"),

@@ -52,8 +52,9 @@ def create(component: pulumi.ComponentResource, args: TrackingServerArgs) -> Tra
                 "start_period_s": 0,
             },
             ready_timeout_s=120,
-            # Fixed name on the network: the old container must be gone before the new one takes it.
-            opts=pulumi.ResourceOptions(parent=component, delete_before_replace=True),
+            # Fixed name on the network: the provider stops the old one (it owns the data directory) before
+            # the new one starts, and restarts it if the new one never gets ready.
+            opts=pulumi.ResourceOptions(parent=component),
         )
         depends_on.append(postgres)
         # Through the environment, so the password is in neither the command line nor the state's inputs.
@@ -103,9 +104,10 @@ def create(component: pulumi.ComponentResource, args: TrackingServerArgs) -> Tra
             f"http://127.0.0.1:{PORT}/health", interval_s=2, retries=3, start_period_s=s.tracking.ready_timeout_seconds
         ),
         ready_timeout_s=s.tracking.ready_timeout_seconds,
-        # Same name and host port across replacements, so the old container goes first; the data is
-        # on volumes and survives.
-        opts=pulumi.ResourceOptions(parent=component, delete_before_replace=True, depends_on=depends_on),
+        # Same name and host port across replacements: the provider sets the old container aside and
+        # removes it once the new one is healthy, or brings it back if the new one never is; the data is
+        # on volumes and survives either way.
+        opts=pulumi.ResourceOptions(parent=component, depends_on=depends_on),
     )
     return TrackingServerOutputs(
         uri=container.name.apply(lambda _: f"http://{LOOPBACK}:{s.tracking.port}"),

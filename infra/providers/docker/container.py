@@ -73,88 +73,47 @@ class ContainerProvider(ResourceProvider):
     IN_PLACE = ("limits", "restart")
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        from docker.types import Mount
+        """Create, start and wait for the container; a same-named container of this stack is set aside.
 
+        A same-named container is either the one this create replaces (create-before-delete of a fixed
+        name) or a leftover of an `up` that was killed: it is renamed and stopped (which frees its host
+        port), the new one is started, and only once the new one is ready is the old one removed. If the
+        new one never gets ready, it is removed and the old one renamed back and restarted, so a failed
+        replacement leaves the component as it was. A same-named container that is not this stack's is
+        never touched: the create fails and says so.
+        """
         docker_client = client()
-        for mount in props.get("mounts") or []:
-            source = Path(mount.get("source") or "")
-            if mount["type"] == "bind" and not source.exists():
-                # Replicas are created in parallel and share this directory: another may have just made it.
-                source.mkdir(parents=True, exist_ok=True)
-                # The container's non-root user is not the host user, and writes here (prediction logs).
-                source.chmod(0o1777)
-        # Numbers arrive as floats from the engine's property bags.
-        ports = {
-            f"{int(p['internal'])}/{p.get('protocol', 'tcp')}": (p["host_ip"], int(p["external"]))
-            for p in props.get("ports") or []
-        }
-        mounts = [
-            Mount(
-                target=m["target"],
-                source=m.get("source") or None,
-                type=m["type"],
-                read_only=bool(m.get("read_only")),
-                # Scratch space for the container's non-root user, whatever its uid.
-                tmpfs_mode=0o1777 if m["type"] == "tmpfs" else None,
-            )
-            for m in props.get("mounts") or []
-        ]
-        limits = props.get("limits") or {}
-        health = props.get("healthcheck")
-        network = props["network"]
-        container = docker_client.containers.create(
-            props["image"],
-            props.get("command") or None,
-            name=props["name"],
-            environment={**(props.get("env") or {}), **(props.get("secret_env") or {})},
-            labels=props.get("labels") or {},
-            ports=ports,
-            mounts=mounts,
-            network=network,
-            networking_config={
-                network: docker_client.api.create_endpoint_config(aliases=list(props.get("aliases") or []))
-            },
-            nano_cpus=int(float(limits["cpus"]) * 1e9) if limits.get("cpus") else None,
-            mem_limit=f"{int(limits['memory_mb'])}m" if limits.get("memory_mb") else None,
-            restart_policy={"Name": props.get("restart") or "no"},
-            user=props.get("user") or None,
-            read_only=bool(props.get("read_only")),
-            healthcheck=None
-            if not health
-            else {
-                "test": list(health["test"]),
-                "interval": int(health.get("interval_s", 5) * NS),
-                "timeout": int(health.get("timeout_s", 5) * NS),
-                "retries": int(health.get("retries", 3)),
-                "start_period": int(health.get("start_period_s", 0) * NS),
-            },
-            detach=True,
-        )
+        aside = _set_aside(docker_client, props["name"], props.get("labels") or {})
         try:
-            container.start()
-            _wait_ready(container, bool(health), int(props.get("ready_timeout_s") or 120))
+            container = _create(docker_client, props)
         except Exception:
-            container.remove(force=True, v=False)
+            _restore(aside, props["name"], bool(props.get("healthcheck")), int(props.get("ready_timeout_s") or 120))
             raise
+        if aside is not None:
+            aside.remove(force=True, v=False)
         return CreateResult(container.id, {**plain(props), "container_id": container.id})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         return diff(olds, news, self.KEYS, self.IN_PLACE)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        limits = news.get("limits") or {}
-        client().api.update_container(
-            id_,
-            cpu_quota=int(float(limits["cpus"]) * 100_000) if limits.get("cpus") else None,
-            cpu_period=100_000 if limits.get("cpus") else None,
-            mem_limit=f"{int(limits['memory_mb'])}m" if limits.get("memory_mb") else None,
-            memswap_limit=f"{int(limits['memory_mb'])}m" if limits.get("memory_mb") else None,
-            restart_policy={"Name": news.get("restart") or "no"},
-        )
+        """Limits and restart policy in place. The engine refuses `CpuQuota` on a container created with
+        `NanoCpus` (they are exclusive), so CPUs are updated as `NanoCpus` too; docker-py's
+        `update_container` has no such argument, hence the raw API call."""
+        api = client().api
+        body: dict[str, Any] = {"RestartPolicy": {"Name": news.get("restart") or "no"}}
+        body.update(_resources(news.get("limits") or {}))
+        response = api._post_json(api._url("/containers/{0}/update", id_), data=body)
+        api._raise_for_status(response)
         return UpdateResult({**plain(news), "container_id": id_})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        container = client().containers.get(id_)
+        """The container as it is, or gone (no id): the engine then drops it and the next `up` recreates it."""
+        try:
+            container = client().containers.get(id_)
+        except not_found():
+            log.info("container %s is gone", props.get("name") or id_)
+            return ReadResult("", {})
         return ReadResult(id_, {**plain(props), "image": container.attrs["Config"]["Image"]})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
@@ -165,6 +124,125 @@ class ContainerProvider(ResourceProvider):
             return
         container.stop(timeout=10)
         container.remove(v=False)
+
+
+def _resources(limits: Mapping[str, Any]) -> dict[str, int]:
+    """The engine's resource fields for `limits`; memory without swap, so the limit is the limit."""
+    body: dict[str, int] = {}
+    if limits.get("cpus"):
+        body["NanoCpus"] = int(float(limits["cpus"]) * 1e9)
+    if limits.get("memory_mb"):
+        body["Memory"] = body["MemorySwap"] = int(limits["memory_mb"]) * 1024 * 1024
+    return body
+
+
+def _ours(container: Any, labels: Mapping[str, str]) -> bool:
+    found = container.attrs.get("Config", {}).get("Labels") or {}
+    return bool(labels) and all(found.get(key) == value for key, value in labels.items())
+
+
+def _set_aside(docker_client: Any, name: str, labels: Mapping[str, str]) -> Any | None:
+    """Rename and stop a same-named container of this stack; refuse one that is not ours."""
+    try:
+        existing = docker_client.containers.get(name)
+    except not_found():
+        return None
+    if not _ours(existing, labels):
+        raise RuntimeError(
+            f"a container named {name} exists and is not this stack's (labels {labels} do not match): "
+            "remove or rename it, then run `up` again"
+        )
+    was_running = bool(existing.attrs.get("State", {}).get("Running"))
+    existing.rename(f"{name}-aside-{existing.id[:12]}")
+    existing.stop(timeout=10)
+    existing.was_running = was_running
+    log.info("container %s set aside while its replacement starts", name)
+    return existing
+
+
+def _restore(aside: Any | None, name: str, has_health: bool, timeout_s: int) -> None:
+    """Put a set-aside container back as it was, after its replacement failed, and wait until it is ready."""
+    if aside is None:
+        return
+    try:
+        aside.rename(name)
+        if getattr(aside, "was_running", False):
+            aside.start()
+            _wait_ready(aside, has_health, timeout_s)
+        log.warning("replacement of %s failed: the previous container is back", name)
+    except Exception as err:  # the original failure matters more; say what is left to do
+        log.error(
+            "replacement of %s failed and the previous container (%s) could not be restored: %s",
+            name,
+            aside.id[:12],
+            err,
+        )
+
+
+def _create(docker_client: Any, props: Mapping[str, Any]) -> Any:
+    """Create and start the container and wait until it is ready; on failure, remove it and raise."""
+    from docker.types import Mount
+
+    for mount in props.get("mounts") or []:
+        source = Path(mount.get("source") or "")
+        if mount["type"] == "bind" and not source.exists():
+            # Replicas are created in parallel and share this directory: another may have just made it.
+            source.mkdir(parents=True, exist_ok=True)
+            # The container's non-root user is not the host user, and writes here (prediction logs).
+            source.chmod(0o1777)
+    # Numbers arrive as floats from the engine's property bags.
+    ports = {
+        f"{int(p['internal'])}/{p.get('protocol', 'tcp')}": (p["host_ip"], int(p["external"]))
+        for p in props.get("ports") or []
+    }
+    mounts = [
+        Mount(
+            target=m["target"],
+            source=m.get("source") or None,
+            type=m["type"],
+            read_only=bool(m.get("read_only")),
+            # Scratch space for the container's non-root user, whatever its uid.
+            tmpfs_mode=0o1777 if m["type"] == "tmpfs" else None,
+        )
+        for m in props.get("mounts") or []
+    ]
+    limits = props.get("limits") or {}
+    health = props.get("healthcheck")
+    network = props["network"]
+    container = docker_client.containers.create(
+        props["image"],
+        props.get("command") or None,
+        name=props["name"],
+        environment={**(props.get("env") or {}), **(props.get("secret_env") or {})},
+        labels=props.get("labels") or {},
+        ports=ports,
+        mounts=mounts,
+        network=network,
+        networking_config={network: docker_client.api.create_endpoint_config(aliases=list(props.get("aliases") or []))},
+        nano_cpus=int(float(limits["cpus"]) * 1e9) if limits.get("cpus") else None,
+        mem_limit=f"{int(limits['memory_mb'])}m" if limits.get("memory_mb") else None,
+        memswap_limit=f"{int(limits['memory_mb'])}m" if limits.get("memory_mb") else None,
+        restart_policy={"Name": props.get("restart") or "no"},
+        user=props.get("user") or None,
+        read_only=bool(props.get("read_only")),
+        healthcheck=None
+        if not health
+        else {
+            "test": list(health["test"]),
+            "interval": int(health.get("interval_s", 5) * NS),
+            "timeout": int(health.get("timeout_s", 5) * NS),
+            "retries": int(health.get("retries", 3)),
+            "start_period": int(health.get("start_period_s", 0) * NS),
+        },
+        detach=True,
+    )
+    try:
+        container.start()
+        _wait_ready(container, bool(health), int(props.get("ready_timeout_s") or 120))
+    except Exception:
+        container.remove(force=True, v=False)
+        raise
+    return container
 
 
 SETTLE_S = 2.0

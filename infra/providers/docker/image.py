@@ -66,7 +66,12 @@ class ImageProvider(ResourceProvider):
         return UpdateResult({**plain(news), "ref": olds.get("ref", id_), "repo_digest": olds.get("repo_digest", "")})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        client().images.get(id_)
+        """The image, or gone when the engine no longer has it (the next `up` builds it from cache again)."""
+        try:
+            client().images.get(id_)
+        except not_found():
+            log.info("image %s is gone", id_)
+            return ReadResult("", {})
         return ReadResult(id_, plain(props))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:

@@ -24,8 +24,14 @@ class NetworkProvider(ResourceProvider):
         docker_client = client()
         name = props["name"]
         existing = [n for n in docker_client.networks.list(names=[name]) if n.name == name]
-        if existing and existing[0].attrs.get("Labels", {}) == props["labels"]:
+        if existing and (existing[0].attrs.get("Labels") or {}) == props["labels"]:
+            # Ours, left by a killed `up` or a refresh that lost it: adopted, containers may be attached.
             network = existing[0]
+        elif existing:
+            raise RuntimeError(
+                f"a network named {name} exists and is not this stack's (labels {existing[0].attrs.get('Labels')}): "
+                "remove it (docker network rm), then run `up` again"
+            )
         else:
             network = docker_client.networks.create(name, driver="bridge", labels=props["labels"], check_duplicate=True)
         return CreateResult(network.id, {**plain(props), "network_id": network.id})
@@ -34,7 +40,11 @@ class NetworkProvider(ResourceProvider):
         return diff(olds, news, self.KEYS)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        network = client().networks.get(id_)
+        try:
+            network = client().networks.get(id_)
+        except not_found():
+            log.info("network %s is gone", props.get("name") or id_)
+            return ReadResult("", {})
         return ReadResult(id_, {**plain(props), "name": network.name, "labels": network.attrs.get("Labels") or {}})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:

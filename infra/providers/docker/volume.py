@@ -33,7 +33,11 @@ class VolumeProvider(ResourceProvider):
         return diff(olds, news, self.KEYS)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        volume = client().volumes.get(id_)
+        try:
+            volume = client().volumes.get(id_)
+        except not_found():
+            log.info("volume %s is gone", id_)
+            return ReadResult("", {})
         return ReadResult(id_, {**plain(props), "name": volume.name, "labels": volume.attrs.get("Labels") or {}})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
