@@ -75,6 +75,8 @@ def test_read_reports_a_removed_container_network_volume_and_image_as_gone(clien
     provider = ContainerProvider()
     created = provider.create(web())
     assert provider.read(created.id, created.outs).id == created.id
+    client.containers.get(created.id).stop(timeout=5)
+    assert not provider.read(created.id, created.outs).id, "a stopped container must be replaced by the next up"
     client.containers.get(created.id).remove(force=True)
     gone = provider.read(created.id, created.outs)
     assert not gone.id and gone.outs == {}

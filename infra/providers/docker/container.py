@@ -108,11 +108,19 @@ class ContainerProvider(ResourceProvider):
         return UpdateResult({**plain(news), "container_id": id_})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        """The container as it is, or gone (no id): the engine then drops it and the next `up` recreates it."""
+        """The container as it is, or gone (no id): the engine then drops it and the next `up` recreates it.
+
+        A container that stopped and is not being restarted by its policy counts as gone too: everything
+        this provider runs is meant to run, and `create` sets the stopped one aside and replaces it.
+        """
         try:
             container = client().containers.get(id_)
         except not_found():
             log.info("container %s is gone", props.get("name") or id_)
+            return ReadResult("", {})
+        state = container.attrs.get("State") or {}
+        if not state.get("Running") and not state.get("Restarting"):
+            log.info("container %s is stopped (%s): it will be replaced", props.get("name") or id_, state.get("Status"))
             return ReadResult("", {})
         return ReadResult(id_, {**plain(props), "image": container.attrs["Config"]["Image"]})
 

@@ -1,0 +1,334 @@
+"""Faults of the docker target, for real: a stack of its own (`ifault`, free loopback ports, its own state,
+data dir and volumes), driven through `mlops env up` as a user would, while a client thread sends
+predictions to the serving endpoint and counts failures.
+
+One stack serves every case, in order (each case leaves it converged for the next): the module fixture
+brings it up, trains and registers a model, gives it the alias and rolls serving out; every case asserts
+that the registered model is still there and that serving answers afterwards.
+
+Not here, and why:
+- restarting dockerd: the engine is shared by everyone on this machine (other stacks, other test runs,
+  the toolchain's builds); restarting it would break their work. `MLOPS_FAULTS_RESTART_DOCKERD=1` runs it
+  on a machine where this suite is alone with the engine.
+- a rotated Postgres password: the stack runs SQLite (a Postgres backend doubles the build); see the
+  case's skip reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from contract import CONFIG_NAMESPACE
+from tests.support.docker_objects import purge
+from tests.support.paths import BIN, EXAMPLES
+from tests.support.ports import free_ports
+from tests.support.pulumi_mocks import stack_config
+from tests.support.pulumi_stacks import environment, project_dir, why_not_runnable
+
+STACK = "ifault"
+MODEL = "ifault-model"
+PREFIX = f"mlops-{STACK}"
+pytestmark = pytest.mark.integration
+
+MAX_FAILURES_IN_PLACE = 0
+"""An in-place update of limits restarts nothing: not one request may fail."""
+
+
+@dataclass
+class Client:
+    """Sends one prediction every 0.2 s to the endpoint and counts the failures, with their times."""
+
+    endpoint: str
+    rows: list[dict[str, Any]]
+    sent: int = 0
+    failures: list[tuple[float, str]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def _one(self) -> None:
+        request = urllib.request.Request(
+            f"{self.endpoint}/predict",
+            data=json.dumps({"records": self.rows}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        self.sent += 1
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                if response.status != 200:
+                    self.failures.append((time.monotonic(), f"HTTP {response.status}"))
+        except (urllib.error.URLError, OSError) as err:
+            self.failures.append((time.monotonic(), str(err)))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._one()
+            self._stop.wait(0.2)
+
+    def start(self) -> Client:
+        self.sent, self.failures = 0, []
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> Client:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=30)
+        return self
+
+    def answers(self, within_s: float = 120) -> bool:
+        deadline = time.monotonic() + within_s
+        while time.monotonic() < deadline:
+            before = len(self.failures)
+            self._one()
+            if len(self.failures) == before:
+                return True
+            time.sleep(1)
+        return False
+
+
+@dataclass
+class Faulted:
+    root: Path
+    work: Path
+    env: dict[str, str]
+    config: dict[str, Any]
+    ports: dict[str, int]
+    client: Client | None = None
+
+    def mlops(self, *args: str, timeout: float = 1500) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BIN / "mlops"), *args], env=self.env, capture_output=True, text=True, timeout=timeout
+        )
+
+    def up(self) -> str:
+        done = self.mlops("env", "up", STACK, "--yes")
+        output = done.stdout + done.stderr
+        assert done.returncode == 0, output[-4000:]
+        return output
+
+    def outputs(self) -> dict[str, Any]:
+        done = self.mlops("env", "outputs", STACK, "--json")
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    def write_config(self) -> None:
+        path = self.work / "stacks" / f"Pulumi.{STACK}.yaml"
+        document = yaml.safe_load(path.read_text()) or {}
+        document.setdefault("config", {}).update({f"{CONFIG_NAMESPACE}:{k}": v for k, v in self.config.items()})
+        path.write_text(yaml.safe_dump(document))
+
+    @property
+    def tracking(self) -> str:
+        return f"http://127.0.0.1:{self.ports['tracking']}"
+
+
+def docker_client() -> Any:
+    import docker
+
+    return docker.from_env()
+
+
+def container_ids(role_prefix: str = PREFIX) -> dict[str, str]:
+    return {
+        c.name: c.id
+        for c in docker_client().containers.list(all=True, filters={"label": f"mlops.stack={STACK}"})
+        if c.name.startswith(role_prefix)
+    }
+
+
+def running(name: str) -> bool:
+    try:
+        return bool(docker_client().containers.get(name).attrs["State"]["Running"])
+    except Exception:
+        return False
+
+
+def registered_version(tracking: str) -> str:
+    url = f"{tracking}/api/2.0/mlflow/registered-models/alias?name={MODEL}&alias=champion"
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return str(json.loads(response.read())["model_version"]["version"])
+
+
+def wait_healthy(url: str, within_s: float = 600) -> None:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(2)
+    raise AssertionError(f"{url} did not answer within {within_s} s")
+
+
+def train_and_alias(tracking: str) -> str:
+    from mlflow import MlflowClient
+
+    from ml.train import run_training
+    from ml.training_config import load_config_and_spec
+
+    config, spec = load_config_and_spec(EXAMPLES / "breast_cancer" / "train.yaml")
+    result = run_training(config.model_copy(update={"model_name": MODEL}), spec, tracking)
+    MlflowClient(tracking).set_registered_model_alias(MODEL, "champion", result.version)
+    return str(result.version)
+
+
+def example_rows() -> list[dict[str, Any]]:
+    from ml.data import load_dataset
+    from ml.spec import load_dataset_spec
+
+    spec = load_dataset_spec(EXAMPLES / "breast_cancer" / "dataset.yaml")
+    frame = load_dataset(spec).frame.drop(columns=[spec.target]).head(3)
+    return json.loads(frame.to_json(orient="records"))
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Faulted]:
+    reason = why_not_runnable()
+    if reason:
+        pytest.skip(reason)
+    registry, tracking, serving = free_ports(3)
+    config = stack_config("local")
+    config["registry"] = {**config["registry"], "port": registry}
+    config["tracking"] = {**config["tracking"], "port": tracking}
+    config["artifacts"] = {"volume": f"{PREFIX}-artifacts"}
+    config["serving"] = {
+        **config["serving"],
+        "port": serving,
+        "replicas": 2,
+        "memoryMb": 768,
+        "modelUri": f"models:/{MODEL}@champion",
+    }
+    config["training"] = {"cpus": 1.0, "memoryMb": 2048}
+    purge(STACK)
+    root = tmp_path_factory.mktemp("faults")
+    work = project_dir(root, STACK, config)
+    env = {**os.environ, **environment(root), "MLOPS_PROJECT_DIR": str(work)}
+    faulted = Faulted(root, work, env, config, {"registry": registry, "tracking": tracking, "serving": serving})
+    try:
+        faulted.up()  # first deployment: registry, images, tracking server; nothing to serve yet
+        assert faulted.outputs()["serving_endpoint"] == ""
+        train_and_alias(faulted.tracking)
+        faulted.up()  # the alias resolves: serving rolls out
+        endpoint = faulted.outputs()["serving_endpoint"]
+        faulted.client = Client(endpoint, example_rows())
+        assert faulted.client.answers(), "serving never answered after the rollout"
+        yield faulted
+    finally:
+        faulted.mlops("env", "down", STACK, "--yes", "--purge", timeout=900)
+        purge(STACK)
+
+
+def nothing_lost(stack: Faulted) -> None:
+    wait_healthy(f"{stack.tracking}/health")
+    assert registered_version(stack.tracking) == "1"
+    assert stack.client is not None and stack.client.answers(), "serving did not come back"
+
+
+def test_a_stopped_tracking_server_leaves_serving_untouched(stack: Faulted) -> None:
+    assert stack.client is not None
+    serving_before = container_ids(f"{PREFIX}-serving-") | container_ids(f"{PREFIX}-balancer")
+    docker_client().containers.get(f"{PREFIX}-tracking").stop(timeout=10)
+    stack.client.start()
+    output = stack.up()
+    client = stack.client.stop()
+    print(f"tracking stopped during up: {len(client.failures)} failed of {client.sent}")
+    assert "keeping the version deployed now, models:/" in output
+    assert container_ids(f"{PREFIX}-serving-") | container_ids(f"{PREFIX}-balancer") == serving_before
+    assert client.failures == [], client.failures[:5]
+    assert running(f"{PREFIX}-tracking"), "the stopped tracking server was not brought back by up"
+    nothing_lost(stack)
+
+
+@pytest.mark.parametrize("component", ["tracking", "registry", "balancer", "serving-replica"])
+def test_a_removed_component_container_is_recreated_by_up(stack: Faulted, component: str) -> None:
+    assert stack.client is not None
+    names = sorted(container_ids(f"{PREFIX}-{component.replace('-replica', '-0')}"))
+    assert names, f"no {component} container to remove"
+    name = names[0]
+    docker_client().containers.get(name).remove(force=True)
+    stack.client.start()
+    stack.up()
+    client = stack.client.stop()
+    print(f"{name} removed, then up: {len(client.failures)} failed of {client.sent}")
+    assert running(name), f"{name} was not recreated"
+    nothing_lost(stack)
+
+
+def test_an_up_killed_mid_create_is_finished_by_the_next_up(stack: Faulted) -> None:
+    assert stack.client is not None
+    docker_client().containers.get(f"{PREFIX}-balancer").remove(force=True)
+    process = subprocess.Popen(
+        [str(BIN / "mlops"), "env", "up", STACK, "--yes"],
+        env=stack.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    assert process.stdout is not None
+    deadline = time.monotonic() + 600
+    for line in process.stdout:
+        if ("creating" in line and "balancer" in line) or time.monotonic() > deadline:
+            break
+    time.sleep(1)  # mid-create: the container exists and is waiting for its health check
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=60)
+    stack.client.start()
+    output = stack.up()
+    client = stack.client.stop()
+    print(f"up killed mid-create, then up: {len(client.failures)} failed of {client.sent}")
+    assert "409" not in output and "Conflict" not in output
+    assert running(f"{PREFIX}-balancer")
+    nothing_lost(stack)
+
+
+def test_changing_cpus_updates_serving_in_place(stack: Faulted) -> None:
+    assert stack.client is not None
+    before = container_ids(f"{PREFIX}-serving-")
+    stack.config["serving"] = {**stack.config["serving"], "cpus": 0.75}
+    stack.write_config()
+    stack.client.start()
+    stack.up()
+    client = stack.client.stop()
+    print(f"serving cpus changed: {len(client.failures)} failed of {client.sent} (bound {MAX_FAILURES_IN_PLACE})")
+    assert container_ids(f"{PREFIX}-serving-") == before, "the replicas were replaced, not updated in place"
+    for container_id in before.values():
+        assert docker_client().containers.get(container_id).attrs["HostConfig"]["NanoCpus"] == 750_000_000
+    assert len(client.failures) <= MAX_FAILURES_IN_PLACE, client.failures[:5]
+    nothing_lost(stack)
+
+
+@pytest.mark.skipif(
+    os.environ.get("MLOPS_FAULTS_RESTART_DOCKERD") != "1",
+    reason="restarting dockerd disturbs every other user of this shared engine; set MLOPS_FAULTS_RESTART_DOCKERD=1 "
+    "where this suite is alone with it",
+)
+def test_a_dockerd_restart_is_survived_through_restart_policies(stack: Faulted) -> None:
+    subprocess.run(["sh", "-c", "systemctl restart docker || service docker restart"], check=True, timeout=300)
+    nothing_lost(stack)
+
+
+@pytest.mark.skip(
+    reason="rotating the Postgres password needs a postgres-backed stack (another image build and a second "
+    "stack): not yet covered here; Postgres applies POSTGRES_PASSWORD only when it initialises its data"
+)
+def test_a_rotated_postgres_password() -> None:
+    raise AssertionError("not reached")
