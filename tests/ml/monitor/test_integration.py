@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -146,6 +147,25 @@ def test_unknown_registered_model_names_the_fix(mlflow_server: str, tmp_path: Pa
     assert "not found" in result.output and "--reference PATH" in " ".join(result.output.split())
 
 
+@pytest.fixture
+def registered_model(mlflow_server: str, model_name: str, tmp_path: Path) -> SimpleNamespace:
+    """The breast-cancer example trained under this test's own model name, with the config that trains it."""
+    import yaml
+
+    from ml.train import run_training
+    from ml.training_config import load_config_and_spec
+
+    example = Path(__file__).resolve().parents[3] / "examples" / "breast_cancer"
+    document = yaml.safe_load((example / "train.yaml").read_text())
+    document.update(dataset=str(example / "dataset.yaml"), model_name=model_name)
+    train_config = tmp_path / "train.yaml"
+    train_config.write_text(yaml.safe_dump(document))
+    result = run_training(*load_config_and_spec(train_config), mlflow_server)
+    return SimpleNamespace(
+        tracking_uri=mlflow_server, name=result.model_name, version=result.version, train_config=train_config
+    )
+
+
 def test_retrain_on_drift_registers_a_challenger_and_never_a_champion(registered_model, tmp_path: Path) -> None:
     from mlflow.tracking import MlflowClient
     from sklearn.datasets import load_breast_cancer
@@ -161,7 +181,7 @@ def test_retrain_on_drift_registers_a_challenger_and_never_a_champion(registered
     pd.DataFrame({"request_id": frame["_request_id"], "label": data.target}).to_csv(labels, index=False)
     client = MlflowClient(tracking_uri=registered_model.tracking_uri)
     before = {int(v.version) for v in client.search_model_versions(f"name='{registered_model.name}'")}
-    config = Path(__file__).resolve().parents[3] / "examples" / "breast_cancer" / "train.yaml"
+    config = registered_model.train_config
     result = CliRunner().invoke(
         app,
         [
