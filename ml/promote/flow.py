@@ -1,4 +1,12 @@
-"""Promotion and rollback: gates, copy with lineage, alias, rollout, smoke test; undo everything on failure."""
+"""Promotion and rollback: gates, copy with lineage, rollout of the pinned version, smoke test, then the alias.
+
+Every change to a target happens under its lease (`ml.promote.lease`) and inside an audit attempt whose
+intent is recorded first and which gains a record after each step: `intent`, `copied`, `deploying`,
+`deployed`, `smoke-tested`, `alias-moved`, then the outcome. The `champion` alias moves only once the
+new version serves and has passed the smoke test, so an interruption before that leaves the old champion
+in place; `recover` reads the steps of an interrupted attempt and completes it (smoke test passed) or
+undoes it (anything earlier), so the alias, the served version and the audit log agree again.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +20,17 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from contract import CHAMPION
-from ml.promote import audit
+from ml.promote import audit, lease
 from ml.promote.checks import GateResult, evaluate_gates
 from ml.promote.promotion_policy import Mode, PromotionPolicy
 from ml.promote.transfer import copy_version, lineage_tags
 from ml.promote.versions import ModelVersionRef, find_alias, get_version
 from ml.registry import HOLDOUT_ARTIFACT
-from ml.smoke import smoke_test
+from ml.smoke import smoke_test, wait_for_version
 
 log = logging.getLogger(__name__)
+
+RESTORE_TIMEOUT_S = 300.0
 
 
 class Outcome(IntEnum):
@@ -31,6 +41,7 @@ class Outcome(IntEnum):
     REFUSED = 2
     NEEDS_APPROVAL = 3
     ROLLED_BACK = 4
+    RESTORE_FAILED = 5
 
 
 class Deployer(Protocol):
@@ -51,6 +62,8 @@ class Target:
     tracking_uri: str
     policy: PromotionPolicy
     deployer: Deployer
+    lock_wait_s: float = 0.0
+    """How long to wait for another promotion of this target to finish; 0 refuses at once."""
 
 
 @dataclass
@@ -64,8 +77,23 @@ class Report:
 Say = Callable[[str], None]
 
 
+class RestoreFailed(RuntimeError):
+    """Undoing a failed change failed too: the target may serve neither version."""
+
+
+@dataclass(frozen=True)
+class Labels:
+    """The audit outcomes of one action: when it goes through, and when it is undone."""
+
+    done: str
+    undone: str
+
+
+LABELS = {"promote": Labels("promoted", "rolled_back"), "rollback": Labels("rolled_back_to", "failed")}
+
+
 def _serving_reference(current: str, model: str, version: str) -> str:
-    """Pinned references move to the new version; alias references stay (the alias moves instead)."""
+    """Where the stack points once the alias moved: pinned references follow, alias references stay."""
     if not current:
         return f"models:/{model}@{CHAMPION}"
     if current.startswith(f"models:/{model}/"):
@@ -77,39 +105,121 @@ def _set_alias(tracking_uri: str, model: str, version: str | None) -> None:
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    current = find_alias(tracking_uri, model, CHAMPION)
+    if (current.version if current else None) == version:
+        return
     if version is None:
         client.delete_registered_model_alias(model, CHAMPION)
     else:
         client.set_registered_model_alias(model, CHAMPION, version)
 
 
-def _probe_rows(version: ModelVersionRef, rows: int, workdir: Path):
+def _probe_rows(version: ModelVersionRef, rows: int, workdir: Path) -> Any:
     import pandas as pd
 
     holdout = pd.read_parquet(version.download(HOLDOUT_ARTIFACT, workdir))
     return holdout.drop(columns=[version.tags.get("target", "")], errors="ignore").head(rows)
 
 
-def roll_out_version(target: Target, new: ModelVersionRef, previous: ModelVersionRef | None, say: Say) -> None:
-    """Alias, stack config, rollout and smoke test; on any failure put back alias, config and serving."""
-    old_uri = target.deployer.model_uri()
+def _deploy_and_test(target: Target, held: lease.Lease, attempt: audit.Attempt, new: ModelVersionRef, say: Say) -> None:
+    """Serve `new` pinned by version and smoke-test it; the alias has not moved yet."""
+    held.check()
+    attempt.step("deploying")
+    target.deployer.set_model_uri(new.uri)
+    say(f"rolling out {new.name} v{new.version} to {target.name}")
+    endpoint = target.deployer.roll_out()
+    attempt.step("deployed", endpoint=endpoint)
+    with tempfile.TemporaryDirectory(prefix="mlops-smoke-") as tmp:
+        probe = _probe_rows(new, target.policy.probe_rows, Path(tmp))
+    result = smoke_test(endpoint, new.version, new.load(), probe)
+    attempt.step("smoke-tested")
+    say(f"smoke test passed: {endpoint} serves v{result.version}, {result.rows} probe rows match the registry")
+
+
+def _move_alias(target: Target, held: lease.Lease, attempt: audit.Attempt, model: str, version: str) -> None:
+    """The tested version becomes champion; the stack's reference returns to its own form (same version)."""
+    held.check()
+    _set_alias(target.tracking_uri, model, version)
+    target.deployer.set_model_uri(_serving_reference(attempt.serving_uri_before, model, version))
+    attempt.step("alias-moved")
+
+
+def _restore(target: Target, attempt: audit.Attempt, model: str, champion: str | None, say: Say) -> None:
+    """Put back the alias, the stack's reference and (if it was touched) serving; `RestoreFailed` if not."""
     try:
-        _set_alias(target.tracking_uri, new.name, new.version)
-        target.deployer.set_model_uri(_serving_reference(old_uri, new.name, new.version))
-        say(f"rolling out {new.name} v{new.version} to {target.name}")
-        endpoint = target.deployer.roll_out()
-        with tempfile.TemporaryDirectory(prefix="mlops-smoke-") as tmp:
-            probe = _probe_rows(new, target.policy.probe_rows, Path(tmp))
-        result = smoke_test(endpoint, new.version, new.load(), probe)
-        say(f"smoke test passed: {endpoint} serves v{result.version}, {result.rows} probe rows match the registry")
+        _set_alias(target.tracking_uri, model, champion)
+        target.deployer.set_model_uri(attempt.serving_uri_before)
+        if "deploying" in attempt.steps:
+            endpoint = target.deployer.roll_out()
+            if champion is not None:
+                wait_for_version(endpoint, champion, RESTORE_TIMEOUT_S)
     except Exception as exc:
-        say(f"rollout of v{new.version} failed ({exc}); restoring the previous state of {target.name}")
-        _set_alias(target.tracking_uri, new.name, previous.version if previous else None)
-        target.deployer.set_model_uri(old_uri)
-        if previous is not None:
-            target.deployer.roll_out()
-            say(f"{target.name} serves v{previous.version} again")
-        raise
+        raise RestoreFailed(str(exc)) from exc
+    if champion is not None:
+        say(f"{target.name} serves v{champion} again")
+
+
+def _undo(target: Target, attempt: audit.Attempt, entry: audit.AuditEntry, cause: str, say: Say) -> Report:
+    labels, before = LABELS[entry.action], entry.champion_before or None
+    try:
+        _restore(target, attempt, entry.model, before, say)
+    except RestoreFailed as exc:
+        message = (
+            f"{cause}; restoring {'v' + before if before else 'no champion'} failed too ({exc}): {target.name} "
+            f"may serve neither version. Fix the cause, then run `mlops promote --recover --env {target.name}`"
+        )
+        attempt.close(audit.RESTORE_FAILED, message)
+        return Report(Outcome.RESTORE_FAILED, message)
+    message = f"rolled back: {cause}" if entry.action == "promote" else f"rollback failed, restored: {cause}"
+    attempt.close(labels.undone, message)
+    return Report(Outcome.ROLLED_BACK, message)
+
+
+def _carry_out(
+    target: Target,
+    held: lease.Lease,
+    attempt: audit.Attempt,
+    entry: audit.AuditEntry,
+    version: Callable[[], ModelVersionRef],
+    say: Say,
+) -> Report:
+    """Get the version (copy it, or find it), deploy, test, move the alias; undo on any failure."""
+    try:
+        new = version()
+        _deploy_and_test(target, held, attempt, new, say)
+        _move_alias(target, held, attempt, new.name, new.version)
+    except lease.LeaseLost as exc:
+        return Report(Outcome.ERROR, str(exc))
+    except Exception as exc:
+        say(f"{entry.action} failed ({exc}); restoring the previous state of {target.name}")
+        return _undo(target, attempt, entry, str(exc), say)
+    message = (
+        f"{new.name} v{new.version} is champion in {target.name}"
+        if entry.action == "promote"
+        else f"{new.name} v{new.version} is champion in {target.name} again"
+    )
+    attempt.close(LABELS[entry.action].done, message)
+    return Report(Outcome.PROMOTED, message, version=new.version)
+
+
+def _pending(target: Target) -> Report | None:
+    """An error report while an earlier attempt on the target is unsettled: recover it first."""
+    for entry in audit.unfinished(target.tracking_uri, target.name):
+        return Report(
+            Outcome.ERROR,
+            f"{entry.action} {entry.promotion_id} of {entry.model} into {target.name} ({entry.actor}, {entry.when}) "
+            f"stopped after '{entry.steps[-1] if entry.steps else 'intent'}' ({entry.outcome}): run "
+            f"`mlops promote --recover --env {target.name}` first",
+        )
+    return None
+
+
+def _locked(target: Target, promotion_id: str, body: Callable[[lease.Lease], Report]) -> Report:
+    try:
+        with lease.holding(target.tracking_uri, target.name, promotion_id, target.lock_wait_s) as held:
+            return body(held)
+    except lease.LeaseHeld as exc:
+        return Report(Outcome.ERROR, str(exc))
 
 
 def promote(
@@ -123,98 +233,140 @@ def promote(
     approved_by: str | None,
     say: Say,
 ) -> Report:
-    candidate = get_version(source_uri, model, version=version, alias=alias)
-    champion = find_alias(target.tracking_uri, model, CHAMPION)
-    say(
-        f"candidate: {model} v{candidate.version} in {source_env}; champion in {target.name}: "
-        f"{'v' + champion.version if champion else 'none'}"
-    )
-    gates = evaluate_gates(target.policy, candidate, champion, approved_by)
-    entry: dict[str, Any] = dict(
-        model=model,
-        source_env=source_env,
-        target_env=target.name,
-        source_version=candidate.version,
-        previous_version=champion.version if champion else "",
-        approved_by=approved_by or "",
-        gates=[g.to_dict() for g in gates],
-    )
-
-    def finish(outcome: Outcome, label: str, message: str, target_version: str = "") -> Report:
-        audit.record(
-            target.tracking_uri,
-            audit.AuditEntry(action="promote", outcome=label, reason=message, target_version=target_version, **entry),
-        )
-        return Report(outcome, message, gates, target_version)
-
-    failed = [g for g in gates if not g.passed and g.name != "approval"]
-    if failed and target.policy.mode is Mode.ENABLED:
-        return finish(Outcome.REFUSED, "refused", "refused: " + "; ".join(f"{g.name}: {g.detail}" for g in failed))
-    if failed:
-        say("dry_run policy: these gates failed and are reported only: " + ", ".join(g.name for g in failed))
-    approval = next((g for g in gates if g.name == "approval"), None)
-    if approval is not None and not approval.passed:
-        return finish(Outcome.NEEDS_APPROVAL, "needs_approval", approval.detail)
     promotion_id = uuid.uuid4().hex[:12]
-    new = copy_version(
-        candidate,
-        source_env,
-        target.tracking_uri,
-        lineage_tags(source_env, candidate, gates, approved_by, promotion_id),
-    )
-    say(f"copied to {target.name} as v{new.version} (promotion {promotion_id})")
-    try:
-        roll_out_version(target, new, champion, say)
-    except Exception as exc:
-        return finish(Outcome.ROLLED_BACK, "rolled_back", f"rolled back: {exc}", new.version)
-    return finish(Outcome.PROMOTED, "promoted", f"{model} v{new.version} is champion in {target.name}", new.version)
+
+    def body(held: lease.Lease) -> Report:
+        if (pending := _pending(target)) is not None:
+            return pending
+        candidate = get_version(source_uri, model, version=version, alias=alias)
+        champion = find_alias(target.tracking_uri, model, CHAMPION)
+        say(
+            f"candidate: {model} v{candidate.version} in {source_env}; champion in {target.name}: "
+            f"{'v' + champion.version if champion else 'none'}"
+        )
+        gates = evaluate_gates(target.policy, candidate, champion, approved_by)
+        entry = audit.AuditEntry(
+            action="promote",
+            outcome=audit.IN_PROGRESS,
+            model=model,
+            source_env=source_env,
+            target_env=target.name,
+            source_version=candidate.version,
+            target_version="",
+            previous_version=champion.version if champion else "",
+            approved_by=approved_by or "",
+            reason="",
+            gates=[g.to_dict() for g in gates],
+            promotion_id=promotion_id,
+            champion_before=champion.version if champion else "",
+        )
+        failed = [g for g in gates if not g.passed and g.name != "approval"]
+        if failed and target.policy.mode is Mode.ENABLED:
+            message = "refused: " + "; ".join(f"{g.name}: {g.detail}" for g in failed)
+            audit.record(target.tracking_uri, _replace(entry, outcome="refused", reason=message))
+            return Report(Outcome.REFUSED, message, gates)
+        if failed:
+            say("dry_run policy: these gates failed and are reported only: " + ", ".join(g.name for g in failed))
+        approval = next((g for g in gates if g.name == "approval"), None)
+        if approval is not None and not approval.passed:
+            audit.record(target.tracking_uri, _replace(entry, outcome="needs_approval", reason=approval.detail))
+            return Report(Outcome.NEEDS_APPROVAL, approval.detail, gates)
+
+        entry = _replace(entry, serving_uri_before=target.deployer.model_uri())
+        attempt = audit.open_attempt(target.tracking_uri, entry)
+
+        def copied() -> ModelVersionRef:
+            held.check()
+            tags = lineage_tags(source_env, candidate, gates, approved_by, promotion_id)
+            new = copy_version(candidate, source_env, target.tracking_uri, tags)
+            attempt.step("copied", target_version=new.version)
+            say(f"copied to {target.name} as v{new.version} (promotion {promotion_id})")
+            return new
+
+        report = _carry_out(target, held, attempt, entry, copied, say)
+        report.gates = gates
+        return report
+
+    return _locked(target, promotion_id, body)
+
+
+def _replace(entry: audit.AuditEntry, **changes: Any) -> audit.AuditEntry:
+    from dataclasses import replace
+
+    return replace(entry, **changes)
 
 
 def rollback(model: str, target: Target, *, say: Say) -> Report:
     """Back to the champion before the current one, as the audit log remembers it."""
-    current = find_alias(target.tracking_uri, model, CHAMPION)
-    if current is None:
-        return Report(Outcome.ERROR, f"{model} has no champion in {target.name}: nothing to roll back")
-    promoted = [
-        e
-        for e in audit.history(target.tracking_uri, model)
-        if e.outcome in {"promoted", "rolled_back_to"} and e.target_version == current.version
-    ]
-    if not promoted or not promoted[0].previous_version:
-        return Report(Outcome.ERROR, f"the audit log of {target.name} has no champion before v{current.version}")
-    previous = get_version(target.tracking_uri, model, version=promoted[0].previous_version)
-    entry: dict[str, Any] = dict(
-        action="rollback",
-        model=model,
-        source_env=target.name,
-        target_env=target.name,
-        source_version=current.version,
-        target_version=previous.version,
-        approved_by="",
-        gates=[],
-    )
-    say(f"rolling {target.name} back from v{current.version} to v{previous.version}")
-    try:
-        roll_out_version(target, previous, current, say)
-    except Exception as exc:
-        message = f"rollback failed, v{current.version} restored: {exc}"
-        audit.record(
-            target.tracking_uri,
-            audit.AuditEntry(outcome="failed", previous_version=current.version, reason=message, **entry),
-        )
-        return Report(Outcome.ROLLED_BACK, message)
-    message = f"{model} v{previous.version} is champion in {target.name} again"
-    # Recorded like a promotion, so a second rollback walks further back.
-    audit.record(
-        target.tracking_uri,
-        audit.AuditEntry(
-            outcome="rolled_back_to",
+    promotion_id = uuid.uuid4().hex[:12]
+
+    def body(held: lease.Lease) -> Report:
+        if (pending := _pending(target)) is not None:
+            return pending
+        current = find_alias(target.tracking_uri, model, CHAMPION)
+        if current is None:
+            return Report(Outcome.ERROR, f"{model} has no champion in {target.name}: nothing to roll back")
+        previous_version = _previous_of(target.tracking_uri, model, current.version)
+        if not previous_version:
+            return Report(Outcome.ERROR, f"the audit log of {target.name} has no champion before v{current.version}")
+        previous = get_version(target.tracking_uri, model, version=previous_version)
+        entry = audit.AuditEntry(
+            action="rollback",
+            outcome=audit.IN_PROGRESS,
+            model=model,
+            source_env=target.name,
+            target_env=target.name,
+            source_version=current.version,
+            target_version=previous.version,
+            # Recorded like a promotion, so a second rollback walks further back.
             previous_version=_previous_of(target.tracking_uri, model, previous.version),
-            reason=message,
-            **entry,
-        ),
-    )
-    return Report(Outcome.PROMOTED, message, version=previous.version)
+            approved_by="",
+            reason="",
+            gates=[],
+            promotion_id=promotion_id,
+            serving_uri_before=target.deployer.model_uri(),
+            champion_before=current.version,
+        )
+        say(f"rolling {target.name} back from v{current.version} to v{previous.version}")
+        attempt = audit.open_attempt(target.tracking_uri, entry)
+        return _carry_out(target, held, attempt, entry, lambda: previous, say)
+
+    return _locked(target, promotion_id, body)
+
+
+def recover(target: Target, *, say: Say) -> Report:
+    """Settle every interrupted attempt on the target: complete it if its smoke test passed, else undo it."""
+
+    def body(held: lease.Lease) -> Report:
+        pending = audit.unfinished(target.tracking_uri, target.name)
+        if not pending:
+            return Report(Outcome.PROMOTED, f"nothing to recover in {target.name}: every attempt has an outcome")
+        reports = [_recover_one(target, held, entry, say) for entry in pending]
+        return max(reports, key=lambda r: int(r.outcome))
+
+    return _locked(target, uuid.uuid4().hex[:12], body)
+
+
+def _recover_one(target: Target, held: lease.Lease, entry: audit.AuditEntry, say: Say) -> Report:
+    attempt = audit.Attempt(target.tracking_uri, entry.run_id, entry.steps, entry.serving_uri_before)
+    last = entry.steps[-1] if entry.steps else "intent"
+    say(f"{entry.action} {entry.promotion_id} of {entry.model} stopped after '{last}' ({entry.outcome})")
+    attempt.step("recovering")
+    tested = "smoke-tested" in entry.steps and entry.outcome == audit.IN_PROGRESS
+    if tested and entry.target_version:
+        try:
+            _move_alias(target, held, attempt, entry.model, entry.target_version)
+        except lease.LeaseLost as exc:
+            return Report(Outcome.ERROR, str(exc))
+        except Exception as exc:
+            return _undo(target, attempt, entry, f"completing the tested v{entry.target_version} failed: {exc}", say)
+        message = f"recovered: {entry.model} v{entry.target_version} (smoke-tested) is champion in {target.name}"
+        attempt.close(LABELS[entry.action].done, message)
+        say(message)
+        return Report(Outcome.PROMOTED, message, version=entry.target_version)
+    before = f"v{entry.champion_before}" if entry.champion_before else "no champion"
+    say(f"undoing it: {target.name} goes back to {before}")
+    return _undo(target, attempt, entry, f"interrupted after '{last}', undone by --recover", say)
 
 
 def _previous_of(tracking_uri: str, model: str, version: str) -> str:

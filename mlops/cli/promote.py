@@ -8,8 +8,9 @@ import os
 import typer
 
 EXIT_CODES = (
-    "Exit codes: 0 promoted (or rolled back), 1 error, 2 refused by a gate, 3 needs approval, "
-    "4 rollout failed and was rolled back."
+    "Exit codes: 0 promoted (or rolled back, or recovered), 1 error (including: another promotion holds the "
+    "target), 2 refused by a gate, 3 needs approval, 4 rollout failed and was rolled back, 5 rollout failed "
+    "and restoring the previous state failed too (fix the cause, then --recover)."
 )
 
 
@@ -18,11 +19,11 @@ def register(app: typer.Typer) -> None:
     app.command("promotions", help="The promotion audit log of an environment, newest first.")(promotions)
 
 
-def _target(env: str, say):
-    from mlops.stacks import resolve
-    from mlops.deployer import StackDeployer
+def _target(env: str, say, wait: float):
     from ml.promote.flow import Target
     from ml.promote.promotion_policy import parse_policy
+    from mlops.deployer import StackDeployer
+    from mlops.stacks import resolve
 
     environment = resolve(env)
     return Target(
@@ -30,6 +31,7 @@ def _target(env: str, say):
         tracking_uri=environment.tracking_uri,
         policy=parse_policy(env, environment.section("promotion")),
         deployer=StackDeployer(env, say),
+        lock_wait_s=wait,
     )
 
 
@@ -41,21 +43,37 @@ def promote(
     alias: str = typer.Option(None, "--alias", help="Source alias (default: challenger)."),
     approve: bool = typer.Option(False, "--approve", help="Record your approval (for stacks that require one)."),
     rollback: bool = typer.Option(False, "--rollback", help="Roll --env back to its previous champion."),
-    env: str = typer.Option(None, "--env", help="With --rollback: the environment to roll back."),
+    recover: bool = typer.Option(
+        False,
+        "--recover",
+        help="Settle an interrupted promotion or rollback of --env: complete it if its smoke test passed, "
+        "else put back the previous champion and serving.",
+    ),
+    env: str = typer.Option(None, "--env", help="With --rollback or --recover: the environment."),
+    wait: float = typer.Option(
+        0.0, "--wait", min=0.0, help="Seconds to wait while another promotion holds the target (default: refuse)."
+    ),
 ) -> None:
-    from mlops.stacks import EnvironmentUnavailable
     from ml.promote.flow import Outcome
     from ml.promote.flow import promote as run_promotion
+    from ml.promote.flow import recover as run_recover
     from ml.promote.flow import rollback as run_rollback
     from ml.promote.promotion_policy import PolicyError
     from ml.promote.versions import VersionNotFound
+    from mlops.stacks import EnvironmentUnavailable
 
     say = typer.echo
     try:
-        if rollback:
+        if rollback and recover:
+            raise typer.BadParameter("give --rollback or --recover, not both")
+        if recover:
+            if not env:
+                raise typer.BadParameter("--recover needs --env ENV")
+            report = run_recover(_target(env, say, wait), say=say)
+        elif rollback:
             if not (env and model):
                 raise typer.BadParameter("--rollback needs MODEL and --env ENV")
-            report = run_rollback(model, _target(env, say), say=say)
+            report = run_rollback(model, _target(env, say, wait), say=say)
         else:
             if not (model and source and target):
                 raise typer.BadParameter("promotion needs MODEL, --from ENV and --to ENV")
@@ -68,7 +86,7 @@ def promote(
                 model,
                 source,
                 resolve(source).tracking_uri,
-                _target(target, say),
+                _target(target, say, wait),
                 version=version,
                 alias=alias,
                 approved_by=approved_by,
@@ -112,8 +130,8 @@ def promotions(
     from rich.console import Console
     from rich.table import Table
 
-    from mlops.stacks import EnvironmentUnavailable, resolve
     from ml.promote.audit import history
+    from mlops.stacks import EnvironmentUnavailable, resolve
 
     try:
         entries = history(resolve(env).tracking_uri, model, limit)

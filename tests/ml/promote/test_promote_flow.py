@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from ml.promote import audit
 from ml.promote.flow import Outcome, Target, promote, rollback
 from ml.promote.promotion_policy import parse_policy
 from ml.promote.versions import find_alias, get_version
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -121,24 +121,18 @@ def _resolve(tracking_uri: str, uri: str) -> str:
     return uri.rsplit("/", 1)[1]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def target_server(other_mlflow_server: str) -> str:
     return other_mlflow_server
 
 
-def _train(tracking_uri: str, **changes):
+def _train(tracking_uri: str, model_name: str, **changes):
     from ml.train import run_training
     from ml.training_config import load_config_and_spec
 
     config, spec = load_config_and_spec(EXAMPLES / "breast_cancer" / "train.yaml")
-    # A name of its own: the session's tracking server is shared with tests that expect their own versions.
-    changes = {"model_name": "promote-flow", **changes}
+    # A name of its own (the `model_name` fixture): the session's tracking server is shared with other tests.
+    changes = {"model_name": model_name, **changes}
     return run_training(config.model_copy(update=changes), spec, tracking_uri)
 
 
@@ -153,12 +147,12 @@ def _weak_model_changes():
     }
 
 
-def test_promotion_gates_lineage_rollout_and_rollback(mlflow_server, target_server, tmp_path):
+def test_promotion_gates_lineage_rollout_and_rollback(mlflow_server, target_server, tmp_path, model_name):
     deployer = ServeDeployer(target_server, tmp_path)
     target = Target("prod", target_server, parse_policy("prod", POLICY), deployer)
     said: list[str] = []
     try:
-        first = _train(mlflow_server)
+        first = _train(mlflow_server, model_name)
         report = promote(
             first.model_name,
             "dev",
@@ -187,7 +181,7 @@ def test_promotion_gates_lineage_rollout_and_rollback(mlflow_server, target_serv
         assert meta["version"] == promoted.version
 
         # A clearly worse model is refused on the champion comparison, and nothing moves.
-        weak = _train(mlflow_server, **_weak_model_changes())
+        weak = _train(mlflow_server, model_name, **_weak_model_changes())
         refused = promote(
             weak.model_name,
             "dev",
@@ -203,7 +197,7 @@ def test_promotion_gates_lineage_rollout_and_rollback(mlflow_server, target_serv
         assert get_version(target_server, first.model_name, alias=CHAMPION).version == promoted.version
 
         # A good model whose rollout fails leaves the previous champion serving.
-        second = _train(mlflow_server, seed=7)
+        second = _train(mlflow_server, model_name, seed=7)
         deployer.fail_versions = frozenset({str(int(promoted.version) + 1)})
         failed = promote(
             second.model_name,
@@ -243,8 +237,8 @@ def test_promotion_gates_lineage_rollout_and_rollback(mlflow_server, target_serv
         deployer.stop()
 
 
-def test_approval_required_and_dry_run(mlflow_server, target_server, tmp_path):
-    model = _train(mlflow_server, model_name="approval-demo")
+def test_approval_required_and_dry_run(mlflow_server, target_server, tmp_path, model_name):
+    model = _train(mlflow_server, model_name)
     deployer = ServeDeployer(target_server, tmp_path)
     strict = Target("prod", target_server, parse_policy("prod", {**POLICY, "requireApproval": True}), deployer)
     try:
@@ -274,7 +268,7 @@ def test_approval_required_and_dry_run(mlflow_server, target_server, tmp_path):
         assert get_version(target_server, model.model_name, alias=CHAMPION).tags["promotion.approved_by"] == "reviewer"
 
         # dry_run reports a failing gate but does not block.
-        weak = _train(mlflow_server, model_name="approval-demo", **_weak_model_changes())
+        weak = _train(mlflow_server, model_name, **_weak_model_changes())
         lenient = Target("prod", target_server, parse_policy("prod", {**POLICY, "mode": "dry_run"}), deployer)
         report = promote(
             weak.model_name,
