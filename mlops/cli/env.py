@@ -128,18 +128,19 @@ def down(
     purge: bool = typer.Option(False, "--purge", help="Also delete ENV's volumes (registry, tracking data)."),
 ) -> None:
     """Destroy ENV's resources. Volumes (registered models, registry images) are kept unless --purge."""
-    from ml import docker_cleanup
+    from mlops.leftovers import leftovers as find_leftovers
+    from mlops.leftovers import remove_volumes
 
     stack = _stack(name, create=False)
     if not yes and not typer.confirm(f"Destroy every resource of '{name}'?", default=False):
         raise typer.Exit(code=1)
     _run(f"pulumi destroy of {name}", lambda: stack.destroy(on_output=typer.echo))
     project_name = stack.workspace.project_settings().name
-    leftovers = docker_cleanup.leftovers(project_name, name)
+    leftovers = find_leftovers(project_name, name)
     if purge:
-        removed = docker_cleanup.remove_volumes(project_name, name)
+        removed = remove_volumes(project_name, name)
         typer.echo(f"Removed {len(removed)} volume(s): {', '.join(removed) or '-'}")
-        leftovers = docker_cleanup.leftovers(project_name, name)
+        leftovers = find_leftovers(project_name, name)
     elif leftovers.volumes:
         typer.echo(f"Kept {len(leftovers.volumes)} volume(s) with your data; `--purge` removes them.")
     if leftovers.others():
