@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from tests.ml.serve.serve_models import FOREST_MODEL, MIXED_MODEL, ServeProcess, read_s3_jsonl
+from tests.support.names import unique_model_name
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
@@ -122,11 +123,10 @@ def test_two_workers_share_the_port_and_the_metrics(
     )
     try:
         server.wait_ready()
-        # Both workers load in the background; wait until a burst of fresh connections all find one ready.
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if all(requests.get(f"{server.url}/ready", timeout=5).status_code == 200 for _ in range(10)):
-                break
+        # Both workers load in the background, and a burst of ready answers can all come from one of them:
+        # wait until each has logged its loaded model.
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and server.log().count('"message":"loaded ') < 2:
             time.sleep(0.5)
         for _ in range(40):
             assert requests.post(f"{server.url}/predict", json=[ROW, ROW], timeout=10).status_code == 200
@@ -162,6 +162,24 @@ def test_prediction_log_to_s3(
     mine = [r for r in records if r["_request_id"] == "s3-req"]
     assert [r["_row"] for r in mine] == [0, 1]
     assert [r["_prediction"] for r in mine] == served.json()["predictions"]
+
+
+@pytest.fixture(scope="module")
+def registered_model(mlflow_server: str) -> Any:
+    """The breast-cancer example trained through ml.train under a model name of its own."""
+    from types import SimpleNamespace
+
+    from ml.train import run_training
+    from ml.training_config import load_config_and_spec
+
+    config, spec = load_config_and_spec(
+        Path(__file__).resolve().parents[3] / "examples" / "breast_cancer" / "train.yaml"
+    )
+    named = config.model_copy(update={"model_name": unique_model_name("serve-breast-cancer")})
+    result = run_training(named, spec, mlflow_server)
+    return SimpleNamespace(
+        tracking_uri=mlflow_server, name=result.model_name, version=result.version, run_id=result.run_id
+    )
 
 
 def test_serves_the_breast_cancer_example_on_the_fast_path(tmp_path: Path, registered_model: Any) -> None:
