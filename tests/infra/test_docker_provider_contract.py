@@ -5,6 +5,7 @@ limits and restart policy update in place (NanoCpus, as created)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -42,7 +43,8 @@ def engine() -> Any:
 
 
 @pytest.fixture
-def client() -> Iterator[Any]:
+def client(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))  # secret files go under a data dir of the test's own
     docker_client = engine()
     purge(STACK)
     docker_client.networks.create(NETWORK, labels=LABELS)
@@ -145,3 +147,16 @@ def test_diff_replaces_only_what_cannot_change_in_place() -> None:
     props = web()
     assert ContainerProvider().diff("x", props, {**props, "image": "other:1"}).replaces == ["image"]
     assert ContainerProvider().diff("x", props, dict(props)).changes is False
+
+
+def test_secret_files_are_0400_files_of_the_containers_user_never_environment(client: Any) -> None:
+    props = web(secret_files={"token": "s3cr3t-value"}, user="65534:65534")
+    created = ContainerProvider().create(props)
+    container = client.containers.get(created.id)
+    assert not [e for e in container.attrs["Config"]["Env"] or [] if "s3cr3t" in e]
+    assert "s3cr3t" not in json.dumps(container.attrs["Config"]["Cmd"])
+    code, out = container.exec_run(
+        ["sh", "-c", "stat -c '%a %u' /run/mlops-secrets/token && cat /run/mlops-secrets/token"]
+    )
+    assert code == 0 and out.decode().split() == ["400", "65534", "s3cr3t-value"], out
+    ContainerProvider().delete(created.id, created.outs)

@@ -77,8 +77,10 @@ def test_registry_and_tracking_get_what_settings_ask_for(no_model: ProgramRun) -
     mounts = {m["target"]: m["source"] for m in tracking["mounts"]}
     assert mounts["/data"] == "mlops-local-tracking-data" and mounts["/artifacts"] == "mlops-local-artifacts"
     assert registry["env"] == {"MLOPS_REGISTRY_USERNAME": "mlops"}
-    assert set(registry["secret_env"]) == {"MLOPS_REGISTRY_PASSWORD"}
-    assert is_secret(no_model.named("mlops-registry-container").inputs["secret_env"])
+    # The password reaches the registry as a file only: neither its environment nor its command line.
+    assert registry["secret_env"] == {} and set(registry["secret_files"]) == {"registry-password"}
+    assert not [v for v in registry["env"].values() if "x" * 32 in v]
+    assert is_secret(no_model.named("mlops-registry-container").inputs["secret_files"])
 
 
 def test_every_workload_is_loopback_limited_non_root_and_labelled(with_model: ProgramRun) -> None:

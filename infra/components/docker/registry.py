@@ -53,7 +53,8 @@ def create(component: pulumi.ComponentResource, args: ContainerRegistryArgs) -> 
         network=args.network or s.prefix,
         labels=s.labels,
         env={"MLOPS_REGISTRY_USERNAME": s.registry.username},
-        secret_env={"MLOPS_REGISTRY_PASSWORD": args.password},
+        # A file, not an environment variable: `docker inspect` shows the environment to anyone with the socket.
+        secret_files={"registry-password": args.password},
         # Loopback only: the engine pushes and pulls from this host, nothing else needs the registry.
         ports=[{"internal": REGISTRY_PORT, "external": s.registry.port, "host_ip": LOOPBACK}],
         mounts=[

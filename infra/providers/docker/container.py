@@ -1,6 +1,8 @@
 """`docker:Container`: one container, started and waited for until it is ready.
 
-Inputs: name, image, command[str] | None, env{str: str}, secret_env{str: str} (secret), labels{str: str},
+Inputs: name, image, command[str] | None, env{str: str}, secret_env{str: str} (secret),
+secret_files{file name: content} (secret; each one a file of mode 0400 owned by the container's user in
+`SECRETS_MOUNT`, never an environment variable or an argument), labels{str: str},
 network, aliases[str], ports[Port], mounts[Mount], limits (Limits), restart, user, read_only,
 healthcheck (Healthcheck) | None, ready_timeout_s. Outputs add: container_id.
 """
@@ -59,6 +61,7 @@ class ContainerProvider(ResourceProvider):
         "command",
         "env",
         "secret_env",
+        "secret_files",
         "labels",
         "network",
         "aliases",
@@ -94,6 +97,10 @@ class ContainerProvider(ResourceProvider):
         return CreateResult(container.id, {**plain(props), "container_id": container.id})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        # Absent and empty secrets are the same (state written before a key existed has no such key).
+        empty: dict[str, dict[str, str]] = {"secret_env": {}, "secret_files": {}}
+        olds = {**olds, **{k: olds.get(k) or v for k, v in empty.items()}}
+        news = {**news, **{k: news.get(k) or v for k, v in empty.items()}}
         return diff(olds, news, self.KEYS, self.IN_PLACE)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -132,6 +139,12 @@ class ContainerProvider(ResourceProvider):
             return
         container.stop(timeout=10)
         container.remove(v=False)
+        if props.get("secret_files"):
+            import shutil
+
+            from contract import data_dir
+
+            shutil.rmtree(data_dir() / "secrets" / str(props.get("name")), ignore_errors=True)
 
 
 def _resources(limits: Mapping[str, Any]) -> dict[str, int]:
@@ -187,6 +200,62 @@ def _restore(aside: Any | None, name: str, has_health: bool, timeout_s: int) -> 
         )
 
 
+SECRETS_MOUNT = "/run/mlops-secrets"
+
+
+def _secrets_dir(name: str) -> Path:
+    """The host directory bound at `SECRETS_MOUNT`: under the user's data dir (0700), itself 0711 so the
+    container's user can open the files it is given by name, and list nothing."""
+    from contract import data_dir
+
+    parent = data_dir() / "secrets"
+    parent.mkdir(parents=True, exist_ok=True)
+    parent.chmod(0o700)
+    directory = parent / name
+    directory.mkdir(exist_ok=True)
+    directory.chmod(0o711)
+    return directory
+
+
+def _ids(container: Any, user: str) -> tuple[int, int]:
+    """Numeric uid and gid of `user` ("10001:10001", "postgres") in the container's image."""
+    import io
+    import tarfile
+
+    name, _, group = user.partition(":")
+    if not name:
+        return 0, 0
+    if name.isdigit():
+        return int(name), int(group) if group.isdigit() else int(name)
+    stream, _ = container.get_archive("/etc/passwd")
+    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
+        member = archive.extractfile("passwd")
+        lines = member.read().decode().splitlines() if member else []
+    for line in lines:
+        fields = line.split(":")
+        if fields[0] == name:
+            return int(fields[2]), int(fields[3])
+    raise RuntimeError(f"user {name!r} does not exist in image {container.image}")
+
+
+def _put_secrets(container: Any, user: str, files: Mapping[str, str]) -> None:
+    """Write each secret into the created (not yet started) container's secrets directory through the
+    engine, which owns them to the container's user with mode 0400 (the provider may not be root)."""
+    import io
+    import tarfile
+
+    uid, gid = _ids(container, user)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for file_name, content in sorted(files.items()):
+            data = content.encode()
+            info = tarfile.TarInfo(file_name)
+            info.size, info.mode, info.uid, info.gid, info.mtime = len(data), 0o400, uid, gid, int(time.time())
+            archive.addfile(info, io.BytesIO(data))
+    if not container.put_archive(SECRETS_MOUNT, buffer.getvalue()):
+        raise RuntimeError(f"could not write the secret files of {container.name}")
+
+
 def _create(docker_client: Any, props: Mapping[str, Any]) -> Any:
     """Create and start the container and wait until it is ready; on failure, remove it and raise."""
     from docker.types import Mount
@@ -217,6 +286,9 @@ def _create(docker_client: Any, props: Mapping[str, Any]) -> Any:
     limits = props.get("limits") or {}
     health = props.get("healthcheck")
     network = props["network"]
+    secret_files: Mapping[str, str] = props.get("secret_files") or {}
+    if secret_files:
+        mounts.append(Mount(target=SECRETS_MOUNT, source=str(_secrets_dir(props["name"])), type="bind"))
     container = docker_client.containers.create(
         props["image"],
         props.get("command") or None,
@@ -245,6 +317,8 @@ def _create(docker_client: Any, props: Mapping[str, Any]) -> Any:
         detach=True,
     )
     try:
+        if secret_files:
+            _put_secrets(container, props.get("user") or "", secret_files)
         container.start()
         _wait_ready(container, bool(health), int(props.get("ready_timeout_s") or 120))
     except Exception:
@@ -302,6 +376,7 @@ class Container(Resource, module="docker", name="Container"):
         command: Sequence[pulumi.Input[str]] | None = None,
         env: pulumi.Input[Mapping[str, pulumi.Input[str]]] | None = None,
         secret_env: Mapping[str, pulumi.Input[str]] | None = None,
+        secret_files: Mapping[str, pulumi.Input[str]] | None = None,
         aliases: Sequence[str] = (),
         ports: Sequence[Port] = (),
         mounts: Sequence[Mount] = (),
@@ -312,7 +387,9 @@ class Container(Resource, module="docker", name="Container"):
         ready_timeout_s: int = 120,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["secret_env"]))
+        opts = pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(additional_secret_outputs=["secret_env", "secret_files"])
+        )
         props = {
             "kind": "docker:Container",
             "name": name,
@@ -320,6 +397,7 @@ class Container(Resource, module="docker", name="Container"):
             "command": list(command or []) or None,
             "env": env if isinstance(env, pulumi.Output) else dict(env or {}),  # type: ignore[arg-type]
             "secret_env": pulumi.Output.secret(dict(secret_env or {})),
+            "secret_files": pulumi.Output.secret(dict(secret_files or {})),
             "labels": dict(labels),
             "network": network,
             "aliases": list(aliases),
