@@ -25,6 +25,7 @@ from ml.data import LoadedData
 from ml.gates import GateResult
 from ml.spec import DatasetSpec
 from ml.train.fit import fit_and_evaluate
+from ml.train.job import JobContext
 from ml.train.log_run import log_run, version_tags
 from ml.train.prepare import prepare
 from ml.train.register import register
@@ -61,13 +62,17 @@ def run_training(
     s3_endpoint: str | None = None,
     data: LoadedData | None = None,
     progress: Callable[[str], None] | None = None,
+    job: JobContext | None = None,
 ) -> TrainingResult:
-    """Validate, fit, evaluate, gate, track and register. Raises DataValidationError on bad data."""
+    """Validate, fit, evaluate, gate, track and register. Raises DataValidationError on bad data.
+
+    `job`: set when this runs as a job on a training cluster (`ml.train.job`)."""
     import mlflow
 
     say = progress or log.info
     timer = PhaseTimer()
-    prepared = prepare(config, spec, say=say, timer=timer, s3_endpoint=s3_endpoint, data=data)
+    git = job.git if job else None
+    prepared = prepare(config, spec, say=say, timer=timer, s3_endpoint=s3_endpoint, data=data, git=git)
     with mlflow_log.tracking_to(tracking_uri), tempfile.TemporaryDirectory(prefix="mlops-train-") as tmp:
         out = Path(tmp)
         with timer.phase("tracking"):
@@ -77,7 +82,7 @@ def run_training(
             run_id = run.info.run_id
             say(f"run {run_id} on {tracking_uri}")
             fitted = fit_and_evaluate(prepared, spec, config, out / "plots", say=say, timer=timer)
-            tags = version_tags(prepared, spec, config, fitted)
+            tags = version_tags(prepared, spec, config, fitted) | (job.tags if job else {})
             with timer.phase("tracking"):
                 model_info = log_run(run_id, prepared, spec, config, fitted, tags, out, timer.timings["fit"])
             with timer.phase("register"):

@@ -24,8 +24,15 @@ def train(
         None, "--s3-endpoint", envvar="AWS_ENDPOINT_URL_S3", help="S3-compatible endpoint for s3:// data."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the final summary as JSON."),
+    job_file: Path | None = typer.Option(
+        None, "--job", help="Job context JSON written by the launcher (`mlops.jobs`): job tags, git, uploaded data."
+    ),
 ) -> None:
-    raise typer.Exit(int(train_from_config(config_path, tracking_uri, s3_endpoint=s3_endpoint, as_json=as_json)))
+    from ml.train.job import JobContext
+
+    job = JobContext.load(job_file) if job_file else None
+    code = train_from_config(config_path, tracking_uri, s3_endpoint=s3_endpoint, as_json=as_json, job=job)
+    raise typer.Exit(int(code))
 
 
 if __name__ == "__main__":

@@ -13,9 +13,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import IntEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from contract import CHALLENGER
+
+if TYPE_CHECKING:
+    from ml.train.job import JobContext
 
 
 class TrainExit(IntEnum):
@@ -39,9 +42,16 @@ HELP = (
 
 
 def train_from_config(
-    config_path: Path, tracking_uri: str, *, s3_endpoint: str | None = None, as_json: bool = False
+    config_path: Path,
+    tracking_uri: str,
+    *,
+    s3_endpoint: str | None = None,
+    as_json: bool = False,
+    job: JobContext | None = None,
 ) -> TrainExit:
-    """Load the config and its dataset spec, train, print the outcome; returns the exit code."""
+    """Load the config and its dataset spec, train, print the outcome; returns the exit code.
+
+    `job`: what a launcher told this training job about itself (`python -m ml.train --job FILE`)."""
     from rich.console import Console
 
     from ml.data import DataSourceError
@@ -62,7 +72,10 @@ def train_from_config(
 
     try:
         with _quiet_mlflow_stdout():
-            result = run_training(config, spec, tracking_uri, s3_endpoint=s3_endpoint, progress=progress)
+            data = job.fetch_data(spec, tracking_uri) if job else None
+            result = run_training(
+                config, spec, tracking_uri, s3_endpoint=s3_endpoint, progress=progress, data=data, job=job
+            )
     except DataValidationError as exc:
         console.print(f"[red]refused:[/red] {exc}", highlight=False)
         for violation in exc.report.violations:

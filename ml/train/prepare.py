@@ -52,6 +52,7 @@ def prepare(
     timer: PhaseTimer,
     s3_endpoint: str | None = None,
     data: LoadedData | None = None,
+    git: GitInfo | None = None,
 ) -> PreparedData:
     """Raise SpecError on a config that does not fit the dataset, DataValidationError on bad data."""
     config.check_task(spec)
@@ -66,4 +67,4 @@ def prepare(
     say(f"data ok: {loaded.rows} rows, sha256 {loaded.sha256[:12]}")
     features = prepare_features(loaded.frame, spec)
     x_train, x_test, y_train, y_test = split(features, loaded.frame[spec.target], spec, config)
-    return PreparedData(loaded, x_train, x_test, y_train, y_test, git_info(config.base_dir))
+    return PreparedData(loaded, x_train, x_test, y_train, y_test, git or git_info(config.base_dir))
