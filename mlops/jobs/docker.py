@@ -1,0 +1,179 @@
+"""Training jobs on the docker target: one container per job, from the stack's trainer image.
+
+The container gets the stack's network (it reaches the tracking server by name), CPU and memory limits
+(swap off, so the memory limit is real), labels, non-root user, a read-only root filesystem with no
+capabilities, a labelled scratch volume at /work (HOME and TMPDIR: downloads and model files can be
+large) and a small tmpfs at /tmp. Its files come in read-only at /job. The container and its volume
+are removed however the job ends, Ctrl-C and SIGTERM included.
+"""
+
+from __future__ import annotations
+
+import codecs
+import signal
+import sys
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+from mlops.jobs.launcher import JOB_DIR, TAIL_LINES, JobFailedToStart, JobRequest, JobResult, LogSink
+from mlops.jobs.spec import TrainingJobSpec
+
+SCRATCH_DIR = "/work"
+TMPFS = {"/tmp": "rw,nosuid,nodev,size=64m,mode=1777"}
+INTERRUPTED_EXIT = 130
+
+
+def scratch_volume_name(request: JobRequest) -> str:
+    return f"{request.name}-scratch"
+
+
+def container_kwargs(spec: TrainingJobSpec, request: JobRequest) -> dict[str, Any]:
+    """The `docker.containers.create` arguments of one job (pure: what the unit tests check)."""
+    memory = f"{spec.limits.memory_mb}m"
+    return {
+        "image": spec.image,
+        "command": list(request.args),
+        "name": request.name,
+        "user": spec.user,
+        "labels": dict(request.labels),
+        "network": spec.network,
+        "nano_cpus": round(spec.limits.cpus * 1e9),
+        "mem_limit": memory,
+        "memswap_limit": memory,
+        "read_only": True,
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "tmpfs": dict(TMPFS),
+        "volumes": {
+            scratch_volume_name(request): {"bind": SCRATCH_DIR, "mode": "rw"},
+            str(request.files): {"bind": JOB_DIR, "mode": "ro"},
+        },
+        "working_dir": SCRATCH_DIR,
+        "environment": {"HOME": SCRATCH_DIR, "TMPDIR": SCRATCH_DIR, "MPLCONFIGDIR": f"{SCRATCH_DIR}/.matplotlib"},
+        "detach": True,
+    }
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """A SIGTERM to `mlops` (CI cancelling a step) ends the job like Ctrl-C does."""
+
+    def _raise(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def _uninterruptible() -> Iterator[None]:
+    """A second Ctrl-C during clean-up must not leave the container behind."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class DockerLauncher:
+    """`JobLauncher` for the docker target, over the Docker Engine API."""
+
+    def __init__(self, client: Any | None = None) -> None:
+        if client is None:
+            import docker
+
+            try:
+                client = docker.from_env()
+                client.ping()
+            except docker.errors.DockerException as exc:
+                raise JobFailedToStart(f"no Docker engine answers ({exc}); start it (`dockerd`) and retry") from exc
+        self.client = client
+
+    def preflight(self, spec: TrainingJobSpec) -> None:
+        import docker.errors
+
+        try:
+            self.client.images.get(spec.image)
+        except docker.errors.ImageNotFound as exc:
+            raise JobFailedToStart(
+                f"the trainer image {spec.image} does not exist on this Docker engine: run "
+                f"`mlops env up {spec.environment}` to build it"
+            ) from exc
+        try:
+            self.client.networks.get(spec.network)
+        except docker.errors.NotFound as exc:
+            raise JobFailedToStart(
+                f"the network {spec.network} of environment '{spec.environment}' does not exist: is it up? "
+                f"Run `mlops env up {spec.environment}`"
+            ) from exc
+
+    def run(self, spec: TrainingJobSpec, request: JobRequest, sink: LogSink) -> JobResult:
+        import docker.errors
+
+        tail: deque[str] = deque(maxlen=TAIL_LINES)
+        container = None
+        volume = self.client.volumes.create(scratch_volume_name(request), labels=dict(request.labels))
+        try:
+            with _sigterm_as_interrupt():
+                try:
+                    container = self.client.containers.create(**container_kwargs(spec, request))
+                    container.start()
+                except docker.errors.APIError as exc:
+                    raise JobFailedToStart(
+                        f"the Docker engine refused job {request.name}: {exc.explanation or exc}"
+                    ) from exc
+                _stream(container.logs(stream=True, follow=True, stdout=False, stderr=True), sink, tail)
+                exit_code = int(container.wait().get("StatusCode", -1))
+            stdout = container.logs(stdout=True, stderr=False).decode(errors="replace")
+            container.reload()
+            state = container.attrs.get("State", {})
+            reason = "OOMKilled" if state.get("OOMKilled") else None
+            return JobResult(request.name, exit_code, stdout, list(tail), reason)
+        except KeyboardInterrupt:
+            return JobResult(request.name, INTERRUPTED_EXIT, "", list(tail), "interrupted", interrupted=True)
+        finally:
+            with _uninterruptible():
+                self._remove(container, volume)
+
+    def _remove(self, container: Any, volume: Any) -> None:
+        import docker.errors
+
+        if container is not None:
+            with suppress(docker.errors.NotFound):
+                container.remove(force=True)
+        with suppress(docker.errors.NotFound):
+            volume.remove(force=True)
+
+
+def _stream(chunks: Any, sink: LogSink, tail: deque[str]) -> None:
+    """Pass the log on line by line as it arrives (chunks split lines and UTF-8 sequences anywhere)."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    pending = ""
+    for chunk in chunks:
+        pending += decoder.decode(chunk)
+        *lines, pending = pending.split("\n")
+        for line in lines:
+            tail.append(line)
+            sink(line)
+    pending += decoder.decode(b"", final=True)
+    if pending:
+        tail.append(pending)
+        sink(pending)
+
+
+def stderr_sink(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()

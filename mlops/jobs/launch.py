@@ -1,0 +1,235 @@
+"""`mlops train` as a job on the environment's training cluster, in named steps:
+
+1. `choose_where`: the flag, else the stack's `mlops:training.where`, else this process.
+2. read the stack's job spec and check the config and data here, so a bad config or an unreachable
+   dataset is refused before anything starts (exit 2, like in-process training);
+3. the launcher's preflight (image, network), then upload a local dataset (once per content hash);
+4. write the job's files (config, dataset spec, job context), run the job, stream its log;
+5. report: the registered version, or a clear error with the last log lines and what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import yaml
+
+from contract import CHALLENGER, Outputs
+from mlops.jobs.datasets import DataRefused, LocalFile, plan_for, upload_dataset
+from mlops.jobs.docker import DockerLauncher, stderr_sink
+from mlops.jobs.launcher import JOB_DIR, JobFailedToStart, JobLauncher, JobRequest, JobResult, LogSink
+from mlops.jobs.spec import TAG_JOB_DATA_ORIGIN, JobSpecError, TrainingJobSpec, job_labels, job_name, job_tags
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from mlops.stacks import Environment
+
+Where = Literal["local", "cluster"]
+WHERES: tuple[Where, ...] = ("local", "cluster")
+WHERE_KEY = "where"
+"""`mlops:training.where` in a stack file."""
+CONFIG_FILE = "train.yaml"
+SPEC_FILE = "dataset.yaml"
+CONTEXT_FILE = "job.json"
+BAD_CONFIG_EXIT = 2
+FAILED_TO_START_EXIT = 4
+EXIT_MEANINGS = {
+    1: "the dataset broke its spec: nothing was trained or registered",
+    2: "the config, the dataset spec or the data could not be used",
+    3: "a gate failed: registered without the challenger alias",
+    137: "killed (out of memory, or stopped from outside)",
+}
+
+
+def choose_where(flag: str | None, training_config: Mapping[str, Any] | None) -> Where:
+    """Where to train: `--where` wins, then the stack's `mlops:training.where`, then this process."""
+    value = flag or (training_config or {}).get(WHERE_KEY) or "local"
+    if value not in WHERES:
+        raise ValueError(f"where must be one of {', '.join(WHERES)}, not {value!r}")
+    return value
+
+
+LAUNCHERS: dict[str, Callable[[], JobLauncher]] = {"docker": DockerLauncher}
+"""The launcher of each target; a Kubernetes launcher (a `batch/v1` Job) goes here beside docker's."""
+
+
+def launcher_for(spec: TrainingJobSpec) -> JobLauncher:
+    if spec.target not in LAUNCHERS:
+        raise JobFailedToStart(
+            f"no job launcher for target {spec.target!r} yet (known: {', '.join(LAUNCHERS)}); "
+            "train in this process with --where local"
+        )
+    return LAUNCHERS[spec.target]()
+
+
+def job_args(spec: TrainingJobSpec, s3_endpoint: str | None) -> list[str]:
+    """Arguments of `python -m ml.train` inside the job: the stack's internal tracking URI, JSON summary."""
+    args = ["--config", f"{JOB_DIR}/{CONFIG_FILE}", "--tracking-uri", spec.tracking_uri, "--json"]
+    args += ["--job", f"{JOB_DIR}/{CONTEXT_FILE}"]
+    if s3_endpoint:
+        args += ["--s3-endpoint", s3_endpoint]
+    return args
+
+
+def write_job_files(directory: Path, config_path: Path, spec_path: Path, context_json: str) -> None:
+    """The config (its `dataset:` pointing at the copied spec), the spec as written, the job context.
+
+    Readable by the job's non-root user: the directory is mounted read-only into the container."""
+    raw = yaml.safe_load(config_path.read_text()) or {}
+    raw["dataset"] = SPEC_FILE
+    (directory / CONFIG_FILE).write_text(yaml.safe_dump(raw, sort_keys=False))
+    (directory / SPEC_FILE).write_text(spec_path.read_text())
+    (directory / CONTEXT_FILE).write_text(context_json)
+    directory.chmod(0o755)
+    for path in directory.iterdir():
+        path.chmod(0o644)
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    exit_code: int
+    summary: dict[str, Any] | None
+    result: JobResult | None
+
+
+def run_training_job(
+    environment: Environment,
+    config_path: Path,
+    console: Console,
+    *,
+    s3_endpoint: str | None = None,
+    launcher: JobLauncher | None = None,
+    sink: LogSink | None = None,
+) -> JobOutcome:
+    """Train `config_path` as a job of `environment`; never raises for a failure the user can fix."""
+    from ml.gitinfo import git_info
+    from ml.spec import SpecError
+    from ml.train.job import JobContext
+    from ml.training_config import load_config_and_spec
+
+    try:
+        spec = TrainingJobSpec.from_output(environment.name, environment.outputs.get(Outputs.TRAINING))
+        config, dataset = load_config_and_spec(config_path)
+        plan = plan_for(dataset)
+        launcher = launcher or launcher_for(spec)
+        launcher.preflight(spec)
+    except (JobSpecError, SpecError, DataRefused, JobFailedToStart) as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        code = FAILED_TO_START_EXIT if isinstance(exc, JobFailedToStart | JobSpecError) else BAD_CONFIG_EXIT
+        return JobOutcome(code, None, None)
+
+    name = job_name(spec, config.model_name)
+    tags = job_tags(spec, name)
+    data_uri = data_sha256 = None
+    if isinstance(plan, LocalFile):
+        with console.status(f"uploading {plan.path} to the artifact store of '{environment.name}'"):
+            uploaded = upload_dataset(plan.path, environment.tracking_uri)
+        verb = "uploaded" if uploaded.uploaded else "already in the artifact store:"
+        console.print(f"[dim]-[/dim] {verb} {plan.path.name} as {uploaded.uri} (sha256 {uploaded.sha256[:12]})")
+        data_uri, data_sha256 = uploaded.uri, uploaded.sha256
+        tags[TAG_JOB_DATA_ORIGIN] = str(plan.path)
+    context = JobContext(tags=tags, git=git_info(config.base_dir), data_uri=data_uri, data_sha256=data_sha256)
+
+    console.print(
+        f"[dim]-[/dim] job {name}: {spec.image} on network {spec.network}, "
+        f"{spec.limits.cpus:g} CPUs, {spec.limits.memory_mb} MiB",
+        highlight=False,
+    )
+    with tempfile.TemporaryDirectory(prefix="mlops-job-") as tmp:
+        files = Path(tmp)
+        write_job_files(files, config_path, config.dataset_spec_path(), context.to_json())
+        request = JobRequest(name=name, args=job_args(spec, s3_endpoint), files=files, labels=job_labels(spec, name))
+        try:
+            result = launcher.run(spec, request, sink or stderr_sink)
+        except JobFailedToStart as exc:
+            console.print(f"[red]error:[/red] {exc}", highlight=False)
+            return JobOutcome(FAILED_TO_START_EXIT, None, None)
+    return JobOutcome(result.exit_code, parse_summary(result.stdout), result)
+
+
+def parse_summary(stdout: str) -> dict[str, Any] | None:
+    """The job's `--json` summary: its last stdout line that is a JSON object."""
+    for line in reversed(stdout.strip().splitlines()):
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return None
+
+
+def report(outcome: JobOutcome, console: Console, *, env: str, config_path: Path, as_json: bool) -> None:
+    """What the operator sees at the end: the version, or the error, the job's last lines and what to do."""
+    result, summary = outcome.result, outcome.summary
+    if result is None:
+        return
+    if result.interrupted:
+        console.print(f"[yellow]stopped:[/yellow] job {result.name} was interrupted; its container is removed")
+        return
+    if summary is not None and outcome.exit_code in (0, 3):
+        if as_json:
+            print(json.dumps(summary))
+            return
+        from rich.console import Console
+
+        alias = CHALLENGER if summary.get("challenger") else "no alias: a gate failed"
+        metrics = ", ".join(f"{k} {v:.4f}" for k, v in (summary.get("metrics") or {}).items())
+        Console().print(  # stdout, like the in-process summary; the job's log went to stderr
+            f"[bold]{summary['model_name']}[/bold] version [bold]{summary['version']}[/bold] ({alias}), "
+            f"run {summary['run_id']}, job {result.name}\n{metrics}",
+            highlight=False,
+        )
+        return
+    meaning = EXIT_MEANINGS.get(outcome.exit_code, "the training crashed")
+    if result.reason == "OOMKilled":
+        meaning = "killed for using more memory than the stack allows (mlops:training.memoryMb)"
+    console.print(f"[red]error:[/red] training job {result.name} failed with exit code {outcome.exit_code}: {meaning}")
+    console.print("its last log lines:", style="dim")
+    for line in result.tail:
+        console.print(f"  | {line}", highlight=False, markup=False)
+    console.print(
+        f"what to do: fix what the log names and run again; to debug in this process run "
+        f"`mlops train --env {env} --config {config_path} --where local`",
+        highlight=False,
+    )
+
+
+def where_for(env: str | None, flag: str | None) -> Where:
+    """`--where`, else the stack's `mlops:training.where` when `--env` is given, else this process.
+
+    Raises ValueError for an unknown value or `--where cluster` without an environment."""
+    if flag is None and env is None:
+        return "local"
+    if env is None:
+        if choose_where(flag, None) == "cluster":
+            raise ValueError("--where cluster needs --env NAME: the job runs on that environment's training cluster")
+        return "local"
+    from mlops.stacks import stack_config
+
+    section = stack_config(env).get("training")
+    return choose_where(flag, section if isinstance(section, Mapping) else None)
+
+
+def train_as_job(env: str, config_path: Path, *, s3_endpoint: str | None = None, as_json: bool = False) -> int:
+    """`mlops train --env ENV` on the training cluster: the job's exit code (4: the job could not start)."""
+    from rich.console import Console
+
+    from mlops.stacks import EnvironmentUnavailable, resolve
+
+    console = Console(stderr=True)
+    try:
+        with console.status(f"reading environment '{env}'"):
+            environment = resolve(env)
+    except EnvironmentUnavailable as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        return FAILED_TO_START_EXIT
+    outcome = run_training_job(environment, config_path, console, s3_endpoint=s3_endpoint)
+    report(outcome, console, env=env, config_path=config_path, as_json=as_json)
+    return outcome.exit_code

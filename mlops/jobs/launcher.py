@@ -1,0 +1,59 @@
+"""The seam between `mlops train` and a training cluster: one request in, one result out.
+
+`launch.py` knows nothing of Docker or Kubernetes: it builds a `JobRequest` (name, arguments of
+`python -m ml.train`, the directory of files the job reads, labels) and hands it to the launcher of the
+stack's target (`mlops.jobs.launch.LAUNCHERS`). A launcher checks what it can before anything starts (`preflight`: the
+image exists, the network exists), runs the job, streams its log to a sink as it runs, and always removes
+what it created, Ctrl-C included. A Kubernetes launcher (a `batch/v1` Job) goes beside the docker one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from mlops.jobs.spec import TrainingJobSpec
+
+JOB_DIR = "/job"
+"""Where the job finds its files (training config, dataset spec, job context), read-only."""
+TAIL_LINES = 20
+
+LogSink = Callable[[str], None]
+"""Receives the job's log as it arrives (stderr of the job: progress, warnings, tracebacks)."""
+
+
+class JobFailedToStart(RuntimeError):
+    """The job could not be started (no image, no network, engine refused); the message says what to do."""
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    name: str
+    args: Sequence[str]
+    """Arguments of the trainer image's entry point, `python -m ml.train`."""
+    files: Path
+    """A host directory mounted read-only at JOB_DIR."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JobResult:
+    name: str
+    exit_code: int
+    stdout: str
+    """What the job printed on stdout: with `--json`, one line of summary."""
+    tail: Sequence[str]
+    """The last log lines, for the error message of a failed job."""
+    reason: str | None = None
+    """Why the cluster ended the job, when it did (e.g. `OOMKilled`)."""
+    interrupted: bool = False
+
+
+class JobLauncher(Protocol):
+    def preflight(self, spec: TrainingJobSpec) -> None:
+        """Raise JobFailedToStart for what would stop the job, before anything is uploaded or created."""
+
+    def run(self, spec: TrainingJobSpec, request: JobRequest, sink: LogSink) -> JobResult:
+        """Run to the end (or to Ctrl-C), stream the log to `sink`, remove everything created."""
