@@ -7,6 +7,7 @@ tests against fakes.
 from __future__ import annotations
 
 import logging
+import shlex
 import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -155,7 +156,7 @@ def remove_new_chains(host: HostRecord, run: Runner) -> list[str]:
 
 def _drop_chains(family: str, table: str, ours: set[str], run: Runner) -> None:
     for line in run([family, "-w", "-t", table, "-S"]).stdout.splitlines():
-        words = line.split()
+        words = shlex.split(line)  # CNI's rules carry quoted comments with spaces
         if words[:1] == ["-A"] and words[1] not in ours and "-j" in words and words[words.index("-j") + 1] in ours:
             run([family, "-w", "-t", table, "-D", *words[1:]])
     for chain in ours:

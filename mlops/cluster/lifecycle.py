@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import shutil
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 from mlops.cluster import host, manifests, preflight, render
@@ -53,12 +54,13 @@ def up(cluster: Cluster) -> str:
         objects = manifests.bootstrap_objects(layout, tools.images["coredns"][0])
         cluster.kubectl(admin=False).checked(["apply", "-f", "-"], stdin=render.to_json(objects))
         step.detail = f"{len(objects['items'])} objects applied (admin binding, CoreDNS, StorageClass)"
+    kubelet_started = datetime.now(UTC).replace(microsecond=0)
     with progress.step("node daemons") as step:
         rest = [s for s in specs if s.name not in ("containerd", "etcd", "kube-apiserver")]
         step.detail = start(cluster, rest, timeout=CONTROL_PLANE_TIMEOUT_S)
     with progress.step("node ready") as step:
         wait_for(
-            lambda: cluster.kubectl().node_ready(layout.node_name),
+            lambda: cluster.kubectl().node_ready(layout.node_name, since=kubelet_started),
             f"node {layout.node_name}",
             NODE_TIMEOUT_S,
             hint=f"read {layout.logs / 'kubelet.log'}",

@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -75,10 +76,14 @@ class Kubectl:
         proc = self.run(["get", *args, "-o", "json"], timeout=20)
         return json.loads(proc.stdout) if proc.returncode == 0 and proc.stdout else None
 
-    def node_ready(self, node: str) -> bool:
+    def node_ready(self, node: str, since: datetime | None = None) -> bool:
+        """Ready, and (with `since`) reported by a kubelet after that time, not a stale status in etcd."""
         found = self.get(["node", node])
-        conditions = (found or {}).get("status", {}).get("conditions", [])
-        return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+        for condition in (found or {}).get("status", {}).get("conditions", []):
+            if condition.get("type") == "Ready" and condition.get("status") == "True":
+                heartbeat = datetime.fromisoformat(condition.get("lastHeartbeatTime", "1970-01-01T00:00:00Z"))
+                return since is None or heartbeat >= since
+        return False
 
     def deployment_available(self, namespace: str, name: str) -> bool:
         found = self.get(["-n", namespace, "deployment", name])

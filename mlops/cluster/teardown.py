@@ -8,12 +8,12 @@ again from the Deployments, StatefulSets and Jobs still in etcd.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 from mlops.cluster import host
@@ -42,20 +42,23 @@ def down(cluster: Cluster, purge: bool = False) -> str:
         return "nothing to do: no cluster daemons or host changes are recorded in " + str(layout.state_file)
     running = cluster.running()
     hostpaths = hostpath_volumes(cluster) if purge and "kube-apiserver" in running else []
+    netns: list[Path] = []
     if {"kube-apiserver", "kubelet", "containerd"} <= running.keys():
         with progress.step("stop controllers") as step:
             for name in ("kube-controller-manager", "kube-scheduler"):
                 _stop(cluster, name)
             step.detail = "controller manager and scheduler stopped: nothing recreates pods"
         with progress.step("delete pods") as step:
-            step.detail = delete_pods(cluster)
+            netns = delete_pods(cluster)
+            step.detail = f"pods deleted with a 1 s grace period; {len(netns)} sandbox(es) torn down by the kubelet"
     with progress.step("stop daemons") as step:
         stopped = [name for name in STOP_ORDER if _stop(cluster, name)]
         stopped += [name for name in list(state.daemons) if _stop(cluster, name)]
         shims = _kill_shims(cluster)
-        step.detail = f"stopped {', '.join(stopped) or 'nothing (none running)'}" + (
-            f"; killed {shims} shim(s)" if shims else ""
-        )
+        leftovers = remove_leftovers(cluster, netns)
+        step.detail = f"stopped {', '.join(stopped) or 'nothing (none running)'}"
+        step.detail += f"; killed {shims} shim(s)" if shims else ""
+        step.detail += f"; removed {leftovers} leftover pod network(s)" if leftovers else ""
     with progress.step("host") as step:
         step.detail = restore_host(cluster)
     if purge:
@@ -88,17 +91,52 @@ def running_tasks(cluster: Cluster) -> list[str]:
     return [line.split()[0] for line in lines if line.split()[-1:] == ["RUNNING"]]
 
 
-def delete_pods(cluster: Cluster) -> str:
-    kubectl = cluster.kubectl()
-    proc = kubectl.run(["delete", "pods", "--all", "--all-namespaces", "--grace-period=1", "--wait=false"], timeout=60)
+def sandbox_netns(cluster: Cluster) -> list[Path]:
+    """The network namespaces of our pod sandboxes (from their OCI specs in our containerd)."""
+    found = []
+    for sandbox in _ctr(cluster, "containers", "ls", "-q", 'labels."io.cri-containerd.kind"==sandbox').stdout.split():
+        try:
+            spec = json.loads(_ctr(cluster, "containers", "info", sandbox).stdout).get("Spec") or {}
+        except ValueError:
+            continue
+        for namespace in spec.get("linux", {}).get("namespaces", []):
+            if namespace.get("type") == "network" and Path(namespace.get("path") or "/nonexistent").exists():
+                found.append(Path(namespace["path"]))
+    return found
+
+
+def pods_settled(cluster: Cluster, netns: list[Path]) -> bool:
+    """The kubelet finished: no container runs, sandbox networks are torn down, pods are gone from the API
+    (except those held by finalizers, whose controllers are stopped)."""
+    if running_tasks(cluster) or any(path.exists() for path in netns):
+        return False
+    pods = (cluster.kubectl().get(["pods", "--all-namespaces"]) or {}).get("items", [])
+    return all(pod["metadata"].get("finalizers") for pod in pods)
+
+
+def delete_pods(cluster: Cluster) -> list[Path]:
+    """Delete every pod with a 1 s grace period and wait for the kubelet to tear them down.
+
+    Returns the sandbox network namespaces, so whatever the kubelet left can be removed after it stops."""
+    netns = sandbox_netns(cluster)
+    proc = cluster.kubectl().run(["delete", "pods", "--all", "--all-namespaces", "--grace-period=1", "--wait=false"])
     if proc.returncode != 0:
         log.warning("deleting pods failed: %s", proc.stderr.strip())
     try:
-        wait_for(lambda: not running_tasks(cluster), "pods stopping", PODS_GONE_TIMEOUT_S, interval=0.3)
+        wait_for(lambda: pods_settled(cluster, netns), "pods stopping", PODS_GONE_TIMEOUT_S, interval=0.3)
     except ClusterError:
-        left = running_tasks(cluster)
-        log.warning("%d container(s) still running after %.0fs: killing them", len(left), PODS_GONE_TIMEOUT_S)
-    return f"{proc.stdout.count('deleted')} pod(s) deleted with a 1 s grace period"
+        log.warning("pods still terminating after %.0fs: stopping the daemons anyway", PODS_GONE_TIMEOUT_S)
+    return netns
+
+
+def remove_leftovers(cluster: Cluster, netns: list[Path]) -> int:
+    """Unmount what the kubelet and containerd left under our directories, and sandbox namespaces."""
+    left = [path for path in netns if path.exists()]
+    for path in left:
+        subprocess.run(["umount", str(path)], capture_output=True, check=False, timeout=30)
+        path.unlink(missing_ok=True)
+    _unmount_under(cluster.layout.state_dir, cluster.layout.run_dir)
+    return len(left)
 
 
 def _kill_shims(cluster: Cluster) -> int:
@@ -167,7 +205,6 @@ def hostpath_volumes(cluster: Cluster) -> list[Path]:
 def purge_data(cluster: Cluster, hostpaths: list[Path]) -> str:
     layout = cluster.layout
     _unmount_under(layout.state_dir, layout.run_dir)
-    time.sleep(0.1)
     for directory in (layout.state_dir, layout.run_dir, *hostpaths):
         shutil.rmtree(directory, ignore_errors=True)
     extra = f" and {len(hostpaths)} host-path volume(s)" if hostpaths else ""
