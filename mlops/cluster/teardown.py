@@ -42,22 +42,27 @@ def down(cluster: Cluster, purge: bool = False) -> str:
         return "nothing to do: no cluster daemons or host changes are recorded in " + str(layout.state_file)
     running = cluster.running()
     hostpaths = hostpath_volumes(cluster) if purge and "kube-apiserver" in running else []
-    netns: list[Path] = []
+    netns = sandbox_netns(cluster) if "containerd" in running else []
     if {"kube-apiserver", "kubelet", "containerd"} <= running.keys():
         with progress.step("stop controllers") as step:
             for name in ("kube-controller-manager", "kube-scheduler"):
                 _stop(cluster, name)
             step.detail = "controller manager and scheduler stopped: nothing recreates pods"
         with progress.step("delete pods") as step:
-            netns = delete_pods(cluster)
+            delete_pods(cluster, netns)
             step.detail = f"pods deleted with a 1 s grace period; {len(netns)} sandbox(es) torn down by the kubelet"
     with progress.step("stop daemons") as step:
-        stopped = [name for name in STOP_ORDER if _stop(cluster, name)]
+        stopped, killed = [], 0
+        for name in STOP_ORDER:
+            if name == "containerd" and "containerd" in cluster.running():
+                killed = kill_tasks(cluster)  # what the kubelet did not stop (it was not running, or timed out)
+            if _stop(cluster, name):
+                stopped.append(name)
         stopped += [name for name in list(state.daemons) if _stop(cluster, name)]
         shims = _kill_shims(cluster)
         leftovers = remove_leftovers(cluster, netns)
         step.detail = f"stopped {', '.join(stopped) or 'nothing (none running)'}"
-        step.detail += f"; killed {shims} shim(s)" if shims else ""
+        step.detail += f"; killed {killed} container(s) and {shims} shim(s)" if killed or shims else ""
         step.detail += f"; removed {leftovers} leftover pod network(s)" if leftovers else ""
     with progress.step("host") as step:
         step.detail = restore_host(cluster)
@@ -114,11 +119,8 @@ def pods_settled(cluster: Cluster, netns: list[Path]) -> bool:
     return all(pod["metadata"].get("finalizers") for pod in pods)
 
 
-def delete_pods(cluster: Cluster) -> list[Path]:
-    """Delete every pod with a 1 s grace period and wait for the kubelet to tear them down.
-
-    Returns the sandbox network namespaces, so whatever the kubelet left can be removed after it stops."""
-    netns = sandbox_netns(cluster)
+def delete_pods(cluster: Cluster, netns: list[Path]) -> None:
+    """Delete every pod with a 1 s grace period and wait for the kubelet to tear them down."""
     proc = cluster.kubectl().run(["delete", "pods", "--all", "--all-namespaces", "--grace-period=1", "--wait=false"])
     if proc.returncode != 0:
         log.warning("deleting pods failed: %s", proc.stderr.strip())
@@ -126,7 +128,16 @@ def delete_pods(cluster: Cluster) -> list[Path]:
         wait_for(lambda: pods_settled(cluster, netns), "pods stopping", PODS_GONE_TIMEOUT_S, interval=0.3)
     except ClusterError:
         log.warning("pods still terminating after %.0fs: stopping the daemons anyway", PODS_GONE_TIMEOUT_S)
-    return netns
+
+
+def kill_tasks(cluster: Cluster) -> int:
+    """SIGKILL every container still running in our containerd: killing a shim would orphan its processes."""
+    tasks = running_tasks(cluster)
+    for task in tasks:
+        _ctr(cluster, "tasks", "kill", "--all", "--signal", "SIGKILL", task)
+    with contextlib.suppress(ClusterError):
+        wait_for(lambda: not running_tasks(cluster), "containers exiting", 10.0)
+    return len(tasks)
 
 
 def remove_leftovers(cluster: Cluster, netns: list[Path]) -> int:
