@@ -29,7 +29,8 @@ class StackDeployer:
         from pulumi import automation as auto
 
         try:
-            result = select_stack(self.env, create=False).up(on_output=self.say)
+            # Refreshed like `mlops env up`: a container removed behind Pulumi's back is recreated.
+            result = select_stack(self.env, create=False).up(on_output=self.say, refresh=True)
         except auto.errors.CommandError as exc:
             raise RolloutFailed(f"pulumi up of {self.env} failed: {str(exc)[-1500:]}") from exc
         endpoint = result.outputs.get("serving_endpoint")
