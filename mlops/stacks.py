@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import runpy
+import secrets
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -95,15 +96,41 @@ def _stack_file_settings(stack: str) -> Mapping[str, Any]:
     return yaml.safe_load(path.read_text()) or {}
 
 
-def _passphrase_env(stack: str) -> dict[str, str]:
-    """The passphrase comes from the caller's environment; a stack may declare a public default.
+GENERATED_PASSPHRASE = "generate"
+"""`workspace:passphrase: generate` in a stack file: a passphrase of this user's own, made on first use."""
 
-    Only throwaway loopback stacks (`local`) declare one (`workspace:defaultPassphrase`): their generated
-    credentials never leave the user's machine. Shared stacks get theirs from the team's secret store.
+
+def generated_passphrase_file(stack: str) -> Path:
+    """The stack's passphrase file under the user's data dir: created once (0600, in a 0700 directory),
+    then reused, so the state stays readable by this user and by nobody who merely has the checkout."""
+    directory = data_dir() / "passphrases"
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    path = directory / stack
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(secrets.token_urlsafe(32))
+    log.info("generated the secrets passphrase of stack %s into %s", stack, path)
+    return path
+
+
+def _passphrase_env(stack: str) -> dict[str, str]:
+    """The passphrase comes from the caller's environment; else the stack file says where it comes from.
+
+    Only throwaway loopback stacks (`local`) declare a public one (`workspace:defaultPassphrase`): their
+    generated credentials never leave the user's machine. A stack marked production on this machine
+    (`local-prod`) says `workspace:passphrase: generate`: one of this user's own, made on first use.
+    Shared stacks get theirs from the team's secret store.
     """
     if os.environ.get("PULUMI_CONFIG_PASSPHRASE") is not None or os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
         return {}
-    default = (_stack_file_settings(stack).get("config") or {}).get("workspace:defaultPassphrase")
+    config = _stack_file_settings(stack).get("config") or {}
+    if config.get("workspace:passphrase") == GENERATED_PASSPHRASE:
+        return {"PULUMI_CONFIG_PASSPHRASE_FILE": str(generated_passphrase_file(stack))}
+    default = config.get("workspace:defaultPassphrase")
     if default is None:
         raise EnvironmentUnavailable(
             f"Stack '{stack}' needs its secrets passphrase: set PULUMI_CONFIG_PASSPHRASE (or "
@@ -144,7 +171,7 @@ def deployed_model(selected: auto.Stack) -> dict[str, Any]:
     """
     deployment = selected.export_stack().deployment or {}
     resources = deployment.get("resources") or []
-    root = next((r for r in resources if r.get("type") == "pulumi:pulumi:Stack"), {})
+    root: dict[str, Any] = next((r for r in resources if r.get("type") == "pulumi:pulumi:Stack"), {})
     outputs = root.get("outputs") or {}
     served = outputs.get(Outputs.SERVED_MODEL_URI) or ""
     deployed = bool(outputs.get(Outputs.TRACKING_URI))

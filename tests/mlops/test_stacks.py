@@ -50,7 +50,7 @@ def test_a_stack_may_declare_a_public_default_passphrase(tmp_path, monkeypatch):
     )
     monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE", raising=False)
     monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE_FILE", raising=False)
-    monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{tmp_path / 'state'}")
+    monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{tmp_path}")
     assert environments.pulumi_env("local")["PULUMI_CONFIG_PASSPHRASE"] == "open"
     with pytest.raises(EnvironmentUnavailable, match="set PULUMI_CONFIG_PASSPHRASE"):
         environments.pulumi_env("prod")
