@@ -8,8 +8,7 @@ import pytest
 
 from ml.monitor import drift
 from ml.monitor.thresholds import Thresholds
-
-from .conftest import CATEGORICAL, NUMERIC, make_frame
+from tests.support.drift_data import CATEGORICAL, NUMERIC, make_frame
 
 COLUMNS = NUMERIC + CATEGORICAL + ["_prediction", "_proba"]
 SEEDS = 200

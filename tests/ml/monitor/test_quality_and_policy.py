@@ -12,8 +12,7 @@ import pytest
 from ml.monitor.judge import MonitorRequest, monitor_batches
 from ml.monitor.quality import compare, load_labels
 from ml.monitor.thresholds import ExitCode, Thresholds, exit_code, should_retrain
-
-from .conftest import log_frame, make_frame
+from tests.support.drift_data import log_frame, make_frame
 
 
 def _labels(frame: pd.DataFrame, flip: float, seed: int) -> pd.DataFrame:
