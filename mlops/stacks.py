@@ -198,6 +198,60 @@ def hand_deployed_model(selected: auto.Stack) -> None:
     selected.workspace.program = with_deployed_model
 
 
+def _stack_locks(stack: str) -> list[Path]:
+    """The lock files of `stack` in a file backend (none for other backends)."""
+    url = backend_url()
+    if not url.startswith("file://"):
+        return []
+    locks = Path(url[len("file://") :].split("?", 1)[0]).expanduser() / ".pulumi" / "locks"
+    return sorted([*locks.glob(f"*/{project().name}/{stack}/*.json"), *locks.glob(f"{stack}/*.json")])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clear_stale_lock(selected: auto.Stack) -> None:
+    """Remove the lock a killed `pulumi up` left in a file backend, or say who holds a live one.
+
+    A SIGKILLed update cannot remove its lock file, and every later `up` of the stack then fails with
+    "the stack is currently locked". A lock whose process is gone on this machine is stale: `pulumi cancel`
+    removes it (the state's pending operations are settled by the next refresh, and the docker provider
+    adopts what the killed run left). A lock of a running process, or of another machine, is left alone.
+    """
+    import socket
+
+    stale: list[str] = []
+    live: list[str] = []
+    for path in _stack_locks(selected.name):
+        try:
+            holder = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        pid, host = int(holder.get("pid") or 0), str(holder.get("hostname") or "")
+        mine = host == socket.gethostname()
+        (stale if mine and pid and not _alive(pid) else live).append(f"pid {pid} on {host or '?'}")
+    if live:
+        raise EnvironmentUnavailable(
+            f"Stack '{selected.name}' is locked by another Pulumi run ({', '.join(live)}): wait for it to finish. "
+            f"If it is dead (another machine), remove the lock with `pulumi cancel --stack {selected.name}`."
+        )
+    if stale:
+        selected.cancel()
+        # A warning: shown on stderr even where logging is not configured.
+        log.warning(
+            "stack %s: removed the lock of a killed Pulumi run (%s); this run finishes its work",
+            selected.name,
+            ", ".join(stale),
+        )
+
+
 def select_stack(stack: str, *, create: bool = True, deploying: bool = True) -> auto.Stack:
     """The stack of this environment, with the project's program attached (inline, so no language host).
 
@@ -222,6 +276,7 @@ def select_stack(stack: str, *, create: bool = True, deploying: bool = True) -> 
         else:
             selected = auto.select_stack(stack_name=stack, project_name=project().name, program=_program, opts=opts)
         if deploying:
+            clear_stale_lock(selected)
             hand_deployed_model(selected)
         return selected
     except auto.errors.StackNotFoundError as exc:
