@@ -26,10 +26,6 @@ class JobContext:
     """`runs:/RUN/data/dataset.SUFFIX` on the job's tracking server."""
     data_sha256: str | None = None
 
-    def to_json(self) -> str:
-        git = None if self.git is None else {"commit": self.git.commit, "dirty": self.git.dirty}
-        return json.dumps({"tags": self.tags, "git": git, "data_uri": self.data_uri, "data_sha256": self.data_sha256})
-
     @classmethod
     def load(cls, path: Path) -> JobContext:
         raw = json.loads(path.read_text())

@@ -35,7 +35,6 @@ def train(
     registered (exit 1). A bad config exits 2. A model that fails a gate is registered with
     gates.passed=false but does not become the `challenger` (exit 3). A job that cannot start exits 4.
     """
-    from ml.train.command import train_from_config
     from mlops.jobs.launch import train_as_job, where_for
     from mlops.stacks import EnvironmentUnavailable
 
@@ -46,6 +45,8 @@ def train(
         raise typer.BadParameter(str(exc), param_hint="--where / --env") from exc
     if chosen == "cluster" and env is not None:
         raise typer.Exit(train_as_job(env, config_path, s3_endpoint=s3_endpoint, as_json=as_json))
+
+    from ml.train.command import train_from_config
 
     uri = resolve_tracking_uri(env, tracking_uri)
     raise typer.Exit(int(train_from_config(config_path, uri, s3_endpoint=s3_endpoint, as_json=as_json)))

@@ -10,6 +10,7 @@ are removed however the job ends, Ctrl-C and SIGTERM included.
 from __future__ import annotations
 
 import codecs
+import logging
 import signal
 import sys
 from collections import deque
@@ -19,6 +20,8 @@ from typing import Any
 
 from mlops.jobs.launcher import JOB_DIR, TAIL_LINES, JobFailedToStart, JobRequest, JobResult, LogSink
 from mlops.jobs.spec import TrainingJobSpec
+
+log = logging.getLogger(__name__)
 
 SCRATCH_DIR = "/work"
 TMPFS = {"/tmp": "rw,nosuid,nodev,size=64m,mode=1777"}
@@ -131,12 +134,14 @@ class DockerLauncher:
                 try:
                     container = self.client.containers.create(**container_kwargs(spec, request))
                     container.start()
+                    log.debug("job %s started", request.name)
                 except docker.errors.APIError as exc:
                     raise JobFailedToStart(
                         f"the Docker engine refused job {request.name}: {exc.explanation or exc}"
                     ) from exc
                 _stream(container.logs(stream=True, follow=True, stdout=False, stderr=True), sink, tail)
                 exit_code = int(container.wait().get("StatusCode", -1))
+                log.debug("job %s exited with %d", request.name, exit_code)
             stdout = container.logs(stdout=True, stderr=False).decode(errors="replace")
             container.reload()
             state = container.attrs.get("State", {})
@@ -147,6 +152,7 @@ class DockerLauncher:
         finally:
             with _uninterruptible():
                 self._remove(container, volume)
+            log.debug("job %s removed", request.name)
 
     def _remove(self, container: Any, volume: Any) -> None:
         import docker.errors

@@ -23,7 +23,15 @@ from contract import CHALLENGER, Outputs
 from mlops.jobs.datasets import DataRefused, LocalFile, plan_for, upload_dataset
 from mlops.jobs.docker import DockerLauncher, stderr_sink
 from mlops.jobs.launcher import JOB_DIR, JobFailedToStart, JobLauncher, JobRequest, JobResult, LogSink
-from mlops.jobs.spec import TAG_JOB_DATA_ORIGIN, JobSpecError, TrainingJobSpec, job_labels, job_name, job_tags
+from mlops.jobs.spec import (
+    TAG_JOB_DATA_ORIGIN,
+    JobSpecError,
+    TrainingJobSpec,
+    job_context_json,
+    job_labels,
+    job_name,
+    job_tags,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -40,7 +48,7 @@ CONTEXT_FILE = "job.json"
 BAD_CONFIG_EXIT = 2
 FAILED_TO_START_EXIT = 4
 EXIT_MEANINGS = {
-    1: "the dataset broke its spec: nothing was trained or registered",
+    1: "the dataset broke its spec, or the training crashed (the log says which); nothing was registered",
     2: "the config, the dataset spec or the data could not be used",
     3: "a gate failed: registered without the challenger alias",
     137: "killed (out of memory, or stopped from outside)",
@@ -110,7 +118,6 @@ def run_training_job(
     """Train `config_path` as a job of `environment`; never raises for a failure the user can fix."""
     from ml.gitinfo import git_info
     from ml.spec import SpecError
-    from ml.train.job import JobContext
     from ml.training_config import load_config_and_spec
 
     try:
@@ -134,7 +141,8 @@ def run_training_job(
         console.print(f"[dim]-[/dim] {verb} {plan.path.name} as {uploaded.uri} (sha256 {uploaded.sha256[:12]})")
         data_uri, data_sha256 = uploaded.uri, uploaded.sha256
         tags[TAG_JOB_DATA_ORIGIN] = str(plan.path)
-    context = JobContext(tags=tags, git=git_info(config.base_dir), data_uri=data_uri, data_sha256=data_sha256)
+    git = git_info(config.base_dir)
+    context = job_context_json(tags, git.commit, git.dirty, data_uri, data_sha256)
 
     console.print(
         f"[dim]-[/dim] job {name}: {spec.image} on network {spec.network}, "
@@ -143,7 +151,7 @@ def run_training_job(
     )
     with tempfile.TemporaryDirectory(prefix="mlops-job-") as tmp:
         files = Path(tmp)
-        write_job_files(files, config_path, config.dataset_spec_path(), context.to_json())
+        write_job_files(files, config_path, config.dataset_spec_path(), context)
         request = JobRequest(name=name, args=job_args(spec, s3_endpoint), files=files, labels=job_labels(spec, name))
         try:
             result = launcher.run(spec, request, sink or stderr_sink)

@@ -8,6 +8,7 @@ network the stack did not declare.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Mapping
@@ -100,3 +101,16 @@ def job_labels(spec: TrainingJobSpec, name: str) -> dict[str, str]:
 def job_tags(spec: TrainingJobSpec, name: str) -> dict[str, str]:
     """The job identity recorded on the run and the registered version."""
     return {TAG_JOB_NAME: name, TAG_JOB_IMAGE: spec.image}
+
+
+def job_context_json(
+    tags: Mapping[str, str],
+    git_commit: str,
+    git_dirty: bool | None,
+    data_uri: str | None = None,
+    data_sha256: str | None = None,
+) -> str:
+    """The job file `python -m ml.train --job FILE` reads (`ml.train.job.JobContext.load`; a test checks
+    the two agree). Written here so `mlops` never imports `ml.train`, whose import takes seconds."""
+    git = {"commit": git_commit, "dirty": git_dirty}
+    return json.dumps({"tags": dict(tags), "git": git, "data_uri": data_uri, "data_sha256": data_sha256})
