@@ -208,13 +208,19 @@ def _stack_locks(stack: str) -> list[Path]:
 
 
 def _alive(pid: int) -> bool:
+    """Whether `pid` runs on this machine. A zombie does not: a killed CLI whose parent died too stays one
+    until an init reaps it, and not every init does."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
 
 
 def clear_stale_lock(selected: auto.Stack) -> None:

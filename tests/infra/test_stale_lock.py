@@ -7,6 +7,7 @@ import json
 import os
 import socket
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,6 +57,21 @@ def test_the_lock_of_a_killed_run_is_removed(backend: Path) -> None:
     path = lock(backend, dead.pid)
     select_stack(STACK, create=False)
     assert not path.exists()
+
+
+def test_the_lock_of_a_zombie_is_stale(backend: Path) -> None:
+    """A killed CLI whose parent died too is a zombie until an init reaps it (here: until we wait)."""
+    zombie = subprocess.Popen(["true"])
+    try:
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{zombie.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        path = lock(backend, zombie.pid)
+        select_stack(STACK, create=False)
+        assert not path.exists()
+    finally:
+        zombie.wait()
 
 
 def test_the_lock_of_a_live_run_is_named_and_kept(backend: Path) -> None:
