@@ -32,7 +32,7 @@ def trainer_images() -> Iterator[tuple[str, str]]:
     refs = trainer_images()
     yield refs
     if os.environ.get("MLOPS_TEST_KEEP_IMAGES") != "1":
-        remove_images(refs[1], refs[0])
+        remove_images()
 
 
 @pytest.fixture(scope="session")

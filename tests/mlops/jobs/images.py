@@ -88,13 +88,15 @@ def trainer_images() -> tuple[str, str]:
     return deps_ref, trainer_ref
 
 
-def remove_images(*refs: str) -> None:
+def remove_images() -> None:
+    """Every image of the test label, trainers (built FROM deps) first; older sessions' ones too."""
     import docker
 
     client = docker.from_env()
-    for ref in refs:
+    images = client.images.list(filters={"label": f"{LABEL_STACK}={TEST_STACK_LABEL}"})
+    for image in sorted(images, key=lambda i: i.labels.get(LABEL_ROLE) == "deps"):
         with suppress(docker.errors.NotFound):
-            client.images.remove(ref, noprune=False)
+            client.images.remove(image.id, force=True, noprune=False)
 
 
 if __name__ == "__main__":
