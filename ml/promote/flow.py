@@ -136,7 +136,7 @@ def _deploy_and_test(target: Target, held: lease.Lease, attempt: audit.Attempt, 
     say(f"smoke test passed: {endpoint} serves v{result.version}, {result.rows} probe rows match the registry")
 
 
-def _move_alias(target: Target, held: lease.Lease, attempt: audit.Attempt, model: str, version: str) -> None:
+def move_alias(target: Target, held: lease.Lease, attempt: audit.Attempt, model: str, version: str) -> None:
     """The tested version becomes champion; the stack's reference returns to its own form (same version)."""
     held.check()
     _set_alias(target.tracking_uri, model, version)
@@ -159,7 +159,7 @@ def _restore(target: Target, attempt: audit.Attempt, model: str, champion: str |
         say(f"{target.name} serves v{champion} again")
 
 
-def _undo(target: Target, attempt: audit.Attempt, entry: audit.AuditEntry, cause: str, say: Say) -> Report:
+def undo(target: Target, attempt: audit.Attempt, entry: audit.AuditEntry, cause: str, say: Say) -> Report:
     labels, before = LABELS[entry.action], entry.champion_before or None
     try:
         _restore(target, attempt, entry.model, before, say)
@@ -175,7 +175,7 @@ def _undo(target: Target, attempt: audit.Attempt, entry: audit.AuditEntry, cause
     return Report(Outcome.ROLLED_BACK, message)
 
 
-def _carry_out(
+def carry_out(
     target: Target,
     held: lease.Lease,
     attempt: audit.Attempt,
@@ -187,12 +187,12 @@ def _carry_out(
     try:
         new = version()
         _deploy_and_test(target, held, attempt, new, say)
-        _move_alias(target, held, attempt, new.name, new.version)
+        move_alias(target, held, attempt, new.name, new.version)
     except lease.LeaseLost as exc:
         return Report(Outcome.ERROR, str(exc))
     except Exception as exc:
         say(f"{entry.action} failed ({exc}); restoring the previous state of {target.name}")
-        return _undo(target, attempt, entry, str(exc), say)
+        return undo(target, attempt, entry, str(exc), say)
     message = (
         f"{new.name} v{new.version} is champion in {target.name}"
         if entry.action == "promote"
@@ -202,7 +202,7 @@ def _carry_out(
     return Report(Outcome.PROMOTED, message, version=new.version)
 
 
-def _pending(target: Target) -> Report | None:
+def pending(target: Target) -> Report | None:
     """An error report while an earlier attempt on the target is unsettled: recover it first."""
     for entry in audit.unfinished(target.tracking_uri, target.name):
         return Report(
@@ -214,7 +214,7 @@ def _pending(target: Target) -> Report | None:
     return None
 
 
-def _locked(target: Target, promotion_id: str, body: Callable[[lease.Lease], Report]) -> Report:
+def locked(target: Target, promotion_id: str, body: Callable[[lease.Lease], Report]) -> Report:
     try:
         with lease.holding(target.tracking_uri, target.name, promotion_id, target.lock_wait_s) as held:
             return body(held)
@@ -236,8 +236,8 @@ def promote(
     promotion_id = uuid.uuid4().hex[:12]
 
     def body(held: lease.Lease) -> Report:
-        if (pending := _pending(target)) is not None:
-            return pending
+        if (unsettled := pending(target)) is not None:
+            return unsettled
         candidate = get_version(source_uri, model, version=version, alias=alias)
         champion = find_alias(target.tracking_uri, model, CHAMPION)
         say(
@@ -283,94 +283,14 @@ def promote(
             say(f"copied to {target.name} as v{new.version} (promotion {promotion_id})")
             return new
 
-        report = _carry_out(target, held, attempt, entry, copied, say)
+        report = carry_out(target, held, attempt, entry, copied, say)
         report.gates = gates
         return report
 
-    return _locked(target, promotion_id, body)
+    return locked(target, promotion_id, body)
 
 
 def _replace(entry: audit.AuditEntry, **changes: Any) -> audit.AuditEntry:
     from dataclasses import replace
 
     return replace(entry, **changes)
-
-
-def rollback(model: str, target: Target, *, say: Say) -> Report:
-    """Back to the champion before the current one, as the audit log remembers it."""
-    promotion_id = uuid.uuid4().hex[:12]
-
-    def body(held: lease.Lease) -> Report:
-        if (pending := _pending(target)) is not None:
-            return pending
-        current = find_alias(target.tracking_uri, model, CHAMPION)
-        if current is None:
-            return Report(Outcome.ERROR, f"{model} has no champion in {target.name}: nothing to roll back")
-        previous_version = _previous_of(target.tracking_uri, model, current.version)
-        if not previous_version:
-            return Report(Outcome.ERROR, f"the audit log of {target.name} has no champion before v{current.version}")
-        previous = get_version(target.tracking_uri, model, version=previous_version)
-        entry = audit.AuditEntry(
-            action="rollback",
-            outcome=audit.IN_PROGRESS,
-            model=model,
-            source_env=target.name,
-            target_env=target.name,
-            source_version=current.version,
-            target_version=previous.version,
-            # Recorded like a promotion, so a second rollback walks further back.
-            previous_version=_previous_of(target.tracking_uri, model, previous.version),
-            approved_by="",
-            reason="",
-            gates=[],
-            promotion_id=promotion_id,
-            serving_uri_before=target.deployer.model_uri(),
-            champion_before=current.version,
-        )
-        say(f"rolling {target.name} back from v{current.version} to v{previous.version}")
-        attempt = audit.open_attempt(target.tracking_uri, entry)
-        return _carry_out(target, held, attempt, entry, lambda: previous, say)
-
-    return _locked(target, promotion_id, body)
-
-
-def recover(target: Target, *, say: Say) -> Report:
-    """Settle every interrupted attempt on the target: complete it if its smoke test passed, else undo it."""
-
-    def body(held: lease.Lease) -> Report:
-        pending = audit.unfinished(target.tracking_uri, target.name)
-        if not pending:
-            return Report(Outcome.PROMOTED, f"nothing to recover in {target.name}: every attempt has an outcome")
-        reports = [_recover_one(target, held, entry, say) for entry in pending]
-        return max(reports, key=lambda r: int(r.outcome))
-
-    return _locked(target, uuid.uuid4().hex[:12], body)
-
-
-def _recover_one(target: Target, held: lease.Lease, entry: audit.AuditEntry, say: Say) -> Report:
-    attempt = audit.Attempt(target.tracking_uri, entry.run_id, entry.steps, entry.serving_uri_before)
-    last = entry.steps[-1] if entry.steps else "intent"
-    say(f"{entry.action} {entry.promotion_id} of {entry.model} stopped after '{last}' ({entry.outcome})")
-    attempt.step("recovering")
-    tested = "smoke-tested" in entry.steps and entry.outcome == audit.IN_PROGRESS
-    if tested and entry.target_version:
-        try:
-            _move_alias(target, held, attempt, entry.model, entry.target_version)
-        except lease.LeaseLost as exc:
-            return Report(Outcome.ERROR, str(exc))
-        except Exception as exc:
-            return _undo(target, attempt, entry, f"completing the tested v{entry.target_version} failed: {exc}", say)
-        message = f"recovered: {entry.model} v{entry.target_version} (smoke-tested) is champion in {target.name}"
-        attempt.close(LABELS[entry.action].done, message)
-        say(message)
-        return Report(Outcome.PROMOTED, message, version=entry.target_version)
-    before = f"v{entry.champion_before}" if entry.champion_before else "no champion"
-    say(f"undoing it: {target.name} goes back to {before}")
-    return _undo(target, attempt, entry, f"interrupted after '{last}', undone by --recover", say)
-
-
-def _previous_of(tracking_uri: str, model: str, version: str) -> str:
-    for e in audit.history(tracking_uri, model):
-        if e.outcome in {"promoted", "rolled_back_to"} and e.target_version == version:
-            return e.previous_version
-    return ""

@@ -56,9 +56,9 @@ def promote(
 ) -> None:
     from ml.promote.flow import Outcome
     from ml.promote.flow import promote as run_promotion
-    from ml.promote.flow import recover as run_recover
-    from ml.promote.flow import rollback as run_rollback
     from ml.promote.promotion_policy import PolicyError
+    from ml.promote.recovery import recover as run_recover
+    from ml.promote.recovery import rollback as run_rollback
     from ml.promote.versions import VersionNotFound
     from mlops.stacks import EnvironmentUnavailable
 

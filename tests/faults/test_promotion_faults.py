@@ -15,8 +15,9 @@ import pytest
 
 from contract import CHAMPION
 from ml.promote import audit, flow
-from ml.promote.flow import Outcome, Report, Target, promote, recover
+from ml.promote.flow import Outcome, Report, Target, promote
 from ml.promote.promotion_policy import parse_policy
+from ml.promote.recovery import recover
 from ml.promote.versions import find_alias
 from tests.faults.conftest import POLICY
 from tests.faults.promotion_target import Applied, FakeServing

@@ -21,8 +21,9 @@ import pytest
 
 from contract import CHAMPION
 from ml.promote import audit
-from ml.promote.flow import Outcome, Target, promote, rollback
+from ml.promote.flow import Outcome, Target, promote
 from ml.promote.promotion_policy import parse_policy
+from ml.promote.recovery import rollback
 from ml.promote.versions import find_alias, get_version
 from tests.support.ports import free_port
 
