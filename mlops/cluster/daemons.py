@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,5 +144,13 @@ def specs(layout: Layout, tools: Toolchain, containerd: Path) -> list[DaemonSpec
             "kube-proxy",
             [str(tools["kube-proxy"]), f"--config={cfg / 'kube-proxy.json'}"],
             Health(f"http://127.0.0.1:{ports.proxy_healthz}/healthz"),
+        ),
+        # The cluster stacks' artifact store (`cluster: local` points them here): moto's S3 server on the pod
+        # bridge's gateway, which pods and this machine reach and nothing else does. In memory: artifacts
+        # live as long as the cluster (a dev cluster's throwaway S3; the stacks create their buckets).
+        DaemonSpec(
+            "s3",
+            [sys.executable, "-m", "moto.server", "-H", net.gateway, "-p", str(ports.s3)],
+            Health(f"http://{net.gateway}:{ports.s3}/moto-api/"),
         ),
     ]

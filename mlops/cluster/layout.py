@@ -37,6 +37,7 @@ class Ports:
     kubelet_healthz: int = 10248
     proxy_metrics: int = 10249
     proxy_healthz: int = 10256
+    s3: int = 9000
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,7 @@ class Layout:
             "kubelet-healthz": ("127.0.0.1", p.kubelet_healthz),
             "kube-proxy-metrics": ("127.0.0.1", p.proxy_metrics),
             "kube-proxy-healthz": ("127.0.0.1", p.proxy_healthz),
+            "s3": (gw, p.s3),
         }
 
 

@@ -55,12 +55,16 @@ def up(cluster: Cluster) -> str:
         cluster.kubectl(admin=False).checked(["apply", "-f", "-"], stdin=render.to_json(objects))
         step.detail = f"{len(objects['items'])} objects applied (admin binding, CoreDNS, StorageClass)"
     kubelet_started = datetime.now(UTC).replace(microsecond=0)
+    # A kubelet that was already running reports Ready only when its status changes (or every few minutes):
+    # wait for a fresh report only from a kubelet this run starts.
+    kubelet_record = state.daemons.get("kubelet")
+    fresh_since = None if kubelet_record and alive(kubelet_record) else kubelet_started
     with progress.step("node daemons") as step:
         rest = [s for s in specs if s.name not in ("containerd", "etcd", "kube-apiserver")]
         step.detail = start(cluster, rest, timeout=CONTROL_PLANE_TIMEOUT_S)
     with progress.step("node ready") as step:
         wait_for(
-            lambda: cluster.kubectl().node_ready(layout.node_name, since=kubelet_started),
+            lambda: cluster.kubectl().node_ready(layout.node_name, since=fresh_since),
             f"node {layout.node_name}",
             NODE_TIMEOUT_S,
             hint=f"read {layout.logs / 'kubelet.log'}",

@@ -82,7 +82,9 @@ def test_control_plane_flags(layout: Layout, tmp_path) -> None:
         "kube-scheduler",
         "kubelet",
         "kube-proxy",
+        "s3",
     ]
+    assert by_name["s3"].argv[-4:] == ["-H", layout.network.gateway, "-p", str(layout.ports.s3)]
     api = by_name["kube-apiserver"].argv
     assert "--authorization-mode=Node,RBAC" in api
     assert "--service-cluster-ip-range=10.96.0.0/12" in api
