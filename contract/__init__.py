@@ -12,6 +12,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 # --- the Pulumi config namespace and the per-user data directory ---------------------------------------
 
@@ -74,9 +75,7 @@ from the stack's state before preview/up, so an unreachable tracking server keep
 
 MODEL_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 ALIAS_PATTERN = r"[A-Za-z0-9_-]+"
-MODEL_URI = re.compile(
-    rf"^models:/(?P<name>{MODEL_NAME_PATTERN})(?:@(?P<alias>{ALIAS_PATTERN})|/(?P<version>[0-9]+))$"
-)
+MODEL_URI = re.compile(rf"^models:/(?P<name>{MODEL_NAME_PATTERN})(?:@(?P<alias>{ALIAS_PATTERN})|/(?P<version>[0-9]+))$")
 MODEL_URI_HELP = "models:/NAME@ALIAS or models:/NAME/VERSION (for example models:/breast-cancer@champion)"
 
 
@@ -106,6 +105,12 @@ class ModelRef:
     def __str__(self) -> str:
         return self.uri
 
+
+# --- where training runs ------------------------------------------------------------------------------------
+
+TrainingWhere = Literal["local", "cluster"]
+TRAINING_WHERE: tuple[TrainingWhere, ...] = ("local", "cluster")
+"""`mlops:training.where` and `mlops train --where`: the operator's process, or a job on the training cluster."""
 
 # --- registry aliases and the tags of a registered version ------------------------------------------------
 

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from contract import MODEL_URI, MODEL_URI_HELP
+from contract import MODEL_URI, MODEL_URI_HELP, TRAINING_WHERE, TrainingWhere
 from infra.settings.fields import (
     HTTP_URL_OR_EMPTY,
     NAME,
@@ -29,8 +29,8 @@ Backend = Literal["sqlite", "postgres"]
 BACKENDS: tuple[Backend, ...] = ("sqlite", "postgres")
 LogFormat = Literal["jsonl", "parquet"]
 LOG_FORMATS: tuple[LogFormat, ...] = ("jsonl", "parquet")
-Where = Literal["local", "cluster"]
-WHERES: tuple[Where, ...] = ("local", "cluster")
+Where = TrainingWhere
+WHERES = TRAINING_WHERE
 ExtraColumns = Literal["reject", "ignore"]
 EXTRA_COLUMNS: tuple[ExtraColumns, ...] = ("reject", "ignore")
 

@@ -15,11 +15,11 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from contract import CHALLENGER, Outputs
+from contract import CHALLENGER, TRAINING_WHERE, Outputs, TrainingWhere
 from mlops.jobs.datasets import DataRefused, LocalFile, plan_for, upload_dataset
 from mlops.jobs.docker import DockerLauncher, stderr_sink
 from mlops.jobs.launcher import JOB_DIR, JobFailedToStart, JobLauncher, JobRequest, JobResult, LogSink
@@ -38,8 +38,8 @@ if TYPE_CHECKING:
 
     from mlops.stacks import Environment
 
-Where = Literal["local", "cluster"]
-WHERES: tuple[Where, ...] = ("local", "cluster")
+Where = TrainingWhere
+WHERES = TRAINING_WHERE
 WHERE_KEY = "where"
 """`mlops:training.where` in a stack file."""
 CONFIG_FILE = "train.yaml"
