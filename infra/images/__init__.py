@@ -90,7 +90,7 @@ def specs(
         deps_args = {"DEPS_IMAGE": deps_ref}
         # Exactly what the runtime images copy: the contract and the ml package, nothing else.
         runtime = tuple(_tree(root, "contract")) + tuple(_tree(root, "ml"))
-        result["tracking"] = spec("tracking", (), deps_args)
+        result["tracking"] = spec("tracking", (f"{IMAGES_REL}/tracking-server.py",), deps_args)
         result["server"] = spec("server", runtime, deps_args)
         result["trainer"] = spec("trainer", runtime, deps_args)
     return result
@@ -101,3 +101,15 @@ def stack_specs(prefix: str, base_image: str, postgres: bool = False, root: Path
     that stack's own deps image (`PREFIX/deps:TAG`)."""
     deps = specs(base_image, postgres=postgres, root=root)["deps"]
     return specs(base_image, deps_ref=f"{prefix}/deps:{deps.tag}", postgres=postgres, root=root)
+
+
+def cluster_postgres_spec(base_image: str, root: Path | None = None) -> ImageSpec:
+    """The kubernetes target's Postgres (a fixed uid the kubelet can verify); pushed to the stack's registry."""
+    root = root or REPO_ROOT
+    return ImageSpec(
+        "postgres-cluster",
+        root / IMAGES_REL / "postgres-cluster.Dockerfile",
+        (f"{IMAGES_REL}/postgres-entrypoint.sh",),
+        {"BASE_IMAGE": base_image},
+        root=root,
+    )

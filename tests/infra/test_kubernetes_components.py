@@ -64,7 +64,7 @@ def test_external_registry_runs_nothing_and_images_live_there(external: ProgramR
     assert "mlops-prod-registry" not in named(external, "core/v1:Service")
     assert "mlops-prod-registry-data" not in named(external, "core/v1:PersistentVolumeClaim")
     images = external.outputs["images"]
-    assert set(images) == {"tracking", "server", "trainer"}
+    assert set(images) == {"tracking", "server", "trainer", "postgres"}
     for role, ref in images.items():
         assert ref.startswith(f"ghcr.io/acme/mlops/{role}:"), ref
     pushed = [
@@ -126,3 +126,73 @@ def test_sqlite_tracking_keeps_one_pod_on_its_volume() -> None:
     assert {"name": "data", "mountPath": "/data"} in pod["containers"][0]["volumeMounts"]
     assert tracking["spec"]["strategy"] == {"type": "Recreate"}
     assert schema_problems(run) == []
+
+
+def test_local_cluster_objects_fit_a_small_node_and_own_their_volumes() -> None:
+    from infra.components.kubernetes import VOLUME_OWNER
+    from infra.policy import rules
+
+    run = run_program("staging", stack_config("staging"), SECRETS, resolved_model=MODEL)
+    assert schema_problems(run) == []
+    deployments = named(run, "apps/v1:Deployment")
+    registry = deployments["mlops-staging-registry"]["spec"]["template"]["spec"]
+    # Our registry image, imported into the node; no upstream image anywhere.
+    assert registry["containers"][0]["image"].startswith("mlops-staging/registry:")
+    assert [c["name"] for c in registry["initContainers"]] == [VOLUME_OWNER]
+    images = [
+        c["image"]
+        for kind in ("apps/v1:Deployment", "apps/v1:StatefulSet")
+        for o in objects(run, kind)
+        for c in o["spec"]["template"]["spec"].get("containers", []) + o["spec"]["template"]["spec"].get("initContainers", [])
+    ]
+    assert not [i for i in images if i.startswith("docker.io/")], images
+    (db,) = objects(run, "apps/v1:StatefulSet")
+    assert db["spec"]["template"]["spec"]["containers"][0]["image"].startswith("127.0.0.1:30501/mlops/postgres:")
+    assert db["spec"]["template"]["spec"]["initContainers"][0]["command"][:2] == ["chown", "999:999"]
+    # Requests are a fraction of the limits on the local cluster.
+    server = deployments["mlops-staging-serving"]["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert server["limits"]["cpu"] == "1000m" and server["requests"]["cpu"] == "100m"
+    # The volume owner runs as root with CHOWN/FOWNER only, and it is the one root container the pack accepts.
+    for kind, obj in [("kubernetes:apps/v1:Deployment", d) for d in deployments.values()] + [
+        ("kubernetes:apps/v1:StatefulSet", db)
+    ]:
+        assert rules.resource_findings(kind, obj).get("containers-non-root", []) == [], obj["metadata"]["name"]
+    services = named(run, "core/v1:Service")
+    assert services["mlops-staging-tracking"]["spec"]["ports"][0]["nodePort"] == 30601
+    assert run.outputs["serving_endpoint"] == "http://127.0.0.1:30701"
+    kinds = {r.typ for r in run.resources}
+    assert "pulumi-python:dynamic:Resource" in kinds or any("Bucket" in r.name or "bucket" in r.name for r in run.resources)
+
+
+def test_a_root_init_container_that_is_not_the_volume_owner_is_refused() -> None:
+    from infra.components.kubernetes import volume_owner
+    from infra.policy import rules
+
+    sneaky = {**volume_owner("img:1", "/data"), "command": ["sh", "-c", "id"]}
+    spec = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": 10001},
+                    "initContainers": [sneaky],
+                    "containers": [{"name": "app", "image": "img:1"}],
+                }
+            }
+        }
+    }
+    assert rules.resource_findings("kubernetes:apps/v1:Deployment", spec).get("containers-non-root")
+    spec["spec"]["template"]["spec"]["initContainers"] = [volume_owner("img:1", "/data")]
+    assert not rules.resource_findings("kubernetes:apps/v1:Deployment", spec).get("containers-non-root")
+
+
+def test_kubeconfig_of_the_stack_reaches_the_providers_and_the_callers_never_does(monkeypatch) -> None:
+    monkeypatch.setenv("KUBECONFIG", "/home/someone/.kube/config")
+    run = run_program("dev", stack_config("dev"), SECRETS, resolved_model=MODEL)
+    providers = [unwrap(r.inputs) for r in run.resources if r.typ == "pulumi:providers:kubernetes"]
+    assert providers and all(p.get("kubeconfig") == "/var/lib/mlops-cluster/admin.kubeconfig" for p in providers)
+    config = copy.deepcopy(stack_config("dev"))
+    config["kubernetes"]["cluster"] = "external"
+    config["kubernetes"]["images"] = {"registry": "mirror.example.org/mlops/registry:1"}
+    run = run_program("dev", config, SECRETS, resolved_model=MODEL)
+    providers = [unwrap(r.inputs) for r in run.resources if r.typ == "pulumi:providers:kubernetes"]
+    assert providers and all("/home/someone" not in json.dumps(p) for p in providers)

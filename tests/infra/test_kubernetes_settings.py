@@ -234,3 +234,30 @@ def test_kubernetes_bounds_and_strict_types() -> None:
         "mlops:kubernetes.training.quota.cpu",
         "mlops:kubernetes.registry.nodePort",
     }
+
+
+def test_local_cluster_fills_in_its_defaults_under_what_the_stack_sets() -> None:
+    from infra.settings.kubernetes import LOCAL_DEFAULTS, LOCAL_S3_ENDPOINT
+
+    local = parse("dev", minimal(cluster="local", serving={"nodePort": 30700}), S3)
+    assert local.kubeconfig == LOCAL_DEFAULTS["kubeconfig"] == "/var/lib/mlops-cluster/admin.kubeconfig"
+    assert local.artifacts.endpoint == LOCAL_S3_ENDPOINT and local.artifacts.create_bucket
+    assert local.images.node_import == "/run/mlops-cluster/containerd.sock"
+    assert local.volume_permissions and local.request_fraction < 1
+    assert local.serving.public_url == "http://127.0.0.1:30700"
+    # A key the stack sets wins over the local default.
+    own = parse("dev", minimal(cluster="local", requestFraction=0.5, artifacts={"bucket": "b-1", "endpoint": "http://s3.x"}), S3)
+    assert own.request_fraction == 0.5 and own.artifacts.endpoint == "http://s3.x" and own.artifacts.create_bucket
+    # Without `cluster: local` nothing of it applies.
+    external = parse("dev", minimal(), S3)
+    assert external.cluster == "external" and external.kubeconfig == "" and external.request_fraction == 1.0
+    assert not external.volume_permissions and external.images.node_import == ""
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_cluster_stacks_default_to_the_local_cluster_with_loopback_node_ports(stack: str) -> None:
+    raw = stack_raw(stack)
+    parsed = parse(stack, raw, S3)
+    assert parsed.cluster == "local"
+    assert raw["tracking"]["publicUrl"] == f"http://127.0.0.1:{parsed.tracking.node_port}"
+    assert parsed.serving.public_url == f"http://127.0.0.1:{parsed.serving.node_port}"

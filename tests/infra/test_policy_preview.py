@@ -18,7 +18,8 @@ import pytest
 import yaml
 
 from tests.support.paths import REPO, VENV
-from tests.support.pulumi_stacks import environment, project_dir
+from tests.infra.test_model_ref import FakeTracking
+from tests.support.pulumi_stacks import environment, never_deployed, project_dir
 
 PULUMI = VENV / "bin" / "pulumi"
 PACK = REPO / "infra" / "policy"
@@ -97,7 +98,7 @@ def test_the_platform_program_passes_the_pack(tmp_path: Path) -> None:
     work = project_dir(tmp_path, "policytest", mlops)
     # The copied Pulumi.yaml names the virtualenv `.venv` relative to the project: the checkout's.
     (work / ".venv").symlink_to(VENV)
-    env = environment(tmp_path)
+    env = {**environment(tmp_path), **never_deployed("policytest")}
     result = _preview(work, env, "policytest")
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-4000:]
@@ -123,12 +124,19 @@ def _kubernetes_plugin_missing(env: dict[str, str]) -> str:
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
-def test_kubernetes_stacks_pass_the_pack_without_a_cluster(tmp_path: Path, stack: str) -> None:
+def test_kubernetes_stacks_pass_the_pack_without_a_cluster(
+    tmp_path: Path, stack: str, request: pytest.FixtureRequest
+) -> None:
     env = environment(tmp_path)
     missing = _kubernetes_plugin_missing(env)
     if missing:
         pytest.skip(missing)
     config = yaml.safe_load((REPO / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]
+    # The served model resolves (a stand-in tracking server answers), as on a stack that has one: prod
+    # (requireModel, a mandatory pack) would otherwise rightly refuse to plan serving away.
+    tracking = FakeTracking()
+    request.addfinalizer(tracking.close)
+    config["mlops:tracking"] = {**config["mlops:tracking"], "publicUrl": tracking.url}
     work = project_dir(tmp_path, stack, {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith("mlops:")})
     (work / ".venv").symlink_to(VENV)
     # No cluster: the provider previews offline; the pack still sees every declared object.

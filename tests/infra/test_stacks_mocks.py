@@ -204,7 +204,9 @@ def test_serving_deployment_follows_the_settings(stack: str) -> None:
     (pdb,) = k8s(run, "policy/v1:PodDisruptionBudget")
     assert pdb["spec"]["maxUnavailable"] == ks["serving"]["disruptionBudget"]["maxUnavailable"]
     assert pdb["spec"]["selector"] == spec["selector"]
-    assert run.outputs["serving_endpoint"] == f"http://mlops-{stack}-serving.mlops-{stack}.svc.cluster.local:8080"
+    # The local cluster's NodePort, on this machine's loopback: where `mlops promote` smoke-tests.
+    assert run.outputs["serving_endpoint"] == f"http://127.0.0.1:{ks['serving']['nodePort']}"
+    assert by_name(k8s(run, "core/v1:Service"))[f"mlops-{stack}-serving"]["spec"]["type"] == "NodePort"
 
 
 @pytest.mark.parametrize("stack", KUBERNETES_STACKS)
@@ -282,7 +284,8 @@ def test_registry_and_pull_secrets(stack: str) -> None:
     for raw in (r for r in run.resources if r.typ == "kubernetes:core/v1:Secret"):
         assert secret_data(raw.inputs), raw.name
     pushed = [unwrap(r.inputs) for r in run.resources if r.inputs.get("kind") == "docker:Image" and r.inputs["push"]]
-    assert {p["repository"].rsplit("/", 1)[1] for p in pushed} == {"tracking", "server", "trainer"}
+    postgres = {"postgres"} if stack_config(stack)["tracking"]["backend"] == "postgres" else set()
+    assert {p["repository"].rsplit("/", 1)[1] for p in pushed} == {"tracking", "server", "trainer", *postgres}
 
 
 @pytest.mark.parametrize("stack", KUBERNETES_STACKS)

@@ -22,6 +22,7 @@ PART_OF = "mlops-platform"
 # The platform images run as this numeric user (USER 10001:10001 in infra/images); numeric so the kubelet
 # can verify runAsNonRoot.
 APP_UID = 10001
+VOLUME_OWNER = "volume-owner"
 
 
 def labels(settings: Settings, component: str) -> dict[str, str]:
@@ -73,10 +74,35 @@ def memory(mebibytes: int) -> str:
     return f"{mebibytes}Mi"
 
 
-def resources(limits: Limits) -> dict[str, Any]:
-    """Requests equal to limits: Guaranteed QoS, so a loaded node evicts these pods last."""
+def resources(limits: Limits, fraction: float = 1.0) -> dict[str, Any]:
+    """Requests equal to limits (Guaranteed QoS, so a loaded node evicts these pods last), or
+    `fraction` of them (`mlops:kubernetes.requestFraction`: several environments on one small node)."""
     quantities = {"cpu": cpu(limits.cpus), "memory": memory(limits.memory_mb)}
-    return {"requests": dict(quantities), "limits": dict(quantities)}
+    if fraction >= 1.0:
+        return {"requests": dict(quantities), "limits": dict(quantities)}
+    requests = {"cpu": cpu(max(limits.cpus * fraction, 0.01)), "memory": memory(max(int(limits.memory_mb * fraction), 16))}
+    return {"requests": requests, "limits": quantities}
+
+
+def volume_owner(image: pulumi.Input[str], mount: str, uid: int = APP_UID) -> dict[str, Any]:
+    """An init container that gives a data volume to the non-root `uid`: some provisioners (host-path)
+    make root-owned 0750 directories and ignore fsGroup. It runs as root with CHOWN and FOWNER only,
+    changes nothing but the volume's top directory, and is named so the policy pack recognises it."""
+    return {
+        "name": VOLUME_OWNER,
+        "image": image,
+        "command": ["chown", f"{uid}:{uid}", mount],
+        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "100m", "memory": "32Mi"}},
+        "securityContext": {
+            "runAsUser": 0,
+            "runAsNonRoot": False,
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"], "add": ["CHOWN", "FOWNER"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "volumeMounts": [{"name": "data", "mountPath": mount}],
+    }
 
 
 def container_security(uid: int = APP_UID, read_only_root: bool = True) -> dict[str, Any]:
@@ -124,6 +150,15 @@ def volume_claim_spec(settings: Settings, size_gi: int) -> dict[str, Any]:
     return spec
 
 
+def service_spec(pod_selector: Mapping[str, str], port: int, node_port: int = 0) -> dict[str, Any]:
+    """A ClusterIP Service on `port`, or a NodePort one when `node_port` is set: the address the
+    operator's machine reaches (the local cluster: 127.0.0.1:<nodePort>)."""
+    entry: dict[str, Any] = {"name": "http", "port": port, "targetPort": "http"}
+    if node_port:
+        entry["nodePort"] = node_port
+    return {"type": "NodePort" if node_port else "ClusterIP", "selector": dict(pod_selector), "ports": [entry]}
+
+
 def service_url(name: str, namespace: str, port: int) -> str:
     return f"http://{name}.{namespace}.svc.cluster.local:{port}"
 
@@ -136,7 +171,10 @@ def foundation(parent: pulumi.Resource, settings: Settings) -> Foundation:
     """
     ks = kubernetes_settings(settings)
     name = parent.pulumi_resource_name
-    cluster = k8s.Provider(f"{name}-cluster", context=ks.context or None, opts=pulumi.ResourceOptions(parent=parent))
+    kubeconfig = cluster_kubeconfig(ks)
+    cluster = k8s.Provider(
+        f"{name}-cluster", kubeconfig=kubeconfig, context=ks.context or None, opts=pulumi.ResourceOptions(parent=parent)
+    )
     namespaces = [
         k8s.core.v1.Namespace(
             f"{name}-{role}",
@@ -149,11 +187,20 @@ def foundation(parent: pulumi.Resource, settings: Settings) -> Foundation:
     provider = k8s.Provider(
         f"{name}-kubernetes",
         namespace=namespaces[0].metadata.name,
+        kubeconfig=kubeconfig,
         context=ks.context or None,
         enable_server_side_apply=True,
         opts=pulumi.ResourceOptions(parent=parent, depends_on=namespaces),
     )
     return Foundation(providers=(provider,))
+
+
+def cluster_kubeconfig(ks: KubernetesSettings) -> str:
+    """The kubeconfig the providers get: `mlops:kubernetes.kubeconfig`, else the stack's own
+    `kubernetes:kubeconfig`, else "" - the operator's default loading rules, evaluated by the plugin. Never
+    None: the SDK would then copy the caller's KUBECONFIG path into provider state, so two operators
+    would see a provider diff."""
+    return ks.kubeconfig or pulumi.Config("kubernetes").get("kubeconfig") or ""
 
 
 def kubernetes_settings(settings: Settings) -> KubernetesSettings:

@@ -1,6 +1,6 @@
 """ContainerRegistry on kubernetes: an in-cluster registry or an external one, and the platform images.
 
-In-cluster: the CNCF distribution registry (upstream image, pinned) on a PVC with htpasswd auth, exposed
+In-cluster: the CNCF distribution registry (our image, or `images.registry`) on a PVC with htpasswd auth, exposed
 as a NodePort so that every node's container runtime pulls from `127.0.0.1:<nodePort>` - the cluster DNS
 is not visible to kubelets, and runtimes allow plain HTTP to loopback registries. External: images go to
 the configured registry. Either way the images are built on this machine (content-tagged) and pushed
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -26,14 +27,17 @@ from infra.components.kubernetes import (
     pod_security,
     selector,
     volume_claim_spec,
+    volume_owner,
 )
+from infra.components.kubernetes.node_image import NodeImage
 from infra.components.types import ContainerRegistryArgs, ContainerRegistryOutputs
 from infra.providers.docker import Image, RegistryLogin
 
-REGISTRY_IMAGE = "docker.io/library/registry:2.8.3"
-HTPASSWD_IMAGE = "docker.io/library/httpd:2.4.62-bookworm"
 REGISTRY_PORT = 5000
-# Images the cluster runs; the rest (registry, balancer, postgres) have Kubernetes-native replacements.
+DATA_DIR = "/var/lib/docker-registry"  # registry-config.yml's rootdirectory
+SECRETS_DIR = "/run/mlops-secrets"
+# Images the cluster runs from the registry (plus postgres, from its own Dockerfile); the registry's own is
+# imported into the node or named by `images.registry`; a Service replaces the balancer.
 CLUSTER_ROLES = ("tracking", "server", "trainer")
 
 
@@ -51,13 +55,54 @@ def _docker_config(host: str, username: str, password: str) -> str:
     return json.dumps({"auths": {host: {"username": username, "password": password, "auth": token}}})
 
 
+def registry_image(component: pulumi.ComponentResource, args: ContainerRegistryArgs) -> pulumi.Output[str]:
+    """The registry's own image: `images.registry` if the stack names one, else ours (registry.Dockerfile),
+    built here from the stack's base and imported into the node's containerd (`images.nodeImport`)."""
+    s = args.settings
+    ks = kubernetes_settings(s)
+    if ks.images.registry:
+        return pulumi.Output.from_input(ks.images.registry)
+    if not ks.images.node_import:
+        raise ValueError(
+            f"stack '{s.stack}': the in-cluster registry needs an image its nodes can run: set "
+            "mlops:kubernetes.images.registry (a mirror of ours), or images.nodeImport (a containerd socket "
+            "on this machine, as `cluster: local` does)"
+        )
+    name = component.pulumi_resource_name
+    spec = images.specs(s.images.base)["registry"]
+    built = Image(
+        f"{name}-image-registry",
+        repository=f"{s.prefix}/registry",
+        tag=spec.tag,
+        dockerfile=str(spec.dockerfile),
+        context=str(spec.root),
+        files=spec.files,
+        labels=s.labels,
+        build_args=dict(spec.build_args),
+        registry=None,
+        ca_bundle=ca_bundle(),
+        opts=pulumi.ResourceOptions(parent=component),
+    )
+    ref = f"{s.prefix}/registry:{spec.tag}"
+    imported = NodeImage(
+        f"{name}-node-image-registry",
+        ref=built.urn.apply(lambda _: ref),
+        socket=ks.images.node_import,
+        opts=pulumi.ResourceOptions(parent=component),
+    )
+    return imported.urn.apply(lambda _: ref)
+
+
 def _in_cluster(component: pulumi.ComponentResource, args: ContainerRegistryArgs) -> list[pulumi.Resource]:
+    """Our registry image (Debian's distribution): its entrypoint writes the htpasswd file from the
+    username and a password FILE (a Secret volume, never an environment variable) onto a memory emptyDir."""
     s = args.settings
     ks = kubernetes_settings(s)
     name = component.pulumi_resource_name
     reg_labels = labels(s, "registry")
     reg_selector = selector(s, "registry")
     opts = pulumi.ResourceOptions(parent=component)
+    image = registry_image(component, args)
     credentials = k8s.core.v1.Secret(
         f"{name}-credentials",
         metadata=metadata(f"{s.prefix}-registry-credentials", ks.namespace, reg_labels),
@@ -71,7 +116,53 @@ def _in_cluster(component: pulumi.ComponentResource, args: ContainerRegistryArgs
         # Pushed images outlive the stack: a `destroy` and a new `up` find them again.
         opts=pulumi.ResourceOptions(parent=component, retain_on_delete=True),
     )
-    secret_ref = {"name": credentials.metadata.name}
+    pod_spec: dict[str, Any] = {
+        "securityContext": pod_security(APP_UID),
+        "containers": [
+            {
+                "name": "registry",
+                "image": image,
+                "imagePullPolicy": "IfNotPresent",
+                "ports": [{"name": "registry", "containerPort": REGISTRY_PORT}],
+                "env": [
+                    {"name": "MLOPS_REGISTRY_USERNAME", "value": s.registry.username},
+                    {"name": "MLOPS_REGISTRY_PASSWORD_FILE", "value": f"{SECRETS_DIR}/registry-password"},
+                ],
+                "resources": {
+                    "requests": {"cpu": "50m" if ks.request_fraction < 1 else "250m", "memory": "128Mi"},
+                    "limits": {"cpu": "1000m", "memory": "512Mi"},
+                },
+                "securityContext": container_security(APP_UID),
+                # /v2/ answers 401 without credentials, so probe the port instead.
+                "readinessProbe": {"tcpSocket": {"port": "registry"}, "periodSeconds": 5},
+                "livenessProbe": {"tcpSocket": {"port": "registry"}, "periodSeconds": 20, "failureThreshold": 3},
+                "volumeMounts": [
+                    {"name": "data", "mountPath": DATA_DIR},
+                    {"name": "htpasswd", "mountPath": "/run/registry"},
+                    {"name": "secrets", "mountPath": SECRETS_DIR, "readOnly": True},
+                    {"name": "tmp", "mountPath": "/tmp"},
+                ],
+            }
+        ],
+        "volumes": [
+            {"name": "data", "persistentVolumeClaim": {"claimName": claim.metadata.name}},
+            {"name": "htpasswd", "emptyDir": {"medium": "Memory"}},
+            {"name": "tmp", "emptyDir": {}},
+            {
+                "name": "secrets",
+                "secret": {
+                    "secretName": credentials.metadata.name,
+                    "items": [{"key": "password", "path": "registry-password"}],
+                    # Readable by the pod's fsGroup (the registry's user), nobody else.
+                    "defaultMode": 0o440,
+                },
+            },
+        ],
+    }
+    if ks.volume_permissions:
+        pod_spec["initContainers"] = [volume_owner(image, DATA_DIR)]
+    if ks.images.pull_secret:
+        pod_spec["imagePullSecrets"] = [{"name": ks.images.pull_secret}]
     deployment = k8s.apps.v1.Deployment(
         f"{name}-deployment",
         metadata=metadata(f"{s.prefix}-registry", ks.namespace, reg_labels),
@@ -80,62 +171,7 @@ def _in_cluster(component: pulumi.ComponentResource, args: ContainerRegistryArgs
             "selector": {"matchLabels": reg_selector},
             # One pod holds the ReadWriteOnce volume at a time.
             "strategy": {"type": "Recreate"},
-            "template": {
-                "metadata": {"labels": reg_labels},
-                "spec": {
-                    "securityContext": pod_security(APP_UID),
-                    "initContainers": [
-                        {
-                            "name": "htpasswd",
-                            "image": HTPASSWD_IMAGE,
-                            "command": ["sh", "-c", 'htpasswd -Bbn "$USERNAME" "$PASSWORD" > /auth/htpasswd'],
-                            "env": [
-                                {"name": "USERNAME", "valueFrom": {"secretKeyRef": {**secret_ref, "key": "username"}}},
-                                {"name": "PASSWORD", "valueFrom": {"secretKeyRef": {**secret_ref, "key": "password"}}},
-                            ],
-                            "resources": {
-                                "requests": {"cpu": "50m", "memory": "32Mi"},
-                                "limits": {"cpu": "200m", "memory": "64Mi"},
-                            },
-                            "securityContext": container_security(APP_UID),
-                            "volumeMounts": [{"name": "auth", "mountPath": "/auth"}],
-                        }
-                    ],
-                    "containers": [
-                        {
-                            "name": "registry",
-                            "image": REGISTRY_IMAGE,
-                            "ports": [{"name": "registry", "containerPort": REGISTRY_PORT}],
-                            "env": [
-                                {"name": "REGISTRY_AUTH", "value": "htpasswd"},
-                                {"name": "REGISTRY_AUTH_HTPASSWD_REALM", "value": "mlops-registry"},
-                                {"name": "REGISTRY_AUTH_HTPASSWD_PATH", "value": "/auth/htpasswd"},
-                                {"name": "REGISTRY_STORAGE_DELETE_ENABLED", "value": "true"},
-                            ],
-                            "resources": {
-                                "requests": {"cpu": "250m", "memory": "256Mi"},
-                                "limits": {"cpu": "1000m", "memory": "512Mi"},
-                            },
-                            "securityContext": container_security(APP_UID),
-                            # /v2/ answers 401 without credentials, so probe the port instead.
-                            "readinessProbe": {"tcpSocket": {"port": "registry"}, "periodSeconds": 5},
-                            "livenessProbe": {
-                                "tcpSocket": {"port": "registry"},
-                                "periodSeconds": 20,
-                                "failureThreshold": 3,
-                            },
-                            "volumeMounts": [
-                                {"name": "data", "mountPath": "/var/lib/registry"},
-                                {"name": "auth", "mountPath": "/auth", "readOnly": True},
-                            ],
-                        }
-                    ],
-                    "volumes": [
-                        {"name": "data", "persistentVolumeClaim": {"claimName": claim.metadata.name}},
-                        {"name": "auth", "emptyDir": {"medium": "Memory"}},
-                    ],
-                },
-            },
+            "template": {"metadata": {"labels": reg_labels}, "spec": pod_spec},
         },
         opts=opts,
     )
@@ -200,14 +236,27 @@ def create(component: pulumi.ComponentResource, args: ContainerRegistryArgs) -> 
 
     deps_image = build(specs["deps"], f"{s.prefix}/deps", None, [])
     refs: dict[str, pulumi.Output[str]] = {}
+    previous: list[pulumi.Resource] = []
     for role in CLUSTER_ROLES:
         spec = specs[role]
-        pushed = build(spec, repository(ks.registry.push_address, role), push_login, [*running, deps_image])
+        # One push at a time: the deps layers (about 1 GB) are compressed and uploaded once, and the
+        # next push mounts them from the repository that has them instead of compressing them again.
+        pushed = build(spec, repository(ks.registry.push_address, role), push_login, [*running, deps_image, *previous])
+        previous = [pushed]
         pull_ref = f"{repository(ks.registry.address, role)}:{spec.tag}"
         # Pods name the pull address, not the push address. Deriving it from the URNs of the pushed image
         # and the pull secrets orders every workload after both, and keeps the reference known during a
         # preview, so the policy pack can check the tag before anything is built.
         refs[role] = pulumi.Output.all(pushed.urn, *(secret.urn for secret in pull_secrets)).apply(
+            lambda _, ref=pull_ref: ref  # type: ignore[misc]
+        )
+    if postgres and ks.images.postgres:
+        refs["postgres"] = pulumi.Output.from_input(ks.images.postgres)
+    elif postgres:
+        spec = images.cluster_postgres_spec(s.images.base, root=specs["deps"].root)
+        pushed = build(spec, repository(ks.registry.push_address, "postgres"), push_login, list(running))
+        pull_ref = f"{repository(ks.registry.address, 'postgres')}:{spec.tag}"
+        refs["postgres"] = pulumi.Output.all(pushed.urn, *(secret.urn for secret in pull_secrets)).apply(
             lambda _, ref=pull_ref: ref  # type: ignore[misc]
         )
 

@@ -23,6 +23,7 @@ from infra.components.kubernetes import (
     resources,
     s3_env,
     selector,
+    service_spec,
     service_url,
 )
 from infra.components.kubernetes.registry import pull_secret_name
@@ -91,7 +92,7 @@ def create(component: pulumi.ComponentResource, args: ServingClusterArgs) -> Ser
                         "imagePullPolicy": ks.image_pull_policy,
                         "ports": [{"name": "http", "containerPort": PORT}],
                         "env": env,
-                        "resources": resources(sv.limits),
+                        "resources": resources(sv.limits, ks.request_fraction),
                         "securityContext": container_security(APP_UID, read_only_root=True),
                         # Loading a model from the registry can take a while; liveness starts after it.
                         "startupProbe": http_probe(
@@ -127,7 +128,7 @@ def create(component: pulumi.ComponentResource, args: ServingClusterArgs) -> Ser
     service = k8s.core.v1.Service(
         f"{name}-service",
         metadata=metadata(service_name, ks.namespace, serving_labels),
-        spec={"selector": pod_selector, "ports": [{"name": "http", "port": ks.serving.port, "targetPort": "http"}]},
+        spec=service_spec(pod_selector, ks.serving.port, ks.serving.node_port),
         opts=pulumi.ResourceOptions(parent=component, depends_on=[deployment]),
     )
     scaling = ks.serving.autoscaling

@@ -1,7 +1,8 @@
 """ArtifactStore on kubernetes: a location on any S3-compatible endpoint and its credentials as a Secret.
 
 The bucket itself is the team's (its lifecycle, encryption and access policy belong to whoever owns the
-account), so this component declares where artifacts go and how the platform authenticates there.
+account), so this component declares where artifacts go and how the platform authenticates there; only
+with `artifacts.createBucket` (a throwaway endpoint such as the local cluster's moto) does it create it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.components.kubernetes import artifact_secret_name, kubernetes_settings, labels, metadata
+from infra.components.kubernetes.bucket import Bucket
 from infra.components.types import ArtifactStoreArgs, ArtifactStoreOutputs
 
 
@@ -29,6 +31,16 @@ def create(component: pulumi.ComponentResource, args: ArtifactStoreArgs) -> Arti
         },
         opts=pulumi.ResourceOptions(parent=component, additional_secret_outputs=["stringData", "data"]),
     )
+    if ks.artifacts.create_bucket:
+        Bucket(
+            f"{component.pulumi_resource_name}-bucket",
+            bucket=ks.artifacts.bucket,
+            endpoint=ks.artifacts.endpoint,
+            region=ks.artifacts.region,
+            access_key_id=access_key_id,
+            secret_access_key=secret_access_key,
+            opts=pulumi.ResourceOptions(parent=component),
+        )
     location = ks.artifacts.location
     # The env names the Secret only once it exists, so the tracking server is applied after it.
     server_env = secret.metadata.apply(

@@ -3,8 +3,8 @@
 Backend store by `mlops:tracking.backend`: `sqlite` on a PVC (one replica, recreated on update, since
 only one pod may hold the volume), or `postgres` - a StatefulSet of ours (`mlops:kubernetes.tracking.
 database: in-cluster`) or an external server whose URL is the secret `mlops:trackingDatabaseUrl`.
-The in-cluster Postgres runs the upstream `postgres` image: it initialises its data directory as the
-fixed non-root uid 999 the kubelet can verify, which a Debian-package image with a dynamic uid cannot.
+The in-cluster Postgres runs our postgres-cluster image (Debian's postgresql-15 with the fixed uid 999 the
+kubelet can verify, infra/images/postgres-cluster.Dockerfile) from the stack's registry, or `images.postgres`.
 The server proxies artifacts, so only it holds the S3 credentials.
 """
 
@@ -28,24 +28,29 @@ from infra.components.kubernetes import (
     resources,
     s3_env,
     selector,
+    service_spec,
     service_url,
     volume_claim_spec,
+    volume_owner,
 )
 from infra.components.kubernetes.registry import pull_secret_name
 from infra.components.types import TrackingServerArgs, TrackingServerOutputs
 
 MLFLOW_PORT = 5000
 POSTGRES_PORT = 5432
-POSTGRES_IMAGE = "docker.io/library/postgres:16.4-bookworm"
 POSTGRES_UID = 999
 DB_NAME = "mlflow"
 DB_USER = "mlflow"
+PG_MOUNT = "/var/lib/postgresql/data"  # postgres-entrypoint.sh initialises PG_MOUNT/pgdata
 
 
 def _postgres(
     component: pulumi.ComponentResource, args: TrackingServerArgs, name: str, password: pulumi.Input[str]
 ) -> str:
     """The in-cluster Postgres StatefulSet and its Service; returns the Service's host name."""
+    if args.postgres_image is None:
+        raise ValueError(f"stack '{args.settings.stack}': postgres backend without a postgres image")
+    image = args.postgres_image
     s = args.settings
     ks = kubernetes_settings(s)
     pg_labels = labels(s, "tracking-db")
@@ -67,7 +72,7 @@ def _postgres(
         opts=pulumi.ResourceOptions(parent=component),
     )
     ready = {
-        "exec": {"command": ["pg_isready", "-h", "127.0.0.1", "-U", DB_USER, "-d", DB_NAME]},
+        "exec": {"command": ["/usr/lib/postgresql/15/bin/pg_isready", "-h", "127.0.0.1", "-U", DB_USER, "-d", DB_NAME]},
         "periodSeconds": 5,
         "failureThreshold": 6,
         "timeoutSeconds": 3,
@@ -83,10 +88,13 @@ def _postgres(
                 "metadata": {"labels": pg_labels},
                 "spec": {
                     "securityContext": pod_security(POSTGRES_UID),
+                    "imagePullSecrets": [{"name": pull_secret_name(s.prefix)}],
+                    **({"initContainers": [volume_owner(image, PG_MOUNT, POSTGRES_UID)]} if ks.volume_permissions else {}),
                     "containers": [
                         {
                             "name": "postgres",
-                            "image": POSTGRES_IMAGE,
+                            "image": image,
+                            "imagePullPolicy": ks.image_pull_policy,
                             "ports": [{"name": "postgres", "containerPort": POSTGRES_PORT}],
                             "env": [
                                 {"name": "POSTGRES_USER", "value": DB_USER},
@@ -99,14 +107,18 @@ def _postgres(
                                     },
                                 },
                             ],
-                            "resources": resources(s.tracking.limits),
+                            "resources": resources(s.tracking.limits, ks.request_fraction),
                             # Postgres writes its socket and pid files outside the data volume.
                             "securityContext": container_security(POSTGRES_UID, read_only_root=False),
                             "readinessProbe": ready,
                             "livenessProbe": {**ready, "periodSeconds": 20},
-                            "volumeMounts": [{"name": "data", "mountPath": "/var/lib/postgresql/data"}],
+                            "volumeMounts": [
+                                {"name": "data", "mountPath": PG_MOUNT},
+                                {"name": "tmp", "mountPath": "/tmp"},
+                            ],
                         }
                     ],
+                    "volumes": [{"name": "tmp", "emptyDir": {}}],
                 },
             },
             "volumeClaimTemplates": [
@@ -139,6 +151,7 @@ def create(component: pulumi.ComponentResource, args: TrackingServerArgs) -> Tra
     volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
     mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
     data_volume = ""
+    init_containers: list[dict[str, Any]] = []
 
     store_uri: pulumi.Input[str]
     if s.tracking.backend == "sqlite":
@@ -151,6 +164,8 @@ def create(component: pulumi.ComponentResource, args: TrackingServerArgs) -> Tra
         )
         volumes.append({"name": "data", "persistentVolumeClaim": {"claimName": claim.metadata.name}})
         mounts.append({"name": "data", "mountPath": "/data"})
+        if ks.volume_permissions:
+            init_containers.append(volume_owner(args.image, "/data"))
         data_volume = f"{s.prefix}-tracking-data"
         store_uri = "sqlite:////data/mlflow.db"
     elif ks.tracking.database == "external":
@@ -219,6 +234,7 @@ def create(component: pulumi.ComponentResource, args: TrackingServerArgs) -> Tra
                 "spec": {
                     "securityContext": pod_security(APP_UID),
                     "imagePullSecrets": [{"name": pull_secret_name(s.prefix)}],
+                    **({"initContainers": init_containers} if init_containers else {}),
                     "containers": [
                         {
                             "name": "mlflow",
@@ -240,7 +256,7 @@ def create(component: pulumi.ComponentResource, args: TrackingServerArgs) -> Tra
                             ],
                             "ports": [{"name": "http", "containerPort": MLFLOW_PORT}],
                             "env": env,
-                            "resources": resources(s.tracking.limits),
+                            "resources": resources(s.tracking.limits, ks.request_fraction),
                             "securityContext": container_security(APP_UID, read_only_root=False),
                             "startupProbe": http_probe("/health", "http", period=5, failures=60, host=service_name),
                             "readinessProbe": http_probe("/health", "http", period=5, host=service_name),
@@ -257,10 +273,7 @@ def create(component: pulumi.ComponentResource, args: TrackingServerArgs) -> Tra
     service = k8s.core.v1.Service(
         f"{name}-service",
         metadata=metadata(service_name, ks.namespace, tracking_labels),
-        spec={
-            "selector": tracking_selector,
-            "ports": [{"name": "http", "port": ks.tracking.port, "targetPort": "http"}],
-        },
+        spec=service_spec(tracking_selector, ks.tracking.port, ks.tracking.node_port),
         opts=pulumi.ResourceOptions(parent=component, depends_on=[deployment]),
     )
     # MLflow has no authentication of its own: in the cluster only the platform's namespaces and those the

@@ -67,7 +67,7 @@ def create(component: pulumi.ComponentResource, args: TrainingClusterArgs) -> Tr
                 {
                     "type": "Container",
                     "default": job_limits,
-                    "defaultRequest": job_limits,
+                    "defaultRequest": resources(s.training.limits, ks.request_fraction)["requests"],
                     "max": {"cpu": cpu(quota.cpu), "memory": f"{quota.memory_gi}Gi"},
                 }
             ]
@@ -115,7 +115,7 @@ def create(component: pulumi.ComponentResource, args: TrainingClusterArgs) -> Tr
             "service_account": values["service_account"],
             "launcher_service_account": values["launcher_service_account"],
             "limits": {"cpus": s.training.limits.cpus, "memory_mb": s.training.limits.memory_mb},
-            "resources": resources(s.training.limits),
+            "resources": resources(s.training.limits, ks.request_fraction),
             "image_pull_policy": ks.image_pull_policy,
             "pod_security_context": pod_security(APP_UID),
             "security_context": container_security(APP_UID, read_only_root=False),

@@ -102,11 +102,32 @@ def _is_root_user(user: Any) -> bool:
     return name in ("", "root", "0")
 
 
+VOLUME_OWNER = "volume-owner"
+VOLUME_OWNER_CAPABILITIES = {"CHOWN", "FOWNER"}
+
+
+def _volume_owner(container: Mapping[str, Any], context: Mapping[str, Any]) -> bool:
+    """The one root container accepted: the init container `volume-owner` (infra.components.kubernetes.
+    volume_owner) that runs `chown` on a data volume with CHOWN/FOWNER only, no escalation, read-only root."""
+    caps = mapping(context.get("capabilities"))
+    added = {str(c) for c in items(caps.get("add"))}
+    command = [str(part) for part in items(container.get("command"))]
+    return (
+        container.get("name") == VOLUME_OWNER
+        and context.get("allowPrivilegeEscalation") is False
+        and context.get("readOnlyRootFilesystem") is True
+        and [str(c) for c in items(caps.get("drop"))] == ["ALL"]
+        and added <= VOLUME_OWNER_CAPABILITIES
+        and command[:1] == ["chown"]
+    )
+
+
 def root_problems(resource_type: str, props: Mapping[str, Any]) -> list[str]:
     """Containers that may run as root.
 
     Kubernetes: the container's securityContext overrides the pod's; a container is accepted when the
-    effective `runAsUser` is non-zero, or `runAsNonRoot` is true and `runAsUser` is not 0.
+    effective `runAsUser` is non-zero, or `runAsNonRoot` is true and `runAsUser` is not 0. The init
+    container that gives a data volume to the pod's user (`_volume_owner`) is the one exception.
     """
     if is_docker_container(props):
         user = props.get("user")
@@ -118,8 +139,11 @@ def root_problems(resource_type: str, props: Mapping[str, Any]) -> list[str]:
         return []
     pod_context = mapping(spec.get("securityContext"))
     problems = []
+    init_names = {c.get("name") for c in items(spec.get("initContainers")) if isinstance(c, Mapping)}
     for label, container in containers(spec):
         context = mapping(container.get("securityContext"))
+        if container.get("name") in init_names and _volume_owner(container, context):
+            continue
         user = context.get("runAsUser", pod_context.get("runAsUser"))
         non_root = context.get("runAsNonRoot", pod_context.get("runAsNonRoot"))
         if user is not None and str(user).strip() == "0":
