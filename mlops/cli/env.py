@@ -135,6 +135,8 @@ def down(
     if not yes and not typer.confirm(f"Destroy every resource of '{name}'?", default=False):
         raise typer.Exit(code=1)
     _run(f"pulumi destroy of {name}", lambda: stack.destroy(on_output=typer.echo))
+    if _down_on_cluster(name, stack, purge):
+        return
     project_name = stack.workspace.project_settings().name
     leftovers = find_leftovers(project_name, name)
     if purge:
@@ -145,6 +147,24 @@ def down(
         typer.echo(f"Kept {len(leftovers.volumes)} volume(s) with your data; `--purge` removes them.")
     if leftovers.others():
         raise _fail(RuntimeError(f"Resources of '{name}' are still present after destroy: {leftovers.others()}"))
+
+
+def _down_on_cluster(name: str, stack, purge: bool) -> bool:
+    """A kubernetes stack: --purge deletes its namespaces (PVCs with them); what is left is checked on the
+    cluster, not among Docker images. False for any other target."""
+    from mlops.cluster.stack_objects import StackCluster
+
+    cluster = StackCluster.of(name, stack.get_all_config())
+    if cluster is None:
+        return False
+    if purge:
+        typer.echo(f"Removed {', '.join(cluster.purge()) or '-'}")
+    left = cluster.leftovers()
+    if left.get("volumes"):
+        typer.echo(f"Kept {len(left['volumes'])} volume claim(s) with your data; `--purge` removes them.")
+    if left.get("workloads"):
+        raise _fail(RuntimeError(f"Objects of '{name}' are still on the cluster after destroy: {left['workloads']}"))
+    return True
 
 
 @env_app.command("outputs")
