@@ -171,7 +171,7 @@ class ModelServer:
                 "unsupported_media_type", f"content-type {content_type.decode('latin-1')!r}: send application/json"
             )
         body = loads(raw)
-        result = self._score("mlops", request_id, predictor, split_body(body, predictor.schema.names))
+        result = self._score("mlops", request_id, predictor, split_body(body, predictor.schema))
         manifest = predictor.manifest
         out: dict[str, Any] = {
             "model_name": manifest.name,

@@ -49,17 +49,17 @@ def decode_json(body: Any, schema: InputSchema) -> Columns:
     key = keys[0]
     data = body[key]
     if key == "dataframe_split" and isinstance(data, dict):
-        return from_split(data)
+        return from_split(data, schema)
     if key == "dataframe_records" and isinstance(data, list):
-        return from_records(data, schema.names)
+        return from_records(data, schema)
     if key in ("instances", "inputs"):
         if isinstance(data, dict):
             return from_columns(data)
         if isinstance(data, list) and data and all(isinstance(row, list) for row in data):
             # A 2-D tensor: columns in signature order, as MLflow maps an array onto a named schema.
-            return from_split({"columns": list(schema.names), "data": data})
+            return from_split({"columns": list(schema.names), "data": data}, schema)
         if isinstance(data, list):
-            return from_records(data, schema.names)
+            return from_records(data, schema)
     raise RequestError.single(
         "bad_request_shape",
         f"{key} must be {'an object with columns and data' if key == 'dataframe_split' else 'a list of records'}",

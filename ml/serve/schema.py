@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
+from operator import itemgetter
 from typing import Any
 
 import orjson
 
 from ml.serve.errors import Problem, RequestError
+from ml.serve.jsonarrays import float_rows
 
 # Signature types the server can check; anything else in a signature stops start-up with a clear message.
 SUPPORTED_TYPES = ("boolean", "integer", "long", "float", "double", "string", "datetime")
@@ -49,6 +51,11 @@ class InputSchema:
     @cached_property
     def names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
+
+    @cached_property
+    def float_names(self) -> frozenset[str]:
+        """Columns that take any JSON number: a block of rows holding only these converts in one C loop."""
+        return frozenset(c.name for c in self.columns if c.type in ("double", "float"))
 
     @cached_property
     def double_index(self) -> dict[str, int]:
@@ -121,28 +128,32 @@ Columns = tuple[dict[str, Any], int, list[str]]
 """(column -> values, rows, extra column names): what every protocol's decoder hands to validation."""
 
 
-def split_body(body: Any, names: tuple[str, ...]) -> Columns:
+def split_body(body: Any, schema: InputSchema) -> Columns:
     """Return (column -> values, rows, extra column names) for records or columnar bodies."""
     if isinstance(body, list):
-        return from_records(body, names)
+        return from_records(body, schema)
     if isinstance(body, dict):
         if isinstance(body.get("records"), list):
-            return from_records(body["records"], names)
+            return from_records(body["records"], schema)
         if isinstance(body.get("dataframe_records"), list):
-            return from_records(body["dataframe_records"], names)
+            return from_records(body["dataframe_records"], schema)
         if isinstance(body.get("columns"), dict):
             return from_columns(body["columns"])
         if isinstance(body.get("dataframe_split"), dict):
-            return from_split(body["dataframe_split"])
+            return from_split(body["dataframe_split"], schema)
     raise RequestError.single(
         "bad_request_shape",
         'the body must be a list of records, {"records": [...]}, or {"columns": {"name": [values]}}',
     )
 
 
-def from_records(records: list[Any], names: tuple[str, ...]) -> tuple[dict[str, list[Any]], int, list[str]]:
+def from_records(records: list[Any], schema: InputSchema) -> Columns:
     if not records:
         raise RequestError.single("empty_batch", "the batch has no rows; send at least one record")
+    names = schema.names
+    rows = _exact_rows(records, names)
+    if rows is not None:
+        return _from_rows(rows, names, schema), len(records), []
     expected = set(names)
     extras: dict[str, None] = {}
     complete = True
@@ -158,6 +169,28 @@ def from_records(records: list[Any], names: tuple[str, ...]) -> tuple[dict[str, 
         return {n: [r[n] for r in records] for n in names}, len(records), []
     cols: dict[str, list[Any]] = {n: _Holey(r.get(n, _MISSING) for r in records) for n in names}
     return cols, len(records), list(extras)
+
+
+def _exact_rows(records: list[Any], names: tuple[str, ...]) -> list[Any] | None:
+    """Each record's values in `names` order, found in C loops, when every record is an object with exactly
+    these keys (as many keys as names, none missing); None sends the body down the record-by-record path."""
+    if len(set(names)) != len(names) or set(map(type, records)) != {dict} or set(map(len, records)) != {len(names)}:
+        return None
+    try:
+        values = list(map(itemgetter(*names), records))
+    except KeyError:
+        return None
+    return values if len(names) > 1 else list(zip(values, strict=True))
+
+
+def _from_rows(rows: list[Any], names: Any, schema: InputSchema) -> dict[str, Any]:
+    """Row lists to columns: float64 views of one matrix when every column takes numbers and every value is
+    one (no Python per value), else one list per column (a C-level transpose) for the per-column checks."""
+    if set(names) <= schema.float_names:
+        matrix = float_rows(rows, len(names))
+        if matrix is not None:
+            return {n: matrix[:, j] for j, n in enumerate(names)}
+    return dict(zip(names, map(list, zip(*rows, strict=True)), strict=True))
 
 
 class _Holey(list[Any]):
@@ -179,16 +212,22 @@ def from_columns(columns: dict[str, Any]) -> tuple[dict[str, list[Any]], int, li
     return dict(columns), lengths.pop(), []
 
 
-def from_split(split: dict[str, Any]) -> tuple[dict[str, list[Any]], int, list[str]]:
+def from_split(split: dict[str, Any], schema: InputSchema) -> Columns:
     names, data = split.get("columns"), split.get("data")
     if not isinstance(names, list) or not isinstance(data, list) or not all(isinstance(n, str) for n in names):
         raise RequestError.single(
             "bad_request_shape", 'dataframe_split needs "columns" (list of names) and "data" (list of rows)'
         )
-    for i, row in enumerate(data):
-        if not isinstance(row, list) or len(row) != len(names):
-            raise RequestError.single("ragged_columns", f"row {i} must be a list of {len(names)} values", row=i)
-    return {n: [row[j] for row in data] for j, n in enumerate(names)}, len(data), []
+    if not data:
+        raise RequestError.single("empty_batch", "the batch has no rows; send at least one row in data")
+    width = len(names)
+    if set(map(type, data)) != {list} or set(map(len, data)) != {width}:
+        for i, row in enumerate(data):
+            if not isinstance(row, list) or len(row) != width:
+                raise RequestError.single("ragged_columns", f"row {i} must be a list of {width} values", row=i)
+    if len(set(names)) != width:
+        return {n: [row[j] for row in data] for j, n in enumerate(names)}, len(data), []
+    return _from_rows(data, names, schema), len(data), []
 
 
 class _Missing:

@@ -1,7 +1,8 @@
 """Strict per-column checks and conversion of JSON values to numpy arrays.
 
-A set of the value types is taken per column (one C-level pass), so a clean column costs one set lookup
-and one array construction; the slow row-by-row search only runs to name the first bad row.
+A clean numeric or boolean column is converted and checked in one C loop (`ml.serve.jsonarrays`); any other
+column, or one that fails that, gets a set of its value types (one C-level pass) and the row-by-row search
+that names the first bad row.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ml.serve.errors import Problem, RequestError
+from ml.serve.jsonarrays import booleans, floats, integers
 from ml.serve.schema import (
     _MISSING,
     INT32,
@@ -46,7 +48,7 @@ _EXPECTED = {
 
 def parse_batch(body: Any, schema: InputSchema, *, max_rows: int, reject_extra: bool) -> Batch:
     """Validate a decoded JSON body against the schema; raise RequestError listing every problem found."""
-    return validate_columns(split_body(body, schema.names), schema, max_rows=max_rows, reject_extra=reject_extra)
+    return validate_columns(split_body(body, schema), schema, max_rows=max_rows, reject_extra=reject_extra)
 
 
 def validate_columns(decoded: Columns, schema: InputSchema, *, max_rows: int, reject_extra: bool) -> Batch:
@@ -76,18 +78,16 @@ def validate_columns(decoded: Columns, schema: InputSchema, *, max_rows: int, re
             values = [None] * rows
         if isinstance(values, np.ndarray):
             result = convert_array(spec, values)
-        elif spec.type == "double":
-            checked = check(spec, values)
-            result = checked if isinstance(checked, Problem) else checked[0]
         else:
-            result = convert(spec, values)
+            clean = _clean(spec, values)
+            result = convert(spec, values) if clean is None else clean
         if isinstance(result, Problem):
             problems.append(result)
         elif spec.type == "double":
             doubles.append((spec.name, result))
         else:
             arrays[spec.name] = result
-    matrix = _double_matrix(doubles, arrays, problems) if doubles and not problems else None
+    matrix = _double_matrix(doubles, arrays) if doubles and not problems else None
     unknown = {} if problems else _categories(schema, arrays, problems)
     if problems:
         raise RequestError(problems)
@@ -169,16 +169,25 @@ def convert_array(spec: ColumnSpec, values: Any) -> Any:
     return values
 
 
-def _double_matrix(doubles: list[tuple[str, Any]], arrays: dict[str, Any], problems: list[Problem]) -> Any:
-    try:
-        matrix = np.array([values for _, values in doubles], dtype=np.float64)
-    except (OverflowError, ValueError, TypeError):
-        for name, values in doubles:
-            try:
-                np.array(values, dtype=np.float64)
-            except (OverflowError, ValueError, TypeError) as exc:
-                problems.append(Problem("invalid_value", f"column {name!r}: {exc}", name))
-        return None
+def _clean(spec: ColumnSpec, values: list[Any]) -> Any | None:
+    """The column's array if every value has the column's type (checked in C), else None."""
+    typ = spec.type
+    if typ in ("double", "float"):
+        out = floats(values)
+        return out if out is None or typ == "double" else out.astype(np.float32)
+    if typ in ("long", "integer"):
+        out = integers(values)
+        if out is None or typ == "long":
+            return out
+        # Outside 32 bits: the per-value path words the Problem.
+        return None if out.size and (out.min() < INT32[0] or out.max() > INT32[1]) else out.astype(np.int32)
+    if typ == "boolean":
+        return booleans(values)
+    return None
+
+
+def _double_matrix(doubles: list[tuple[str, Any]], arrays: dict[str, Any]) -> Any:
+    matrix = np.stack([values for _, values in doubles])
     for i, (name, _) in enumerate(doubles):
         arrays[name] = matrix[i]
     return matrix
