@@ -17,7 +17,7 @@ import pytest
 from infra import model_ref
 from tests.support.docker_objects import docker_objects, purge
 from tests.support.pulumi_mocks import stack_config
-from tests.support.pulumi_stacks import stack, why_not_runnable
+from tests.support.pulumi_stacks import never_deployed, stack, why_not_runnable
 
 STACK = "itest"
 pytestmark = pytest.mark.integration
@@ -101,7 +101,7 @@ def test_second_up_reports_no_changes(platform: dict[str, Any]) -> None:
     platform["outputs"] = {k: v.value for k, v in again.outputs.items()}
 
 
-def test_alias_resolves_to_the_version_it_points_at(platform: dict[str, Any]) -> None:
+def test_alias_resolves_to_the_version_it_points_at(platform: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     api = f"{platform['outputs']['tracking_uri']}/api/2.0/mlflow"
     assert http(f"{api}/registered-models/create", {"name": "itest-other"})[0] == 200
     for _ in range(2):
@@ -116,8 +116,10 @@ def test_alias_resolves_to_the_version_it_points_at(platform: dict[str, Any]) ->
     tracking = platform["outputs"]["tracking_uri"]
     assert model_ref.resolve("models:/itest-other@champion", tracking) == "models:/itest-other/1"
     assert model_ref.resolve("models:/itest-other/2", tracking) == "models:/itest-other/2"
-    assert model_ref.resolve("models:/itest-other/9", tracking) == ""
-    assert model_ref.resolve("models:/itest-other@nobody", tracking) == ""
+    # A reference that truly does not exist plans no serving only on a stack that has never served.
+    monkeypatch.setenv(*next(iter(never_deployed(STACK).items())))
+    assert model_ref.resolve("models:/itest-other/9", tracking, stack=STACK) == ""
+    assert model_ref.resolve("models:/itest-other@nobody", tracking, stack=STACK) == ""
 
 
 def test_replaced_tracking_container_keeps_registered_data(platform: dict[str, Any]) -> None:

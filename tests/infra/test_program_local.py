@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from infra.settings import SettingsError
@@ -135,13 +137,17 @@ def test_images_are_content_tagged_and_chained(no_model: ProgramRun) -> None:
     assert "ml/serve/app.py" in images["server"]["files"]
 
 
-def test_postgres_backend_adds_a_database_container(program_runner) -> None:  # type: ignore[no-untyped-def]
+def test_postgres_backend_adds_a_database_container(program_runner: Callable[..., ProgramRun]) -> None:
     run = program_runner("local", {**LOCAL, "tracking": {**LOCAL["tracking"], "backend": "postgres"}})
     by_name = containers(run)
     assert "mlops-local-postgres" in by_name
     tracking = by_name["mlops-local-tracking"]
     assert "--backend-store-uri" not in tracking["command"]
-    assert set(tracking["secret_env"]) == {"MLFLOW_BACKEND_STORE_URI"}
+    # The password reaches both containers as a file only; the tracking image's wrapper builds the URI.
+    assert tracking["secret_env"] == {} and set(tracking["secret_files"]) == {"postgres-password"}
+    assert tracking["env"]["MLOPS_POSTGRES_PASSWORD_FILE"] == "/run/mlops-secrets/postgres-password"
+    postgres = by_name["mlops-local-postgres"]
+    assert postgres["secret_env"] == {} and set(postgres["secret_files"]) == {"postgres-password"}
     assert "postgres" in run.outputs["images"]
 
 

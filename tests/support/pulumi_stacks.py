@@ -3,6 +3,7 @@ a temp dir, and a test stack whose names and ports cannot collide with a user's 
 
 from __future__ import annotations
 
+import json
 import os
 import runpy
 import shutil
@@ -13,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from contract import CONFIG_NAMESPACE
+from contract import CONFIG_NAMESPACE, DEPLOYED_MODEL_ENV
 from tests.support.paths import INFRA_MAIN, REPO, VENV
 
 BASE_IMAGE = "mlops-base:bookworm-py311"
@@ -43,6 +44,12 @@ def environment(root: Path) -> dict[str, str]:
     }
 
 
+def never_deployed(stack: str) -> dict[str, str]:
+    """What `mlops env` hands the program of a stack that has never completed an `up` (no serving planned
+    for an unresolvable model), for tests that run the Pulumi CLI on the platform program themselves."""
+    return {DEPLOYED_MODEL_ENV: json.dumps({"stack": stack, "deployed": False, "served": ""})}
+
+
 def project_dir(root: Path, stack: str, config: dict[str, Any]) -> Path:
     """A copy of the project manifest with one stack file, so the test stack's config is its own."""
     work = root / "project"
@@ -64,9 +71,15 @@ def stack(root: Path, name: str, config: dict[str, Any], program: Callable[[], N
     os.environ.update(env)
     work = project_dir(root, name, config)
     opts = auto.LocalWorkspaceOptions(work_dir=str(work), env_vars=env)
-    return auto.create_or_select_stack(
+    selected = auto.create_or_select_stack(
         stack_name=name, project_name="mlops-platform", program=program or run_platform, opts=opts
     )
+    if program is None:
+        # What the stack serves now, read from its state before every run, as `mlops env up` does.
+        from mlops.stacks import hand_deployed_model
+
+        hand_deployed_model(selected)
+    return selected
 
 
 def run_platform() -> None:

@@ -7,9 +7,11 @@ import pulumi
 from infra.components.docker import LOOPBACK, health
 from infra.components.types import TrackingServerArgs, TrackingServerOutputs
 from infra.providers.docker import Container, Volume
+from infra.providers.docker.container import SECRETS_MOUNT
 
 PORT = 5000
 POSTGRES_PORT = 5432
+POSTGRES_PASSWORD_FILE = "postgres-password"
 
 
 def create(component: pulumi.ComponentResource, args: TrackingServerArgs) -> TrackingServerOutputs:
@@ -20,7 +22,8 @@ def create(component: pulumi.ComponentResource, args: TrackingServerArgs) -> Tra
     data = Volume(
         f"{name}-data", name=f"{s.prefix}-tracking-data", labels=s.labels, opts=pulumi.ResourceOptions(parent=component)
     )
-    secret_env: dict[str, pulumi.Input[str]] = {}
+    secret_files: dict[str, pulumi.Input[str]] = {}
+    env: dict[str, str] = {}
     depends_on: list[pulumi.Resource] = []
     if s.tracking.backend == "postgres":
         if args.postgres_image is None or args.postgres_password is None:
@@ -37,7 +40,9 @@ def create(component: pulumi.ComponentResource, args: TrackingServerArgs) -> Tra
             image=args.postgres_image,
             network=network,
             labels=s.labels,
-            secret_env={"POSTGRES_PASSWORD": args.postgres_password},
+            # A file, not an environment variable: `docker inspect` shows the environment to anyone with the
+            # socket. The entrypoint sets the role's password from it on every start (rotation).
+            secret_files={POSTGRES_PASSWORD_FILE: args.postgres_password},
             mounts=[
                 {"type": "volume", "source": pg_data.volume_name, "target": "/var/lib/postgresql/data"},
                 {"type": "tmpfs", "source": "", "target": "/tmp"},
@@ -57,10 +62,16 @@ def create(component: pulumi.ComponentResource, args: TrackingServerArgs) -> Tra
             opts=pulumi.ResourceOptions(parent=component),
         )
         depends_on.append(postgres)
-        # Through the environment, so the password is in neither the command line nor the state's inputs.
-        secret_env["MLFLOW_BACKEND_STORE_URI"] = pulumi.Output.concat(
-            "postgresql://mlflow:", args.postgres_password, f"@{s.prefix}-postgres:{POSTGRES_PORT}/mlflow"
-        )
+        # The password as a file; the image's wrapper builds the URI (password URL-quoted) in its own
+        # process, so it is in neither the command line nor the container's environment.
+        secret_files[POSTGRES_PASSWORD_FILE] = args.postgres_password
+        env = {
+            "MLOPS_POSTGRES_PASSWORD_FILE": f"{SECRETS_MOUNT}/{POSTGRES_PASSWORD_FILE}",
+            "MLOPS_POSTGRES_HOST": f"{s.prefix}-postgres",
+            "MLOPS_POSTGRES_PORT": str(POSTGRES_PORT),
+            "MLOPS_POSTGRES_USER": "mlflow",
+            "MLOPS_POSTGRES_DB": "mlflow",
+        }
         backend_args: list[str] = []
     else:
         backend_args = ["--backend-store-uri", "sqlite:////data/mlflow.db"]
@@ -87,8 +98,8 @@ def create(component: pulumi.ComponentResource, args: TrackingServerArgs) -> Tra
         network=network,
         labels=s.labels,
         command=command,
-        env=args.artifacts.server_env,
-        secret_env=secret_env,
+        env=pulumi.Output.from_input(args.artifacts.server_env).apply(lambda extra: {**extra, **env}),
+        secret_files=secret_files,
         # Published on loopback only: the server has no authentication of its own.
         ports=[{"internal": PORT, "external": s.tracking.port, "host_ip": LOOPBACK}],
         mounts=[

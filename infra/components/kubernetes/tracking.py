@@ -42,6 +42,10 @@ POSTGRES_UID = 999
 DB_NAME = "mlflow"
 DB_USER = "mlflow"
 PG_MOUNT = "/var/lib/postgresql/data"  # postgres-entrypoint.sh initialises PG_MOUNT/pgdata
+SECRETS_MOUNT = "/run/mlops-secrets"
+STORE_URI_FILE = "backend-store-uri"
+# Read-only for the owner and the pod's fsGroup (the non-root user), nobody else.
+SECRET_MODE = 0o440
 
 
 def _postgres(
@@ -89,23 +93,27 @@ def _postgres(
                 "spec": {
                     "securityContext": pod_security(POSTGRES_UID),
                     "imagePullSecrets": [{"name": pull_secret_name(s.prefix)}],
-                    **({"initContainers": [volume_owner(image, PG_MOUNT, POSTGRES_UID)]} if ks.volume_permissions else {}),
+                    **(
+                        {"initContainers": [volume_owner(image, PG_MOUNT, POSTGRES_UID)]}
+                        if ks.volume_permissions
+                        else {}
+                    ),
                     "containers": [
                         {
                             "name": "postgres",
                             "image": image,
                             "imagePullPolicy": ks.image_pull_policy,
                             "ports": [{"name": "postgres", "containerPort": POSTGRES_PORT}],
+                            # The password is a mounted file, never in the container's environment: our
+                            # image's entrypoint reads MLOPS_POSTGRES_PASSWORD_FILE (and sets the role's
+                            # password from it on every start), an upstream `images.postgres` reads
+                            # POSTGRES_PASSWORD_FILE.
                             "env": [
                                 {"name": "POSTGRES_USER", "value": DB_USER},
                                 {"name": "POSTGRES_DB", "value": DB_NAME},
                                 {"name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata"},
-                                {
-                                    "name": "POSTGRES_PASSWORD",
-                                    "valueFrom": {
-                                        "secretKeyRef": {"name": secret.metadata.name, "key": "POSTGRES_PASSWORD"}
-                                    },
-                                },
+                                {"name": "POSTGRES_PASSWORD_FILE", "value": f"{SECRETS_MOUNT}/postgres-password"},
+                                {"name": "MLOPS_POSTGRES_PASSWORD_FILE", "value": f"{SECRETS_MOUNT}/postgres-password"},
                             ],
                             "resources": resources(s.tracking.limits, ks.request_fraction),
                             # Postgres writes its socket and pid files outside the data volume.
@@ -114,11 +122,22 @@ def _postgres(
                             "livenessProbe": {**ready, "periodSeconds": 20},
                             "volumeMounts": [
                                 {"name": "data", "mountPath": PG_MOUNT},
+                                {"name": "secrets", "mountPath": SECRETS_MOUNT, "readOnly": True},
                                 {"name": "tmp", "mountPath": "/tmp"},
                             ],
                         }
                     ],
-                    "volumes": [{"name": "tmp", "emptyDir": {}}],
+                    "volumes": [
+                        {"name": "tmp", "emptyDir": {}},
+                        {
+                            "name": "secrets",
+                            "secret": {
+                                "secretName": secret.metadata.name,
+                                "items": [{"key": "POSTGRES_PASSWORD", "path": "postgres-password"}],
+                                "defaultMode": SECRET_MODE,
+                            },
+                        },
+                    ],
                 },
             },
             "volumeClaimTemplates": [
@@ -148,8 +167,24 @@ def create(component: pulumi.ComponentResource, args: TrackingServerArgs) -> Tra
     name = component.pulumi_resource_name
     service_name = f"{s.prefix}-tracking"
     tracking_labels = labels(s, "tracking")
-    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
-    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
+    store_secret_name = f"{s.prefix}-tracking-store"
+    # The store URI (with the database password) is a file the image's wrapper reads: not on MLflow's
+    # command line, where `ps` and the pod spec would show it, nor in the container's environment.
+    volumes: list[dict[str, Any]] = [
+        {"name": "tmp", "emptyDir": {}},
+        {
+            "name": "store",
+            "secret": {
+                "secretName": store_secret_name,
+                "items": [{"key": "MLOPS_BACKEND_STORE_URI", "path": STORE_URI_FILE}],
+                "defaultMode": SECRET_MODE,
+            },
+        },
+    ]
+    mounts: list[dict[str, Any]] = [
+        {"name": "tmp", "mountPath": "/tmp"},
+        {"name": "store", "mountPath": SECRETS_MOUNT, "readOnly": True},
+    ]
     data_volume = ""
     init_containers: list[dict[str, Any]] = []
 
@@ -180,7 +215,6 @@ def create(component: pulumi.ComponentResource, args: TrackingServerArgs) -> Tra
             lambda password: f"postgresql://{DB_USER}:{quote(password, safe='')}@{host}:{POSTGRES_PORT}/{DB_NAME}"
         )
 
-    store_secret_name = f"{s.prefix}-tracking-store"
     store_secret = k8s.core.v1.Secret(
         f"{name}-store",
         metadata=metadata(store_secret_name, ks.namespace, tracking_labels),
@@ -201,10 +235,7 @@ def create(component: pulumi.ComponentResource, args: TrackingServerArgs) -> Tra
         [*allowed_hosts, *(f"{h}:{ks.tracking.port}" for h in allowed_hosts), *([public_host] if public_host else [])]
     )
     base_env: list[dict[str, Any]] = [
-        {
-            "name": "MLOPS_BACKEND_STORE_URI",
-            "valueFrom": {"secretKeyRef": {"name": store_secret_name, "key": "MLOPS_BACKEND_STORE_URI"}},
-        },
+        {"name": "MLOPS_BACKEND_STORE_URI_FILE", "value": f"{SECRETS_MOUNT}/{STORE_URI_FILE}"},
         {"name": "HOME", "value": "/tmp"},
         *s3_env(s),
     ]
@@ -240,14 +271,13 @@ def create(component: pulumi.ComponentResource, args: TrackingServerArgs) -> Tra
                             "name": "mlflow",
                             "image": args.image,
                             "imagePullPolicy": ks.image_pull_policy,
-                            # The image's entrypoint is `mlflow server`; $(VAR) is expanded by the kubelet.
+                            # The image's entrypoint is `mlflow server` behind the wrapper that reads the
+                            # store URI from MLOPS_BACKEND_STORE_URI_FILE.
                             "args": [
                                 "--host",
                                 "0.0.0.0",
                                 "--port",
                                 str(MLFLOW_PORT),
-                                "--backend-store-uri",
-                                "$(MLOPS_BACKEND_STORE_URI)",
                                 "--artifacts-destination",
                                 args.artifacts.destination,
                                 "--serve-artifacts",
