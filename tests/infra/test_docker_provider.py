@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import urllib.request
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +15,8 @@ from tests.support.docker_objects import docker_objects, purge
 from tests.support.ports import free_port
 from tests.support.pulumi_stacks import BASE_IMAGE, stack, why_not_runnable
 
-STACK = "itest-provider"
+# Unique per run: two runs on one engine must not purge each other's objects.
+STACK = f"itest-provider-{uuid.uuid4().hex[:6]}"
 LABELS = {"mlops.stack": STACK, "mlops.project": "mlops-platform"}
 pytestmark = pytest.mark.integration
 

@@ -6,6 +6,7 @@ limits and restart policy update in place (NanoCpus, as created)."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +17,8 @@ from tests.support.docker_objects import purge
 from tests.support.ports import free_port
 from tests.support.pulumi_stacks import BASE_IMAGE
 
-STACK = "itest-contract"
+# Unique per run: two runs on one engine must not purge each other's objects.
+STACK = f"itest-contract-{uuid.uuid4().hex[:6]}"
 LABELS = {"mlops.stack": STACK, "mlops.project": "mlops-platform"}
 NETWORK = f"mlops-{STACK}"
 pytestmark = pytest.mark.integration
