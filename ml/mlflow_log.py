@@ -33,6 +33,23 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+
+@contextmanager
+def run_links_off_stdout() -> Iterator[None]:
+    """MLflow prints a run's URL to stdout when the run ends; a command's stdout is its own (a summary, or
+    pure JSON for scripts), so the links stay off it for the block and the caller's setting comes back."""
+    key = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
+    previous = os.environ.get(key)
+    os.environ[key] = "true"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = previous
+
+
 MODEL_NAME_IN_RUN = "model"
 # How the platform runs `mlflow server` (its image, the tests and the benchmarks). Job execution serves
 # MLflow's GenAI features (scorers, prompt optimisation), which a scikit-learn platform does not use; left

@@ -7,15 +7,13 @@ server) both call `train_from_config`, so both report and exit the same way.
 from __future__ import annotations
 
 import json
-import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from contract import CHALLENGER
+from ml.mlflow_log import run_links_off_stdout
 
 if TYPE_CHECKING:
     from ml.train.job import JobContext
@@ -71,7 +69,7 @@ def train_from_config(
         console.print(f"[dim]-[/dim] {message}", highlight=False)
 
     try:
-        with _quiet_mlflow_stdout():
+        with run_links_off_stdout():
             data = job.fetch_data(spec, tracking_uri) if job else None
             result = run_training(
                 config, spec, tracking_uri, s3_endpoint=s3_endpoint, progress=progress, data=data, job=job
@@ -103,21 +101,6 @@ def train_from_config(
     else:
         _print_summary(summary, tracking_uri)
     return TrainExit.OK if result.gates_passed else TrainExit.GATES_FAILED
-
-
-@contextmanager
-def _quiet_mlflow_stdout() -> Iterator[None]:
-    """MLflow writes run URLs to stdout when a run ends; stdout is ours (the summary, or pure JSON)."""
-    key = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
-    previous = os.environ.get(key)
-    os.environ[key] = "true"
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = previous
 
 
 def _print_summary(summary: dict[str, Any], uri: str) -> None:

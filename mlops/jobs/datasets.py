@@ -10,15 +10,14 @@ checks the hash (`ml.train.job`). Any other source is refused with the reason, b
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
+
+from ml.mlflow_log import run_links_off_stdout
 
 if TYPE_CHECKING:
     from ml.spec import DatasetSpec
@@ -99,21 +98,6 @@ def lookup_filter(sha256: str) -> str:
     return f"tags.`{TAG_SHA256}` = '{sha256}' and attributes.status = 'FINISHED'"
 
 
-@contextmanager
-def _no_run_links_on_stdout() -> Iterator[None]:
-    """MLflow prints a run's URL to stdout when it ends; stdout is the command's (the summary, or JSON)."""
-    key = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
-    previous = os.environ.get(key)
-    os.environ[key] = "true"
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = previous
-
-
 @dataclass(frozen=True)
 class UploadedDataset:
     uri: str
@@ -148,9 +132,9 @@ def upload_dataset(path: Path, tracking_uri: str) -> UploadedDataset:
             client.log_artifact(run_id, str(staged), ARTIFACT_DIR)
     except BaseException:
         # A half-done upload is never found by the lookup (it only matches FINISHED runs).
-        with _no_run_links_on_stdout():
+        with run_links_off_stdout():
             client.set_terminated(run_id, "FAILED")
         raise
-    with _no_run_links_on_stdout():
+    with run_links_off_stdout():
         client.set_terminated(run_id, "FINISHED")
     return UploadedDataset(f"runs:/{run_id}/{ARTIFACT_DIR}/{name}", sha256, path, uploaded=True)
