@@ -15,23 +15,13 @@ from contextlib import suppress
 from pathlib import Path
 
 from contract import LABEL_ROLE, LABEL_STACK
+from infra.components.docker import ca_bundle
 from infra.images import ImageSpec, stack_specs
 
 TEST_PREFIX = "mlops-jobs-test"
 """Repository prefix of the test images (`mlops-jobs-test/deps:TAG`, `mlops-jobs-test/trainer:TAG`)."""
 TEST_STACK_LABEL = "mlops-jobs-test"
 BASE_IMAGE = "mlops-base:bookworm-py311"
-
-
-def _ca_bundle() -> str:
-    for candidate in (
-        os.environ.get("SSL_CERT_FILE"),
-        os.environ.get("REQUESTS_CA_BUNDLE"),
-        "/etc/ssl/certs/ca-certificates.crt",
-    ):
-        if candidate and Path(candidate).is_file():
-            return candidate
-    return ""
 
 
 def _build_command() -> list[str]:
@@ -63,7 +53,7 @@ def build(spec: ImageSpec, ref: str) -> None:
     args += ["--label", f"{LABEL_STACK}={TEST_STACK_LABEL}", "--label", f"{LABEL_ROLE}={spec.role}"]
     for key, value in sorted(spec.build_args.items()):
         args += ["--build-arg", f"{key}={value}"]
-    if ca := _ca_bundle():
+    if ca := ca_bundle():
         args += ["--secret", f"id=ca,src={ca}"]
     with tempfile.TemporaryDirectory(prefix="mlops-jobs-test-build-") as staging:
         for rel in spec.files:
