@@ -53,7 +53,7 @@ def profile(uri: str, work: Path, request_bodies: Callable[..., Any], iterations
         return (time.perf_counter() - t) / iterations * 1e6
 
     schema = predictor.schema
-    decoded = decode_invocation(raw, b"application/json", schema)
+    decoded = decode_invocation(raw, b"application/json", schema, max_rows=10_000)
     batch = validate_columns(decoded, schema, max_rows=10_000, reject_extra=True)
     result = predictor.predict(batch)
 
@@ -63,7 +63,7 @@ def profile(uri: str, work: Path, request_bodies: Callable[..., Any], iterations
 
     stages = {
         "orjson.loads": stage(lambda: orjson.loads(raw)),
-        "decode dataframe_split": stage(lambda: decode_invocation(raw, b"application/json", schema)),
+        "decode dataframe_split": stage(lambda: decode_invocation(raw, b"application/json", schema, max_rows=10_000)),
         "validate + convert to numpy": stage(
             lambda: validate_columns(decoded, schema, max_rows=10_000, reject_extra=True)
         ),

@@ -161,9 +161,9 @@ class ModelServer:
     async def _post(self, path: str, scope: Scope, receive: Any, request_id: str) -> Reply:
         predictor = self.state.require_ready()
         raw = await self._body(scope, receive)
-        content_type = _header(scope, b"content-type")
+        content_type, rows = _header(scope, b"content-type"), self.settings.max_rows
         if path == "/invocations":
-            decoded = mlflow_scoring.decode_invocation(raw, content_type, predictor.schema)
+            decoded = mlflow_scoring.decode_invocation(raw, content_type, predictor.schema, max_rows=rows)
             result = self._score("mlflow", request_id, predictor, decoded)
             return 200, mlflow_scoring.encode_predictions(result.predictions), _JSON
         if content_type is not None and not _is_json(content_type):
@@ -171,7 +171,7 @@ class ModelServer:
                 "unsupported_media_type", f"content-type {content_type.decode('latin-1')!r}: send application/json"
             )
         body = loads(raw)
-        result = self._score("mlops", request_id, predictor, split_body(body, predictor.schema))
+        result = self._score("mlops", request_id, predictor, split_body(body, predictor.schema, max_rows=rows))
         manifest = predictor.manifest
         out: dict[str, Any] = {
             "model_name": manifest.name,
@@ -202,7 +202,8 @@ class ModelServer:
         length = _header(scope, inference_v2.HEADER_LENGTH)
         if length is not None and not length.isdigit():
             raise RequestError.single("bad_request_shape", "Inference-Header-Content-Length must be a byte count")
-        decoded, header = inference_v2.decode_infer(raw, None if length is None else int(length), predictor.schema)
+        split = None if length is None else int(length)
+        decoded, header = inference_v2.decode_infer(raw, split, predictor.schema, max_rows=self.settings.max_rows)
         v2_id = header.get("id")
         if isinstance(v2_id, str) and _REQUEST_ID.match(v2_id):
             request_id = v2_id

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 import struct
+from itertools import chain
 from typing import Any
 
 import numpy as np
 import orjson
 
 from ml.serve.errors import RequestError
-from ml.serve.schema import Columns, InputSchema, loads
+from ml.serve.schema import Columns, InputSchema, check_rows, loads
 
 NUMPY_OF = {
     "FP64": "<f8",
@@ -45,8 +46,11 @@ OUTPUTS = ("predict", "predict_proba")
 HEADER_LENGTH = b"inference-header-content-length"
 
 
-def decode_infer(raw: bytes, header_length: int | None, schema: InputSchema) -> tuple[Columns, dict[str, Any]]:
-    """(columns, the request's JSON header) of an infer request."""
+def decode_infer(
+    raw: bytes, header_length: int | None, schema: InputSchema, *, max_rows: int
+) -> tuple[Columns, dict[str, Any]]:
+    """(columns, the request's JSON header) of an infer request; a batch over `max_rows` is refused from the
+    shapes, before any tensor is read."""
     split = len(raw) if header_length is None else header_length
     if split > len(raw):
         raise RequestError.single("bad_request_shape", "Inference-Header-Content-Length is past the end of the body")
@@ -63,6 +67,8 @@ def decode_infer(raw: bytes, header_length: int | None, schema: InputSchema) -> 
             raise RequestError.single("bad_request_shape", "every input needs a name, a datatype and an int shape")
         if datatype != "BYTES" and datatype not in NUMPY_OF:
             raise RequestError.single("bad_request_shape", f"input {name!r}: datatype {datatype!r} is not supported")
+        if shape:
+            check_rows(shape[0], max_rows)
         size = (tensor.get("parameters") or {}).get("binary_data_size")
         if size is not None:
             if not isinstance(size, int) or offset + size > len(binary):
@@ -103,7 +109,9 @@ def _flat(data: Any, name: str) -> list[Any]:
     if not isinstance(data, list):
         raise RequestError.single("bad_request_shape", f"input {name!r} needs data or binary_data_size")
     while data and isinstance(data[0], list):
-        data = [v for row in data for v in row]
+        if set(map(type, data)) != {list}:
+            raise RequestError.single("bad_request_shape", f"input {name!r}: nested data mixes lists and values")
+        data = list(chain.from_iterable(data))
     return data
 
 

@@ -21,7 +21,7 @@ PARAMS = "params"
 PROTOCOL_VERSION = "3"
 
 
-def decode_invocation(raw: bytes, content_type: bytes | None, schema: InputSchema) -> Columns:
+def decode_invocation(raw: bytes, content_type: bytes | None, schema: InputSchema, *, max_rows: int) -> Columns:
     media, charset = _media(content_type)
     if charset not in ("", "utf-8"):
         raise RequestError.single("unsupported_media_type", f"charset {charset!r}: the server reads UTF-8 only")
@@ -31,10 +31,10 @@ def decode_invocation(raw: bytes, content_type: bytes | None, schema: InputSchem
         raise RequestError.single(
             "unsupported_media_type", f"content-type {media!r}: /invocations takes application/json or text/csv"
         )
-    return decode_json(loads(raw), schema)
+    return decode_json(loads(raw), schema, max_rows=max_rows)
 
 
-def decode_json(body: Any, schema: InputSchema) -> Columns:
+def decode_json(body: Any, schema: InputSchema, *, max_rows: int) -> Columns:
     keys = [k for k in FORMATS if isinstance(body, dict) and k in body]
     others = [k for k in body if k not in FORMATS and k != PARAMS] if isinstance(body, dict) else []
     if len(keys) != 1 or others:
@@ -49,17 +49,17 @@ def decode_json(body: Any, schema: InputSchema) -> Columns:
     key = keys[0]
     data = body[key]
     if key == "dataframe_split" and isinstance(data, dict):
-        return from_split(data, schema)
+        return from_split(data, schema, max_rows=max_rows)
     if key == "dataframe_records" and isinstance(data, list):
-        return from_records(data, schema)
+        return from_records(data, schema, max_rows=max_rows)
     if key in ("instances", "inputs"):
         if isinstance(data, dict):
             return from_columns(data)
         if isinstance(data, list) and data and all(isinstance(row, list) for row in data):
             # A 2-D tensor: columns in signature order, as MLflow maps an array onto a named schema.
-            return from_split({"columns": list(schema.names), "data": data}, schema)
+            return from_split({"columns": list(schema.names), "data": data}, schema, max_rows=max_rows)
         if isinstance(data, list):
-            return from_records(data, schema)
+            return from_records(data, schema, max_rows=max_rows)
     raise RequestError.single(
         "bad_request_shape",
         f"{key} must be {'an object with columns and data' if key == 'dataframe_split' else 'a list of records'}",

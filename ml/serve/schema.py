@@ -128,28 +128,29 @@ Columns = tuple[dict[str, Any], int, list[str]]
 """(column -> values, rows, extra column names): what every protocol's decoder hands to validation."""
 
 
-def split_body(body: Any, schema: InputSchema) -> Columns:
+def split_body(body: Any, schema: InputSchema, *, max_rows: int) -> Columns:
     """Return (column -> values, rows, extra column names) for records or columnar bodies."""
     if isinstance(body, list):
-        return from_records(body, schema)
+        return from_records(body, schema, max_rows=max_rows)
     if isinstance(body, dict):
         if isinstance(body.get("records"), list):
-            return from_records(body["records"], schema)
+            return from_records(body["records"], schema, max_rows=max_rows)
         if isinstance(body.get("dataframe_records"), list):
-            return from_records(body["dataframe_records"], schema)
+            return from_records(body["dataframe_records"], schema, max_rows=max_rows)
         if isinstance(body.get("columns"), dict):
             return from_columns(body["columns"])
         if isinstance(body.get("dataframe_split"), dict):
-            return from_split(body["dataframe_split"], schema)
+            return from_split(body["dataframe_split"], schema, max_rows=max_rows)
     raise RequestError.single(
         "bad_request_shape",
         'the body must be a list of records, {"records": [...]}, or {"columns": {"name": [values]}}',
     )
 
 
-def from_records(records: list[Any], schema: InputSchema) -> Columns:
+def from_records(records: list[Any], schema: InputSchema, *, max_rows: int) -> Columns:
     if not records:
         raise RequestError.single("empty_batch", "the batch has no rows; send at least one record")
+    check_rows(len(records), max_rows)
     names = schema.names
     rows = _exact_rows(records, names)
     if rows is not None:
@@ -212,7 +213,7 @@ def from_columns(columns: dict[str, Any]) -> tuple[dict[str, list[Any]], int, li
     return dict(columns), lengths.pop(), []
 
 
-def from_split(split: dict[str, Any], schema: InputSchema) -> Columns:
+def from_split(split: dict[str, Any], schema: InputSchema, *, max_rows: int) -> Columns:
     names, data = split.get("columns"), split.get("data")
     if not isinstance(names, list) or not isinstance(data, list) or not all(isinstance(n, str) for n in names):
         raise RequestError.single(
@@ -220,6 +221,7 @@ def from_split(split: dict[str, Any], schema: InputSchema) -> Columns:
         )
     if not data:
         raise RequestError.single("empty_batch", "the batch has no rows; send at least one row in data")
+    check_rows(len(data), max_rows)
     width = len(names)
     if set(map(type, data)) != {list} or set(map(len, data)) != {width}:
         for i, row in enumerate(data):
@@ -228,6 +230,14 @@ def from_split(split: dict[str, Any], schema: InputSchema) -> Columns:
     if len(set(names)) != width:
         return {n: [row[j] for row in data] for j, n in enumerate(names)}, len(data), []
     return _from_rows(data, names, schema), len(data), []
+
+
+def check_rows(rows: int, max_rows: int) -> None:
+    """Refuse a batch over the row limit from its length alone, before any column of it is built."""
+    if rows > max_rows:
+        raise RequestError.single(
+            "batch_too_large", f"the batch has {rows} rows; the limit is {max_rows}: split it into smaller batches"
+        )
 
 
 class _Missing:

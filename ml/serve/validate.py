@@ -20,6 +20,7 @@ from ml.serve.schema import (
     Columns,
     ColumnSpec,
     InputSchema,
+    check_rows,
     problems_for_missing,
     split_body,
 )
@@ -48,17 +49,16 @@ _EXPECTED = {
 
 def parse_batch(body: Any, schema: InputSchema, *, max_rows: int, reject_extra: bool) -> Batch:
     """Validate a decoded JSON body against the schema; raise RequestError listing every problem found."""
-    return validate_columns(split_body(body, schema), schema, max_rows=max_rows, reject_extra=reject_extra)
+    return validate_columns(
+        split_body(body, schema, max_rows=max_rows), schema, max_rows=max_rows, reject_extra=reject_extra
+    )
 
 
 def validate_columns(decoded: Columns, schema: InputSchema, *, max_rows: int, reject_extra: bool) -> Batch:
     """The one validation of every protocol: JSON values (lists) get the strict per-type checks, binary
     tensors (numpy arrays) a check of their dtype; then nulls, categories and the row limit."""
     cols, rows, extras = decoded
-    if rows > max_rows:
-        raise RequestError.single(
-            "batch_too_large", f"the batch has {rows} rows; the limit is {max_rows}: split it into smaller batches"
-        )
+    check_rows(rows, max_rows)
     known = set(schema.names)
     extras = extras + [c for c in cols if c not in known]
     problems: list[Problem] = []

@@ -87,11 +87,11 @@ def parse(shape: str, schema: InputSchema, rows: list[dict[str, Any]], *, max_ro
     # allow_nan: Python's json writes NaN as MLflow's and tritonclient's clients do.
     raw = json.dumps(build(schema, rows), allow_nan=True).encode()
     if protocol == "predict":
-        decoded = split_body(loads(raw), schema)
+        decoded = split_body(loads(raw), schema, max_rows=max_rows)
     elif protocol == "mlflow":
-        decoded = decode_invocation(raw, b"application/json", schema)
+        decoded = decode_invocation(raw, b"application/json", schema, max_rows=max_rows)
     else:
-        decoded, _ = decode_infer(raw, None, schema)
+        decoded, _ = decode_infer(raw, None, schema, max_rows=max_rows)
     return validate_columns(decoded, schema, max_rows=max_rows, reject_extra=True)
 
 
@@ -193,15 +193,15 @@ def test_a_short_last_row_is_ragged(shape: str) -> None:
     raw = json.dumps(body).encode()
     with pytest.raises(RequestError) as info:
         if shape.startswith("predict"):
-            split_body(loads(raw), DOUBLES)
+            split_body(loads(raw), DOUBLES, max_rows=ROWS)
         else:
-            decode_invocation(raw, b"application/json", DOUBLES)
+            decode_invocation(raw, b"application/json", DOUBLES, max_rows=ROWS)
     assert info.value.kind == "ragged_columns" and info.value.problems[0].row == LAST
 
 
 def test_an_empty_dataframe_split_is_an_empty_batch() -> None:
     with pytest.raises(RequestError) as info:
-        split_body({"dataframe_split": {"columns": ["x0"], "data": []}}, DOUBLES)
+        split_body({"dataframe_split": {"columns": ["x0"], "data": []}}, DOUBLES, max_rows=ROWS)
     assert info.value.kind == "empty_batch" and info.value.status == 422
 
 
@@ -211,8 +211,32 @@ def test_extra_columns_of_a_split_leave_the_block_path_and_are_refused() -> None
     for row in body["data"]:
         row.append(1.0)
     with pytest.raises(RequestError) as info:
-        validate_columns(split_body({"dataframe_split": body}, DOUBLES), DOUBLES, max_rows=ROWS, reject_extra=True)
+        decoded = split_body({"dataframe_split": body}, DOUBLES, max_rows=ROWS)
+        validate_columns(decoded, DOUBLES, max_rows=ROWS, reject_extra=True)
     assert info.value.kind == "extra_column" and info.value.problems[0].column == "extra"
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_one_row_over_the_limit_is_refused_before_any_column_is_built(
+    shape: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Row bodies are counted by the decoders, columnar ones first thing in validation: nothing is converted.
+    for converter in ("schema.float_rows", "schema._exact_rows", "inference_v2._flat", "validate.floats"):
+        monkeypatch.setattr(f"ml.serve.{converter}", None)
+    with pytest.raises(RequestError) as info:
+        parse(shape, DOUBLES, rows_of(DOUBLES), max_rows=LAST)
+    assert info.value.kind == "batch_too_large" and info.value.status == 413
+    assert f"the limit is {LAST}" in info.value.problems[0].message
+
+
+def test_v2_nested_data_is_flattened_and_mixed_nesting_refused() -> None:
+    tensor = {"name": "input-0", "datatype": "FP64", "shape": [2, 5], "data": [[1, 2, 3, 4, 5], [6, 7, 8, 9, 10]]}
+    (cols, rows, _), _ = decode_infer(json.dumps({"inputs": [tensor]}).encode(), None, DOUBLES, max_rows=2)
+    assert rows == 2 and cols["x4"] == [5, 10]
+    tensor["data"] = [[1, 2, 3, 4, 5], 6, 7, 8, 9, 10]
+    with pytest.raises(RequestError) as info:
+        decode_infer(json.dumps({"inputs": [tensor]}).encode(), None, DOUBLES, max_rows=2)
+    assert info.value.kind == "bad_request_shape" and "mixes lists and values" in info.value.problems[0].message
 
 
 @pytest.mark.parametrize(

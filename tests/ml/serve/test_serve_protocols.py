@@ -39,7 +39,7 @@ def validate(decoded: Columns, schema: InputSchema = SCHEMA) -> Any:
 
 def invocation(body: Any, content_type: bytes = b"application/json") -> Any:
     raw = body if isinstance(body, bytes) else orjson.dumps(body)
-    return validate(decode_invocation(raw, content_type, SCHEMA))
+    return validate(decode_invocation(raw, content_type, SCHEMA, max_rows=100))
 
 
 @pytest.mark.parametrize(
@@ -101,7 +101,7 @@ def tensor(name: str, datatype: str, values: Any, binary: bool) -> tuple[dict[st
 def v2_request(tensors: list[tuple[dict[str, Any], bytes]], schema: InputSchema = SCHEMA) -> Any:
     header = orjson.dumps({"inputs": [t for t, _ in tensors]})
     binary = b"".join(raw for _, raw in tensors)
-    (cols, rows, extras), _ = decode_infer(header + binary, len(header) if binary else None, schema)
+    (cols, rows, extras), _ = decode_infer(header + binary, len(header) if binary else None, schema, max_rows=100)
     return validate((cols, rows, extras), schema)
 
 
@@ -141,10 +141,10 @@ def test_v2_binary_sizes_must_add_up() -> None:
     spec, raw = tensor("input-0", "FP64", [[1.0, 2.0, 3.0]], True)
     short = orjson.dumps({"inputs": [{**spec, "parameters": {"binary_data_size": len(raw) - 1}}]})
     with pytest.raises(RequestError, match="bytes for"):
-        decode_infer(short + raw[:-1], len(short), NUMERIC)
+        decode_infer(short + raw[:-1], len(short), NUMERIC, max_rows=100)
     header = orjson.dumps({"inputs": [spec]})
     with pytest.raises(RequestError, match="no input claims"):
-        decode_infer(header + raw + b"x", len(header), NUMERIC)
+        decode_infer(header + raw + b"x", len(header), NUMERIC, max_rows=100)
 
 
 def test_v2_binary_outputs_round_trip() -> None:
