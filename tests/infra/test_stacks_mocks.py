@@ -240,7 +240,7 @@ def test_tracking_server_and_backend_store(stack: str) -> None:
         raw_store = next(r for r in run.resources if r.name == "mlops-tracking-store")
         assert secret_data(raw_store.inputs)
         assert store["stringData"]["MLOPS_BACKEND_STORE_URI"] == (
-            f"postgresql://mlflow:pg%2Fpass%20word@mlops-{stack}-tracking-db.mlops-{stack}.svc.cluster.local"
+            f"postgresql+psycopg2://mlflow:pg%2Fpass%20word@mlops-{stack}-tracking-db.mlops-{stack}.svc.cluster.local"
             ":5432/mlflow"
         )
 

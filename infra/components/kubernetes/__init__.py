@@ -171,6 +171,13 @@ def foundation(parent: pulumi.Resource, settings: Settings) -> Foundation:
     """
     ks = kubernetes_settings(settings)
     name = parent.pulumi_resource_name
+    if ks.cluster == "local":
+        # Said, not skipped silently: what the local cluster lacks that the stack declares anyway.
+        pulumi.log.warn(
+            "cluster: local - NetworkPolicies are applied but not enforced (the bridge CNI ignores them)"
+            + (", and the serving autoscaler has no metrics (no metrics-server): it keeps its minimum replicas"
+               if ks.serving.autoscaling.enabled else "")
+        )
     kubeconfig = cluster_kubeconfig(ks)
     cluster = k8s.Provider(
         f"{name}-cluster", kubeconfig=kubeconfig, context=ks.context or None, opts=pulumi.ResourceOptions(parent=parent)

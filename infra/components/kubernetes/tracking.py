@@ -212,7 +212,8 @@ def create(component: pulumi.ComponentResource, args: TrackingServerArgs) -> Tra
             raise ValueError(f"stack '{s.stack}': postgres backend without mlops:postgresPassword")
         host = _postgres(component, args, name, args.postgres_password)
         store_uri = pulumi.Output.secret(args.postgres_password).apply(
-            lambda password: f"postgresql://{DB_USER}:{quote(password, safe='')}@{host}:{POSTGRES_PORT}/{DB_NAME}"
+            # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; the image has psycopg2.
+            lambda password: f"postgresql+psycopg2://{DB_USER}:{quote(password, safe='')}@{host}:{POSTGRES_PORT}/{DB_NAME}"
         )
 
     store_secret = k8s.core.v1.Secret(
