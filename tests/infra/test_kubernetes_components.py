@@ -151,7 +151,7 @@ def test_local_cluster_objects_fit_a_small_node_and_own_their_volumes() -> None:
     assert db["spec"]["template"]["spec"]["initContainers"][0]["command"][:2] == ["chown", "999:999"]
     # Requests are a fraction of the limits on the local cluster.
     server = deployments["mlops-staging-serving"]["spec"]["template"]["spec"]["containers"][0]["resources"]
-    assert server["limits"]["cpu"] == "1000m" and server["requests"]["cpu"] == "100m"
+    assert server["limits"]["cpu"] == "1000m" and server["requests"]["cpu"] == "50m"
     # The volume owner runs as root with CHOWN/FOWNER only, and it is the one root container the pack accepts.
     for kind, obj in [("kubernetes:apps/v1:Deployment", d) for d in deployments.values()] + [
         ("kubernetes:apps/v1:StatefulSet", db)
