@@ -37,7 +37,8 @@ def backend_store_uri(environ: dict[str, str]) -> str | None:
         host = environ.get("MLOPS_POSTGRES_HOST", "localhost")
         port = environ.get("MLOPS_POSTGRES_PORT", "5432")
         database = environ.get("MLOPS_POSTGRES_DB", "mlflow")
-        return f"postgresql://{user}:{password}@{host}:{port}/{database}"
+        # The driver is named: SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3, and the image has psycopg2.
+        return f"postgresql+psycopg2://{user}:{password}@{host}:{port}/{database}"
     return None
 
 

@@ -29,7 +29,7 @@ def test_the_password_file_is_url_quoted_into_the_uri(wrapper: dict[str, Any], t
         "MLOPS_POSTGRES_DB": "mlflow",
     }
     uri = wrapper["backend_store_uri"](env)
-    assert uri == "postgresql://mlflow:p%40ss%2Fw%3Ard%20%25@mlops-x-postgres:5432/mlflow"
+    assert uri == "postgresql+psycopg2://mlflow:p%40ss%2Fw%3Ard%20%25@mlops-x-postgres:5432/mlflow"
 
 
 def test_a_uri_file_is_taken_whole_and_nothing_set_means_no_uri(wrapper: dict[str, Any], tmp_path: Path) -> None:
