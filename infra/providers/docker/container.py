@@ -10,7 +10,6 @@ healthcheck (Healthcheck) | None, ready_timeout_s. Outputs add: container_id.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, NotRequired, TypedDict
@@ -19,6 +18,8 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
 
 from infra.providers.docker.engine import NS, client, diff, not_found, plain
+from infra.providers.docker.readiness import restore, set_aside, wait_ready
+from infra.providers.docker.secret_files import SECRETS_MOUNT, put_secrets, secrets_dir
 
 log = logging.getLogger(__name__)
 
@@ -86,11 +87,11 @@ class ContainerProvider(ResourceProvider):
         never touched: the create fails and says so.
         """
         docker_client = client()
-        aside = _set_aside(docker_client, props["name"], props.get("labels") or {})
+        aside = set_aside(docker_client, props["name"], props.get("labels") or {})
         try:
             container = _create(docker_client, props)
         except Exception:
-            _restore(aside, props["name"], bool(props.get("healthcheck")), int(props.get("ready_timeout_s") or 120))
+            restore(aside, props["name"], bool(props.get("healthcheck")), int(props.get("ready_timeout_s") or 120))
             raise
         if aside is not None:
             aside.remove(force=True, v=False)
@@ -157,105 +158,6 @@ def _resources(limits: Mapping[str, Any]) -> dict[str, int]:
     return body
 
 
-def _ours(container: Any, labels: Mapping[str, str]) -> bool:
-    found = container.attrs.get("Config", {}).get("Labels") or {}
-    return bool(labels) and all(found.get(key) == value for key, value in labels.items())
-
-
-def _set_aside(docker_client: Any, name: str, labels: Mapping[str, str]) -> Any | None:
-    """Rename and stop a same-named container of this stack; refuse one that is not ours."""
-    try:
-        existing = docker_client.containers.get(name)
-    except not_found():
-        return None
-    if not _ours(existing, labels):
-        raise RuntimeError(
-            f"a container named {name} exists and is not this stack's (labels {labels} do not match): "
-            "remove or rename it, then run `up` again"
-        )
-    was_running = bool(existing.attrs.get("State", {}).get("Running"))
-    existing.rename(f"{name}-aside-{existing.id[:12]}")
-    existing.stop(timeout=10)
-    existing.was_running = was_running
-    log.info("container %s set aside while its replacement starts", name)
-    return existing
-
-
-def _restore(aside: Any | None, name: str, has_health: bool, timeout_s: int) -> None:
-    """Put a set-aside container back as it was, after its replacement failed, and wait until it is ready."""
-    if aside is None:
-        return
-    try:
-        aside.rename(name)
-        if getattr(aside, "was_running", False):
-            aside.start()
-            _wait_ready(aside, has_health, timeout_s)
-        log.warning("replacement of %s failed: the previous container is back", name)
-    except Exception as err:  # the original failure matters more; say what is left to do
-        log.error(
-            "replacement of %s failed and the previous container (%s) could not be restored: %s",
-            name,
-            aside.id[:12],
-            err,
-        )
-
-
-SECRETS_MOUNT = "/run/mlops-secrets"
-
-
-def _secrets_dir(name: str) -> Path:
-    """The host directory bound at `SECRETS_MOUNT`: under the user's data dir (0700), itself 0711 so the
-    container's user can open the files it is given by name, and list nothing."""
-    from contract import data_dir
-
-    parent = data_dir() / "secrets"
-    parent.mkdir(parents=True, exist_ok=True)
-    parent.chmod(0o700)
-    directory = parent / name
-    directory.mkdir(exist_ok=True)
-    directory.chmod(0o711)
-    return directory
-
-
-def _ids(container: Any, user: str) -> tuple[int, int]:
-    """Numeric uid and gid of `user` ("10001:10001", "postgres") in the container's image."""
-    import io
-    import tarfile
-
-    name, _, group = user.partition(":")
-    if not name:
-        return 0, 0
-    if name.isdigit():
-        return int(name), int(group) if group.isdigit() else int(name)
-    stream, _ = container.get_archive("/etc/passwd")
-    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
-        member = archive.extractfile("passwd")
-        lines = member.read().decode().splitlines() if member else []
-    for line in lines:
-        fields = line.split(":")
-        if fields[0] == name:
-            return int(fields[2]), int(fields[3])
-    raise RuntimeError(f"user {name!r} does not exist in image {container.image}")
-
-
-def _put_secrets(container: Any, user: str, files: Mapping[str, str]) -> None:
-    """Write each secret into the created (not yet started) container's secrets directory through the
-    engine, which owns them to the container's user with mode 0400 (the provider may not be root)."""
-    import io
-    import tarfile
-
-    uid, gid = _ids(container, user)
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for file_name, content in sorted(files.items()):
-            data = content.encode()
-            info = tarfile.TarInfo(file_name)
-            info.size, info.mode, info.uid, info.gid, info.mtime = len(data), 0o400, uid, gid, int(time.time())
-            archive.addfile(info, io.BytesIO(data))
-    if not container.put_archive(SECRETS_MOUNT, buffer.getvalue()):
-        raise RuntimeError(f"could not write the secret files of {container.name}")
-
-
 def _create(docker_client: Any, props: Mapping[str, Any]) -> Any:
     """Create and start the container and wait until it is ready; on failure, remove it and raise."""
     from docker.types import Mount
@@ -288,7 +190,7 @@ def _create(docker_client: Any, props: Mapping[str, Any]) -> Any:
     network = props["network"]
     secret_files: Mapping[str, str] = props.get("secret_files") or {}
     if secret_files:
-        mounts.append(Mount(target=SECRETS_MOUNT, source=str(_secrets_dir(props["name"])), type="bind"))
+        mounts.append(Mount(target=SECRETS_MOUNT, source=str(secrets_dir(props["name"])), type="bind"))
     container = docker_client.containers.create(
         props["image"],
         props.get("command") or None,
@@ -318,45 +220,13 @@ def _create(docker_client: Any, props: Mapping[str, Any]) -> Any:
     )
     try:
         if secret_files:
-            _put_secrets(container, props.get("user") or "", secret_files)
+            put_secrets(container, props.get("user") or "", secret_files)
         container.start()
-        _wait_ready(container, bool(health), int(props.get("ready_timeout_s") or 120))
+        wait_ready(container, bool(health), int(props.get("ready_timeout_s") or 120))
     except Exception:
         container.remove(force=True, v=False)
         raise
     return container
-
-
-SETTLE_S = 2.0
-
-
-def _wait_ready(container: Any, has_health: bool, timeout_s: int) -> None:
-    """Wait until the container is healthy (or running, without a healthcheck); fail with its last logs."""
-    deadline = time.monotonic() + timeout_s
-    running_since: float | None = None
-    while True:
-        container.reload()
-        state = container.attrs["State"]
-        status = (state.get("Health") or {}).get("Status") if has_health else None
-        running_since = (running_since or time.monotonic()) if state.get("Running") else None
-        if state.get("Status") in ("exited", "dead") and not state.get("Restarting"):
-            problem = f"exited with code {state.get('ExitCode')}"
-        elif container.attrs.get("RestartCount"):
-            # A restart before the first ready state is a crash loop, not a slow start.
-            problem = f"crashed and was restarted (exit code {state.get('ExitCode')})"
-        elif status == "healthy":
-            return
-        elif not has_health and running_since is not None and time.monotonic() - running_since >= SETTLE_S:
-            # Without a healthcheck, "running" is only believed once it lasts: a process that fails at
-            # start-up is briefly running too.
-            return
-        elif time.monotonic() > deadline:
-            problem = f"was not {'healthy' if has_health else 'running'} after {timeout_s} s"
-        else:
-            time.sleep(0.5)
-            continue
-        tail = container.logs(tail=30).decode("utf-8", "replace")
-        raise RuntimeError(f"container {container.name} {problem}; last log lines:\n{tail}")
 
 
 class Container(Resource, module="docker", name="Container"):
