@@ -56,7 +56,7 @@ class StackCluster:
         if exe is None:
             try:
                 exe = str(Toolchain.load()["kubectl"])
-            except Exception as exc:  # noqa: BLE001 - any reason means: no kubectl
+            except Exception as exc:
                 raise RuntimeError("no kubectl on PATH or in the cluster toolchain") from exc
         argv = [exe, *(["--kubeconfig", self.kubeconfig] if self.kubeconfig else []), *args]
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
@@ -78,7 +78,12 @@ class StackCluster:
         removed = []
         for namespace in self.namespaces:
             got = self._kubectl(
-                "delete", "namespace", namespace, "--ignore-not-found", "--wait=true", f"--timeout={int(timeout_s)}s",
+                "delete",
+                "namespace",
+                namespace,
+                "--ignore-not-found",
+                "--wait=true",
+                f"--timeout={int(timeout_s)}s",
                 timeout=timeout_s + 30,
             )
             if got.returncode != 0:

@@ -143,7 +143,8 @@ def test_local_cluster_objects_fit_a_small_node_and_own_their_volumes() -> None:
         c["image"]
         for kind in ("apps/v1:Deployment", "apps/v1:StatefulSet")
         for o in objects(run, kind)
-        for c in o["spec"]["template"]["spec"].get("containers", []) + o["spec"]["template"]["spec"].get("initContainers", [])
+        for c in o["spec"]["template"]["spec"].get("containers", [])
+        + o["spec"]["template"]["spec"].get("initContainers", [])
     ]
     assert not [i for i in images if i.startswith("docker.io/")], images
     (db,) = objects(run, "apps/v1:StatefulSet")
@@ -161,7 +162,9 @@ def test_local_cluster_objects_fit_a_small_node_and_own_their_volumes() -> None:
     assert services["mlops-staging-tracking"]["spec"]["ports"][0]["nodePort"] == 30601
     assert run.outputs["serving_endpoint"] == "http://127.0.0.1:30701"
     kinds = {r.typ for r in run.resources}
-    assert "pulumi-python:dynamic:Resource" in kinds or any("Bucket" in r.name or "bucket" in r.name for r in run.resources)
+    assert "pulumi-python:dynamic:Resource" in kinds or any(
+        "Bucket" in r.name or "bucket" in r.name for r in run.resources
+    )
 
 
 def test_a_root_init_container_that_is_not_the_volume_owner_is_refused() -> None:

@@ -246,7 +246,9 @@ def test_local_cluster_fills_in_its_defaults_under_what_the_stack_sets() -> None
     assert local.volume_permissions and local.request_fraction < 1
     assert local.serving.public_url == "http://127.0.0.1:30700"
     # A key the stack sets wins over the local default.
-    own = parse("dev", minimal(cluster="local", requestFraction=0.5, artifacts={"bucket": "b-1", "endpoint": "http://s3.x"}), S3)
+    own = parse(
+        "dev", minimal(cluster="local", requestFraction=0.5, artifacts={"bucket": "b-1", "endpoint": "http://s3.x"}), S3
+    )
     assert own.request_fraction == 0.5 and own.artifacts.endpoint == "http://s3.x" and own.artifacts.create_bucket
     # Without `cluster: local` nothing of it applies.
     external = parse("dev", minimal(), S3)

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.paths import REPO, VENV
 from tests.infra.test_model_ref import FakeTracking
+from tests.support.paths import REPO, VENV
 from tests.support.pulumi_stacks import environment, never_deployed, project_dir
 
 PULUMI = VENV / "bin" / "pulumi"

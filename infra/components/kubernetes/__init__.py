@@ -80,7 +80,10 @@ def resources(limits: Limits, fraction: float = 1.0) -> dict[str, Any]:
     quantities = {"cpu": cpu(limits.cpus), "memory": memory(limits.memory_mb)}
     if fraction >= 1.0:
         return {"requests": dict(quantities), "limits": dict(quantities)}
-    requests = {"cpu": cpu(max(limits.cpus * fraction, 0.01)), "memory": memory(max(int(limits.memory_mb * fraction), 16))}
+    requests = {
+        "cpu": cpu(max(limits.cpus * fraction, 0.01)),
+        "memory": memory(max(int(limits.memory_mb * fraction), 16)),
+    }
     return {"requests": requests, "limits": quantities}
 
 
@@ -175,8 +178,11 @@ def foundation(parent: pulumi.Resource, settings: Settings) -> Foundation:
         # Said, not skipped silently: what the local cluster lacks that the stack declares anyway.
         pulumi.log.warn(
             "cluster: local - NetworkPolicies are applied but not enforced (the bridge CNI ignores them)"
-            + (", and the serving autoscaler has no metrics (no metrics-server): it keeps its minimum replicas"
-               if ks.serving.autoscaling.enabled else "")
+            + (
+                ", and the serving autoscaler has no metrics (no metrics-server): it keeps its minimum replicas"
+                if ks.serving.autoscaling.enabled
+                else ""
+            )
         )
     kubeconfig = cluster_kubeconfig(ks)
     cluster = k8s.Provider(

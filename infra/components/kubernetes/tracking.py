@@ -34,131 +34,18 @@ from infra.components.kubernetes import (
     volume_owner,
 )
 from infra.components.kubernetes.registry import pull_secret_name
+from infra.components.kubernetes.tracking_database import (
+    DB_NAME,
+    DB_USER,
+    POSTGRES_PORT,
+    SECRET_MODE,
+    SECRETS_MOUNT,
+    postgres,
+)
 from infra.components.types import TrackingServerArgs, TrackingServerOutputs
 
 MLFLOW_PORT = 5000
-POSTGRES_PORT = 5432
-POSTGRES_UID = 999
-DB_NAME = "mlflow"
-DB_USER = "mlflow"
-PG_MOUNT = "/var/lib/postgresql/data"  # postgres-entrypoint.sh initialises PG_MOUNT/pgdata
-SECRETS_MOUNT = "/run/mlops-secrets"
 STORE_URI_FILE = "backend-store-uri"
-# Read-only for the owner and the pod's fsGroup (the non-root user), nobody else.
-SECRET_MODE = 0o440
-
-
-def _postgres(
-    component: pulumi.ComponentResource, args: TrackingServerArgs, name: str, password: pulumi.Input[str]
-) -> str:
-    """The in-cluster Postgres StatefulSet and its Service; returns the Service's host name."""
-    if args.postgres_image is None:
-        raise ValueError(f"stack '{args.settings.stack}': postgres backend without a postgres image")
-    image = args.postgres_image
-    s = args.settings
-    ks = kubernetes_settings(s)
-    pg_labels = labels(s, "tracking-db")
-    pg_selector = selector(s, "tracking-db")
-    host = f"{s.prefix}-tracking-db"
-    secret = k8s.core.v1.Secret(
-        f"{name}-db-password",
-        metadata=metadata(f"{s.prefix}-tracking-db-password", ks.namespace, pg_labels),
-        string_data={"POSTGRES_PASSWORD": password},
-        opts=pulumi.ResourceOptions(parent=component, additional_secret_outputs=["stringData", "data"]),
-    )
-    service = k8s.core.v1.Service(
-        f"{name}-db-service",
-        metadata=metadata(host, ks.namespace, pg_labels),
-        spec={
-            "selector": pg_selector,
-            "ports": [{"name": "postgres", "port": POSTGRES_PORT, "targetPort": POSTGRES_PORT}],
-        },
-        opts=pulumi.ResourceOptions(parent=component),
-    )
-    ready = {
-        "exec": {"command": ["/usr/lib/postgresql/15/bin/pg_isready", "-h", "127.0.0.1", "-U", DB_USER, "-d", DB_NAME]},
-        "periodSeconds": 5,
-        "failureThreshold": 6,
-        "timeoutSeconds": 3,
-    }
-    k8s.apps.v1.StatefulSet(
-        f"{name}-db",
-        metadata=metadata(host, ks.namespace, pg_labels),
-        spec={
-            "serviceName": service.metadata.name,
-            "replicas": 1,
-            "selector": {"matchLabels": pg_selector},
-            "template": {
-                "metadata": {"labels": pg_labels},
-                "spec": {
-                    "securityContext": pod_security(POSTGRES_UID),
-                    "imagePullSecrets": [{"name": pull_secret_name(s.prefix)}],
-                    **(
-                        {"initContainers": [volume_owner(image, PG_MOUNT, POSTGRES_UID)]}
-                        if ks.volume_permissions
-                        else {}
-                    ),
-                    "containers": [
-                        {
-                            "name": "postgres",
-                            "image": image,
-                            "imagePullPolicy": ks.image_pull_policy,
-                            "ports": [{"name": "postgres", "containerPort": POSTGRES_PORT}],
-                            # The password is a mounted file, never in the container's environment: our
-                            # image's entrypoint reads MLOPS_POSTGRES_PASSWORD_FILE (and sets the role's
-                            # password from it on every start), an upstream `images.postgres` reads
-                            # POSTGRES_PASSWORD_FILE.
-                            "env": [
-                                {"name": "POSTGRES_USER", "value": DB_USER},
-                                {"name": "POSTGRES_DB", "value": DB_NAME},
-                                {"name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata"},
-                                {"name": "POSTGRES_PASSWORD_FILE", "value": f"{SECRETS_MOUNT}/postgres-password"},
-                                {"name": "MLOPS_POSTGRES_PASSWORD_FILE", "value": f"{SECRETS_MOUNT}/postgres-password"},
-                            ],
-                            "resources": resources(s.tracking.limits, ks.request_fraction),
-                            # Postgres writes its socket and pid files outside the data volume.
-                            "securityContext": container_security(POSTGRES_UID, read_only_root=False),
-                            "readinessProbe": ready,
-                            "livenessProbe": {**ready, "periodSeconds": 20},
-                            "volumeMounts": [
-                                {"name": "data", "mountPath": PG_MOUNT},
-                                {"name": "secrets", "mountPath": SECRETS_MOUNT, "readOnly": True},
-                                {"name": "tmp", "mountPath": "/tmp"},
-                            ],
-                        }
-                    ],
-                    "volumes": [
-                        {"name": "tmp", "emptyDir": {}},
-                        {
-                            "name": "secrets",
-                            "secret": {
-                                "secretName": secret.metadata.name,
-                                "items": [{"key": "POSTGRES_PASSWORD", "path": "postgres-password"}],
-                                "defaultMode": SECRET_MODE,
-                            },
-                        },
-                    ],
-                },
-            },
-            "volumeClaimTemplates": [
-                {
-                    "metadata": {"name": "data", "labels": pg_labels},
-                    "spec": volume_claim_spec(s, ks.tracking.postgres_storage_gi),
-                }
-            ],
-        },
-        opts=pulumi.ResourceOptions(parent=component),
-    )
-    # The database answers the tracking server and nothing else in the cluster.
-    ingress_only_from(
-        f"{name}-db-ingress",
-        metadata(host, ks.namespace, pg_labels),
-        pg_selector,
-        [{"podSelector": {"matchLabels": selector(s, "tracking")}}],
-        POSTGRES_PORT,
-        component,
-    )
-    return f"{host}.{ks.namespace}.svc.cluster.local"
 
 
 def create(component: pulumi.ComponentResource, args: TrackingServerArgs) -> TrackingServerOutputs:
@@ -210,10 +97,12 @@ def create(component: pulumi.ComponentResource, args: TrackingServerArgs) -> Tra
     else:
         if args.postgres_password is None:
             raise ValueError(f"stack '{s.stack}': postgres backend without mlops:postgresPassword")
-        host = _postgres(component, args, name, args.postgres_password)
+        host = postgres(component, args, name, args.postgres_password)
         store_uri = pulumi.Output.secret(args.postgres_password).apply(
             # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; the image has psycopg2.
-            lambda password: f"postgresql+psycopg2://{DB_USER}:{quote(password, safe='')}@{host}:{POSTGRES_PORT}/{DB_NAME}"
+            lambda password: (
+                f"postgresql+psycopg2://{DB_USER}:{quote(password, safe='')}@{host}:{POSTGRES_PORT}/{DB_NAME}"
+            )
         )
 
     store_secret = k8s.core.v1.Secret(
