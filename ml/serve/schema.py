@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from ml.serve.errors import Problem, RequestError
-from ml.serve.jsonarrays import float_rows
+from ml.serve.jsonarrays import VECTORISED_FROM, float_rows
 
 # Signature types the server can check; anything else in a signature stops start-up with a clear message.
 SUPPORTED_TYPES = ("boolean", "integer", "long", "float", "double", "string", "datetime")
@@ -187,7 +187,7 @@ def _exact_rows(records: list[Any], names: tuple[str, ...]) -> list[Any] | None:
 def _from_rows(rows: list[Any], names: Any, schema: InputSchema) -> dict[str, Any]:
     """Row lists to columns: float64 views of one matrix when every column takes numbers and every value is
     one (no Python per value), else one list per column (a C-level transpose) for the per-column checks."""
-    if set(names) <= schema.float_names:
+    if len(rows) >= VECTORISED_FROM and set(names) <= schema.float_names:
         matrix = float_rows(rows, len(names))
         if matrix is not None:
             return {n: matrix[:, j] for j, n in enumerate(names)}

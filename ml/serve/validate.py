@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ml.serve.errors import Problem, RequestError
-from ml.serve.jsonarrays import booleans, floats, integers
+from ml.serve.jsonarrays import VECTORISED_FROM, booleans, floats, integers
 from ml.serve.schema import (
     _MISSING,
     INT32,
@@ -172,6 +172,8 @@ def convert_array(spec: ColumnSpec, values: Any) -> Any:
 def _clean(spec: ColumnSpec, values: list[Any]) -> Any | None:
     """The column's array if every value has the column's type (checked in C), else None."""
     typ = spec.type
+    if len(values) < VECTORISED_FROM:
+        return None
     if typ in ("double", "float"):
         out = floats(values)
         return out if out is None or typ == "double" else out.astype(np.float32)
