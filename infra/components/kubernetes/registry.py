@@ -55,6 +55,30 @@ def _docker_config(host: str, username: str, password: str) -> str:
     return json.dumps({"auths": {host: {"username": username, "password": password, "auth": token}}})
 
 
+def build_image(
+    component: pulumi.ComponentResource,
+    spec: images.ImageSpec,
+    repo: str,
+    image_labels: dict[str, str],
+    registry: RegistryLogin | None,
+    after: list[pulumi.Resource],
+) -> Image:
+    """One content-tagged platform image, built here (and pushed when `registry` is given)."""
+    return Image(
+        f"{component.pulumi_resource_name}-image-{spec.role}",
+        repository=repo,
+        tag=spec.tag,
+        dockerfile=str(spec.dockerfile),
+        context=str(spec.root),
+        files=spec.files,
+        labels=image_labels,
+        build_args=dict(spec.build_args),
+        registry=registry,
+        ca_bundle=ca_bundle(),
+        opts=pulumi.ResourceOptions(parent=component, depends_on=after),
+    )
+
+
 def registry_image(component: pulumi.ComponentResource, args: ContainerRegistryArgs) -> pulumi.Output[str]:
     """The registry's own image: `images.registry` if the stack names one, else ours (registry.Dockerfile),
     built here from the stack's base and imported into the node's containerd (`images.nodeImport`)."""
@@ -70,19 +94,7 @@ def registry_image(component: pulumi.ComponentResource, args: ContainerRegistryA
         )
     name = component.pulumi_resource_name
     spec = images.specs(s.images.base)["registry"]
-    built = Image(
-        f"{name}-image-registry",
-        repository=f"{s.prefix}/registry",
-        tag=spec.tag,
-        dockerfile=str(spec.dockerfile),
-        context=str(spec.root),
-        files=spec.files,
-        labels=s.labels,
-        build_args=dict(spec.build_args),
-        registry=None,
-        ca_bundle=ca_bundle(),
-        opts=pulumi.ResourceOptions(parent=component),
-    )
+    built = build_image(component, spec, f"{s.prefix}/registry", s.labels, None, [])
     ref = f"{s.prefix}/registry:{spec.tag}"
     imported = NodeImage(
         f"{name}-node-image-registry",
@@ -220,19 +232,7 @@ def create(component: pulumi.ComponentResource, args: ContainerRegistryArgs) -> 
     }
 
     def build(spec: images.ImageSpec, repo: str, registry: RegistryLogin | None, after: list[pulumi.Resource]) -> Image:
-        return Image(
-            f"{name}-image-{spec.role}",
-            repository=repo,
-            tag=spec.tag,
-            dockerfile=str(spec.dockerfile),
-            context=str(spec.root),
-            files=spec.files,
-            labels=s.labels,
-            build_args=dict(spec.build_args),
-            registry=registry,
-            ca_bundle=ca_bundle(),
-            opts=pulumi.ResourceOptions(parent=component, depends_on=after),
-        )
+        return build_image(component, spec, repo, s.labels, registry, after)
 
     deps_image = build(specs["deps"], f"{s.prefix}/deps", None, [])
     refs: dict[str, pulumi.Output[str]] = {}
