@@ -142,9 +142,13 @@ def monitor(
     (out / "result.json").write_text(json.dumps(result, indent=1, default=str))
     (out / "report.html").write_text(report.render_html(result))
     if log_run and tracking_uri:
+        from ml.mlflow_log import run_links_off_stdout
         from ml.monitor.history import log_monitoring_run
 
-        result["tracking_run_id"] = log_monitoring_run(tracking_uri, result, [out / "result.json", out / "report.html"])
+        with run_links_off_stdout():  # stdout is the table or, with --json, pure JSON
+            result["tracking_run_id"] = log_monitoring_run(
+                tracking_uri, result, [out / "result.json", out / "report.html"]
+            )
     if as_json:
         typer.echo(json.dumps(result, default=str))
     else:
@@ -154,7 +158,10 @@ def monitor(
             f"{', '.join(result['drifted_features']) or 'none'}; report: {out / 'report.html'}"
         )
     if retrain:
-        _retrain(outcome, console, tracking_uri, log_uri, train_config)
+        from ml.mlflow_log import run_links_off_stdout
+
+        with run_links_off_stdout():
+            _retrain(outcome, console, tracking_uri, log_uri, train_config)
     raise typer.Exit(code=int(outcome.exit_code))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from typer.testing import CliRunner
 
 from mlops.cli import app
 from tests.support.drift_data import log_frame, make_frame, write_log
+from tests.support.paths import BIN
 
 
 @pytest.fixture
@@ -111,3 +113,35 @@ def test_unknown_environment_is_an_error_that_names_the_alternatives() -> None:
     assert result.exit_code == 1
     text = _words(result.output)
     assert "Unknown environment 'no-such-env'" in text and "--log-uri" in text
+
+
+@pytest.mark.integration
+def test_json_output_is_only_json_when_the_run_is_logged(
+    tmp_path: Path, reference_file: Path, mlflow_server: str
+) -> None:
+    """A scheduler parses stdout: MLflow's "View run" lines must not land there when the run is logged."""
+    write_log(tmp_path / "log", log_frame(make_frame(1000, seed=23)), "jsonl")
+    done = subprocess.run(
+        [
+            str(BIN / "mlops"),
+            "monitor",
+            "--model",
+            "churn",
+            "--log-uri",
+            str(tmp_path / "log"),
+            "--reference",
+            str(reference_file),
+            "--out",
+            str(tmp_path / "out"),
+            "--tracking-uri",
+            mlflow_server,
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert result["tracking_run_id"] and result["rows"] == 1000
