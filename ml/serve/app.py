@@ -166,10 +166,10 @@ class ModelServer:
             decoded = mlflow_scoring.decode_invocation(raw, content_type, predictor.schema, max_rows=rows)
             result = self._score("mlflow", request_id, predictor, decoded)
             return 200, mlflow_scoring.encode_predictions(result.predictions), _JSON
-        if content_type is not None and not _is_json(content_type):
-            raise RequestError.single(
-                "unsupported_media_type", f"content-type {content_type.decode('latin-1')!r}: send application/json"
-            )
+        if not _is_json(content_type):
+            # A missing type is refused too: a browser may send one cross-site without a preflight.
+            shown = "none" if content_type is None else repr(content_type.decode("latin-1"))
+            raise RequestError.single("unsupported_media_type", f"content-type {shown}: send application/json")
         body = loads(raw)
         result = self._score("mlops", request_id, predictor, split_body(body, predictor.schema, max_rows=rows))
         manifest = predictor.manifest
@@ -267,9 +267,9 @@ def _header(scope: Scope, wanted: bytes) -> bytes | None:
     return None
 
 
-def _is_json(value: bytes) -> bool:
-    media = value.split(b";", 1)[0].strip().lower()
-    return media in (b"application/json", b"") or media.endswith(b"+json")
+def _is_json(value: bytes | None) -> bool:
+    media = (value or b"").split(b";", 1)[0].strip().lower()
+    return media == b"application/json" or media.endswith(b"+json")
 
 
 def _request_id(headers: Headers) -> str:

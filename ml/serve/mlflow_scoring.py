@@ -27,9 +27,11 @@ def decode_invocation(raw: bytes, content_type: bytes | None, schema: InputSchem
         raise RequestError.single("unsupported_media_type", f"charset {charset!r}: the server reads UTF-8 only")
     if media == "text/csv":
         return decode_csv(raw, schema)
-    if media not in ("application/json", ""):
+    if media != "application/json":
+        # As `mlflow models serve` does; a missing type is refused too (a browser may post one cross-site).
+        shown = repr(media) if media else "none"
         raise RequestError.single(
-            "unsupported_media_type", f"content-type {media!r}: /invocations takes application/json or text/csv"
+            "unsupported_media_type", f"content-type {shown}: /invocations takes application/json or text/csv"
         )
     return decode_json(loads(raw), schema, max_rows=max_rows)
 

@@ -23,7 +23,8 @@ class ServeSettings:
     model_uri: str
     tracking_uri: str | None = None
     port: int = 8080
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"
+    """Loopback unless told otherwise: the images set MLOPS_HOST=0.0.0.0 for their own network namespace."""
     workers: int = 1
     model_cache: Path = Path("/var/cache/mlops/models")
     prediction_log: str = ""

@@ -30,7 +30,7 @@ def serve(
     env: str | None = typer.Option(
         None, "--env", help="Take the tracking URI, model URI and prediction log from this environment's stack outputs"
     ),
-    host: str | None = typer.Option(None, "--host", help="Bind address (env MLOPS_HOST, default 0.0.0.0)"),
+    host: str | None = typer.Option(None, "--host", help="Bind address (env MLOPS_HOST, default 127.0.0.1)"),
     port: int | None = typer.Option(None, "--port", help="Port (env MLOPS_PORT, default 8080)"),
     workers: int | None = typer.Option(None, "--workers", help="Worker processes (env MLOPS_WORKERS, default 1)"),
     model_cache: Path | None = typer.Option(

@@ -100,6 +100,16 @@ def test_wrong_media_type_method_and_path(model_server: ServeProcess) -> None:
     assert requests.get(f"{model_server.url}/nope", timeout=5).json()["error"] == "not_found"
 
 
+def test_a_post_without_a_content_type_is_refused(model_server: ServeProcess) -> None:
+    """A browser can post a body without a type cross-site and without a preflight: it must not be scored
+    (nor land in the prediction log). requests sends no Content-Type for a bytes body."""
+    body = b'{"records": []}'
+    for path in ("/predict", "/invocations"):
+        response = requests.post(f"{model_server.url}{path}", data=body, timeout=5)
+        assert response.status_code == 415, (path, response.text)
+        assert response.json()["error"] == "unsupported_media_type" and "none" in response.json()["message"]
+
+
 def test_openapi_describes_the_signature(model_server: ServeProcess) -> None:
     doc = requests.get(f"{model_server.url}/openapi.json", timeout=5).json()
     record = doc["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]["oneOf"][0]

@@ -23,7 +23,7 @@ ENV = {
 
 def test_defaults_follow_the_architecture_doc() -> None:
     s = ServeSettings.load(environ={"MLOPS_MODEL_URI": "models:/m/1"})
-    assert (s.port, s.host, s.workers, s.model_cache) == (8080, "0.0.0.0", 1, Path("/var/cache/mlops/models"))
+    assert (s.port, s.host, s.workers, s.model_cache) == (8080, "127.0.0.1", 1, Path("/var/cache/mlops/models"))
     assert (s.prediction_log, s.prediction_log_format, s.prediction_log_sample) == ("", "jsonl", 1.0)
     assert s.extra_columns == "reject" and s.fast_path
 
