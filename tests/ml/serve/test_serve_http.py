@@ -159,3 +159,36 @@ def test_prediction_log_holds_what_was_served(model_server: ServeProcess, predic
         assert rec["region"] == rows[i]["region"] and rec["age"] == pytest.approx(rows[i]["age"])
         assert rec["_ts"].endswith("+00:00")
     assert next(prediction_log_dir.rglob("*.jsonl")).parent.name.startswith("date=")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 1000 + b"]" * 1000,
+        b'{"records": ' + b"[" * 1000 + b"]" * 1000 + b"}",
+        b'{"records": [' + b"{" * 600 + b"}" * 600 + b"]}",
+        b'{"dataframe_split": {"columns": ["a"], "data": ' + b"[" * 1000 + b"]" * 1000 + b"}}",
+    ],
+    ids=["array", "records", "objects", "split"],
+)
+def test_deeply_nested_bodies_get_a_4xx_json_answer(model_server: ServeProcess, body: bytes) -> None:
+    for path in ("/predict", "/invocations"):
+        response = requests.post(
+            f"{model_server.url}{path}", data=body, headers={"content-type": "application/json"}, timeout=10
+        )
+        assert 400 <= response.status_code < 500, (path, response.status_code, response.text[:300])
+        assert response.json()["error"], response.text[:300]
+    assert requests.get(f"{model_server.url}/health", timeout=5).status_code == 200
+
+
+def test_a_huge_batch_of_empty_records_is_refused_quickly(model_server: ServeProcess) -> None:
+    """5,000,000 empty records (15 MB) are refused from their count, before any column is built."""
+    body = b'{"records": [' + b"{}," * 4_999_999 + b"{}]}"
+    started = time.perf_counter()
+    response = requests.post(
+        f"{model_server.url}/predict", data=body, headers={"content-type": "application/json"}, timeout=30
+    )
+    elapsed = time.perf_counter() - started
+    assert response.status_code == 413, response.text[:300]
+    assert response.json()["error"] in ("batch_too_large", "body_too_large")
+    print(f"15 MB of empty records answered {response.status_code} in {elapsed * 1000:.0f} ms")
