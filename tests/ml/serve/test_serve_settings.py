@@ -84,3 +84,16 @@ def test_cli_reports_bad_settings_without_a_traceback(monkeypatch: pytest.Monkey
     assert "--model-uri is required" in result.output
     result = CliRunner().invoke(app, ["serve", "--model-uri", "nope"])
     assert result.exit_code == 2 and "models:/NAME@ALIAS" in result.output
+
+
+def test_the_balancer_takes_the_bodies_the_server_takes() -> None:
+    """nginx in front of the replicas must not refuse (with an HTML page) a body the server accepts."""
+    import re
+
+    from tests.support.paths import REPO
+
+    conf = (REPO / "infra" / "images" / "balancer.conf").read_text()
+    limit = re.search(r"client_max_body_size (\d+)m;", conf)
+    assert limit is not None, "balancer.conf sets no client_max_body_size"
+    assert int(limit.group(1)) * 1024 * 1024 == ServeSettings(model_uri="models:/m/1").max_body_bytes
+    assert '"error": "body_too_large"' in conf and "default_type application/json" in conf
