@@ -169,5 +169,5 @@ def test_data_from_moto_s3_and_artifacts_to_an_s3_backed_server(
     assert any(k.endswith("/MLmodel") for k in keys), keys
     from mlflow import MlflowClient
 
-    version = MlflowClient(uri).get_model_version(config.model_name, result.version)
+    version = MlflowClient(uri, registry_uri=uri).get_model_version(config.model_name, result.version)
     assert version.tags["data.uri"] == spec["source"]["uri"] and version.tags["data.rows"] == "3000"

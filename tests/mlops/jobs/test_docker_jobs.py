@@ -40,7 +40,10 @@ def _config(tmp_path: Path, model_name: str, dataset: Path | None = None, **chan
 def _env(tmp_path: Path, stack: JobStack, **training_changes: Any) -> dict[str, str]:
     described = tmp_path / "environment.json"
     described.write_text(json.dumps(stack.description(**training_changes)))
-    return {**os.environ, ENV_FILE: str(described), "COLUMNS": "200"}
+    # `mlops train --env` must go by the stack: a tracking URI exported into this process by other suites
+    # (MLflow exports what `set_tracking_uri` is given) would win over --env and train in-process.
+    inherited = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    return {**inherited, ENV_FILE: str(described), "COLUMNS": "200"}
 
 
 def _mlops(args: list[str], env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
