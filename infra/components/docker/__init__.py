@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pulumi
 
+from infra import images
 from infra.components.types import Foundation
-from infra.providers.docker import Healthcheck, Network
+from infra.providers.docker import Healthcheck, Image, Network, RegistryLogin
 from infra.settings import Settings
 
 LOOPBACK = "127.0.0.1"
@@ -28,6 +29,31 @@ def ca_bundle() -> str:
         if candidate and Path(candidate).is_file():
             return candidate
     return ""
+
+
+def build_image(
+    component: pulumi.ComponentResource,
+    spec: images.ImageSpec,
+    repo: str,
+    image_labels: dict[str, str],
+    registry: RegistryLogin | None,
+    after: list[pulumi.Resource],
+) -> Image:
+    """One content-tagged platform image, built on this machine's engine (pushed when `registry` is given):
+    both targets build their images here."""
+    return Image(
+        f"{component.pulumi_resource_name}-image-{spec.role}",
+        repository=repo,
+        tag=spec.tag,
+        dockerfile=str(spec.dockerfile),
+        context=str(spec.root),
+        files=spec.files,
+        labels=image_labels,
+        build_args=dict(spec.build_args),
+        registry=registry,
+        ca_bundle=ca_bundle(),
+        opts=pulumi.ResourceOptions(parent=component, depends_on=after),
+    )
 
 
 def foundation(parent: pulumi.Resource, settings: Settings) -> Foundation:

@@ -5,34 +5,11 @@ from __future__ import annotations
 import pulumi
 
 from infra import images
-from infra.components.docker import LOOPBACK, ca_bundle, health
+from infra.components.docker import LOOPBACK, build_image, health
 from infra.components.types import ContainerRegistryArgs, ContainerRegistryOutputs
 from infra.providers.docker import Container, Image, RegistryLogin, Volume
 
 REGISTRY_PORT = 5000
-
-
-def _image(
-    component: pulumi.ComponentResource,
-    spec: images.ImageSpec,
-    repository: str,
-    labels: dict[str, str],
-    registry: RegistryLogin | None,
-    depends_on: list[pulumi.Resource],
-) -> Image:
-    return Image(
-        f"{component.pulumi_resource_name}-image-{spec.role}",
-        repository=repository,
-        tag=spec.tag,
-        dockerfile=str(spec.dockerfile),
-        context=str(spec.root),
-        files=spec.files,
-        labels=labels,
-        build_args=dict(spec.build_args),
-        registry=registry,
-        ca_bundle=ca_bundle(),
-        opts=pulumi.ResourceOptions(parent=component, depends_on=depends_on),
-    )
 
 
 def create(component: pulumi.ComponentResource, args: ContainerRegistryArgs) -> ContainerRegistryOutputs:
@@ -42,7 +19,7 @@ def create(component: pulumi.ComponentResource, args: ContainerRegistryArgs) -> 
     address = f"{LOOPBACK}:{s.registry.port}"
     specs = images.stack_specs(s.prefix, s.images.base, postgres=s.tracking.backend == "postgres")
 
-    registry_image = _image(component, specs["registry"], f"{local}registry", s.labels, None, [])
+    registry_image = build_image(component, specs["registry"], f"{local}registry", s.labels, None, [])
     volume = Volume(
         f"{name}-volume", name=f"{s.prefix}-registry", labels=s.labels, opts=pulumi.ResourceOptions(parent=component)
     )
@@ -71,13 +48,13 @@ def create(component: pulumi.ComponentResource, args: ContainerRegistryArgs) -> 
     )
 
     credentials: RegistryLogin = {"address": address, "username": s.registry.username, "password": args.password}
-    deps_image = _image(component, specs["deps"], f"{local}deps", s.labels, None, [])
+    deps_image = build_image(component, specs["deps"], f"{local}deps", s.labels, None, [])
     built: dict[str, Image] = {"deps": deps_image, "registry": registry_image}
     for role, spec in specs.items():
         if role in built:
             continue
         after: list[pulumi.Resource] = [container, deps_image] if "DEPS_IMAGE" in spec.build_args else [container]
-        built[role] = _image(component, spec, f"{address}/mlops/{role}", s.labels, credentials, after)
+        built[role] = build_image(component, spec, f"{address}/mlops/{role}", s.labels, credentials, after)
     pushed = {role: image.ref for role, image in built.items() if specs[role].pushed}
 
     return ContainerRegistryOutputs(

@@ -17,7 +17,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra import images
-from infra.components.docker import ca_bundle
+from infra.components.docker import build_image
 from infra.components.kubernetes import (
     APP_UID,
     container_security,
@@ -53,30 +53,6 @@ def repository(address: str, role: str) -> str:
 def _docker_config(host: str, username: str, password: str) -> str:
     token = base64.b64encode(f"{username}:{password}".encode()).decode()
     return json.dumps({"auths": {host: {"username": username, "password": password, "auth": token}}})
-
-
-def build_image(
-    component: pulumi.ComponentResource,
-    spec: images.ImageSpec,
-    repo: str,
-    image_labels: dict[str, str],
-    registry: RegistryLogin | None,
-    after: list[pulumi.Resource],
-) -> Image:
-    """One content-tagged platform image, built here (and pushed when `registry` is given)."""
-    return Image(
-        f"{component.pulumi_resource_name}-image-{spec.role}",
-        repository=repo,
-        tag=spec.tag,
-        dockerfile=str(spec.dockerfile),
-        context=str(spec.root),
-        files=spec.files,
-        labels=image_labels,
-        build_args=dict(spec.build_args),
-        registry=registry,
-        ca_bundle=ca_bundle(),
-        opts=pulumi.ResourceOptions(parent=component, depends_on=after),
-    )
 
 
 def registry_image(component: pulumi.ComponentResource, args: ContainerRegistryArgs) -> pulumi.Output[str]:
