@@ -141,6 +141,8 @@ TAG_LINEAGE_SOURCE_ENV = "lineage.source_env"
 TAG_LINEAGE_SOURCE_TRACKING_URI = "lineage.source_tracking_uri"
 TAG_LINEAGE_SOURCE_RUN_ID = "lineage.source_run_id"
 TAG_LINEAGE_SOURCE_VERSION = "lineage.source_version"
+TAG_ARTIFACT_SHA256 = "artifact.sha256"
+"""SHA-256 of a version's model files, recorded at registration and checked before every load (ml.artifact_hash)."""
 
 # --- the model server's environment variables (docs/architecture.md) ---------------------------------------
 

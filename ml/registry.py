@@ -1,18 +1,21 @@
-"""The model registry side: register a version with its lineage tags, move the ``challenger`` alias,
-write the model card, and read versions back for ``mlops models``.
+"""The model registry side: register a version with its lineage tags and artifact hash, move the
+``challenger`` alias, write the model card, and read versions back for ``mlops models``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-from contract import CHALLENGER, TAG_GATES, ModelRef
+from contract import CHALLENGER, TAG_ARTIFACT_SHA256, TAG_GATES, ModelRef
+from ml.artifact_hash import artifact_sha256
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +60,36 @@ def register_version(
     except MlflowException as exc:
         if exc.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
             raise
+    # Hashed from the artifact store itself, so the tag describes exactly the files every later load downloads.
+    digest = model_artifact_sha256(client.tracking_uri, model_uri)
     version = client.create_model_version(
-        name, source=model_uri, run_id=run_id, tags=tags, model_id=model_id, await_creation_for=30
+        name,
+        source=model_uri,
+        run_id=run_id,
+        tags={**tags, TAG_ARTIFACT_SHA256: digest},
+        model_id=model_id,
+        await_creation_for=30,
     )
     return str(version.version)
+
+
+def model_artifact_sha256(tracking_uri: str, model_uri: str) -> str:
+    """The artifact hash (`ml.artifact_hash`) of the model at `model_uri`, downloaded from `tracking_uri`."""
+    import mlflow
+
+    with tempfile.TemporaryDirectory(prefix="mlops-hash-") as tmp:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=model_uri, dst_path=tmp, tracking_uri=tracking_uri, registry_uri=tracking_uri
+        )
+        return artifact_sha256(Path(local))
+
+
+def tag_artifact_sha256(client: MlflowClient, name: str, version: str) -> str:
+    """Record the artifact hash of a version created without `register_version` (for example by
+    `mlflow.sklearn.log_model(registered_model_name=...)`); call it right after creating the version."""
+    digest = model_artifact_sha256(client.tracking_uri, ModelRef.pinned(name, version).uri)
+    client.set_model_version_tag(name, version, TAG_ARTIFACT_SHA256, digest)
+    return digest
 
 
 def set_challenger(client: MlflowClient, name: str, version: str) -> None:
