@@ -1,10 +1,11 @@
 # One loopback endpoint in front of N model-server replicas (Debian's nginx).
 ARG BASE_IMAGE=mlops-base:bookworm-py311
 FROM ${BASE_IMAGE}
-# /run/nginx is a tmpfs of the container, deliberately absent from the image (see registry.Dockerfile).
+# /run/nginx is a tmpfs of the container; see registry.Dockerfile for why the image still creates it 1777.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx \
  && rm -rf /var/lib/apt/lists/* /etc/nginx/sites-enabled/* \
+ && mkdir -p /run/nginx && chmod 1777 /run/nginx \
  && chown -R www-data /var/lib/nginx /var/log/nginx
 COPY infra/images/probe.py /usr/local/bin/mlops-probe
 COPY infra/images/balancer.conf /etc/nginx/nginx.conf.in
