@@ -51,8 +51,9 @@ def cli_version(ctx: Context, pulumi: Path) -> Version:
     return parse_cli_version(proc.stdout)
 
 
-def from_path(ctx: Context, minimum: Version) -> Cli | None:
-    """A `pulumi` the user already has, if it is at least the pin (our own venv link excluded)."""
+def from_path(ctx: Context, pinned: Version) -> Cli | None:
+    """A `pulumi` the user already has, if it is exactly the pin (our own venv link excluded): an older
+    one lacks what the project uses, and a newer one changes the engine under a reviewed preview."""
     exe = ctx.system.which("pulumi", exclude=[ctx.venv_bin])
     if exe is None:
         log.info("  no pulumi on PATH")
@@ -62,8 +63,8 @@ def from_path(ctx: Context, minimum: Version) -> Cli | None:
     except (BootstrapError, VersionError) as exc:
         log.info("  pulumi at %s does not report a version (%s); not using it", exe, str(exc).splitlines()[0])
         return None
-    if found < minimum:
-        log.info("  pulumi at %s is v%s, older than the pinned v%s; not using it", exe, found, minimum)
+    if found != pinned:
+        log.info("  pulumi at %s is v%s, not the pinned v%s; not using it", exe, found, pinned)
         return None
     return Cli(exe.resolve().parent, "PATH", found)
 

@@ -40,15 +40,27 @@ def release(http_root: tuple[Path, str, list[str]]) -> tuple[str, list[str]]:
     return f"{base}/pulumi.tar.gz", requested
 
 
-def test_new_enough_pulumi_on_path_wins(
+def test_the_pinned_pulumi_on_path_wins(
     ctx: Context, make_exe: Callable[..., Path], bin_dir: Path, release, fake_go: Path
+) -> None:
+    make_exe("pulumi", f"echo v{PIN}\n")
+    url, requested = release
+    cli = pulumi_cli.resolve(ctx, PIN, urls=[url])
+    assert (cli.origin, cli.directory, str(cli.version)) == ("PATH", bin_dir.resolve(), PIN)
+    assert requested == []
+    assert fake_go.read_text() == ""
+
+
+def test_newer_pulumi_on_path_falls_through_to_the_download(
+    ctx: Context, make_exe: Callable[..., Path], release, caplog: pytest.LogCaptureFixture
 ) -> None:
     make_exe("pulumi", "echo v3.280.0\n")
     url, requested = release
-    cli = pulumi_cli.resolve(ctx, PIN, urls=[url])
-    assert (cli.origin, cli.directory, str(cli.version)) == ("PATH", bin_dir.resolve(), "3.280.0")
-    assert requested == []
-    assert fake_go.read_text() == ""
+    with caplog.at_level("INFO", logger="bootstrap"):
+        cli = pulumi_cli.resolve(ctx, PIN, urls=[url])
+    assert (cli.origin, str(cli.version)) == ("download", PIN)
+    assert requested == ["/pulumi.tar.gz"]
+    assert f"is v3.280.0, not the pinned v{PIN}; not using it" in caplog.text
 
 
 def test_old_pulumi_on_path_falls_through_to_the_download(ctx: Context, make_exe: Callable[..., Path], release) -> None:
