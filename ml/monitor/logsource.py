@@ -103,9 +103,16 @@ def list_files(uri: str, model: str, window: Window) -> tuple[pafs.FileSystem, l
         if not window.covers_day(date.fromisoformat(match.group(1))):
             continue
         for item in fs.get_file_info(pafs.FileSelector(entry.path, recursive=True)):
-            if item.type == pafs.FileType.File and item.base_name.endswith(_SUFFIXES):
+            if item.type == pafs.FileType.File and _is_log_file(item.base_name):
                 files.append(item.path)
     return fs, sorted(files)
+
+
+def _is_log_file(name: str) -> bool:
+    """A finished log file. The server writes each file under a hidden temporary name (`.HH-uuid.parquet.tmp`,
+    or `.HH-uuid.parquet` from older servers) and renames it when complete: a hidden file is one being
+    written, or one a killed server left half-written, and reading it would fail or count partial rows."""
+    return not name.startswith(".") and name.endswith(_SUFFIXES)
 
 
 def _timestamps(column: pa.ChunkedArray | pa.Array) -> pa.Array | pa.ChunkedArray:

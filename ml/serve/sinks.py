@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 import orjson
 
 FORMATS = ("jsonl", "parquet")
+TEMP_SUFFIX = ".tmp"
 
 
 class Sink(Protocol):
@@ -47,9 +48,10 @@ class FileSink:
     def write(self, model_name: str, table: dict[str, list[Any]]) -> str:
         path = self.root / object_key(model_name, self.fmt)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name("." + path.name)
+        # Hidden and without the log's suffix until complete: readers (ml.monitor.logsource) skip such names, so
+        # neither a file being written nor one a killed server left half-written is ever read.
+        tmp = path.with_name(f".{path.name}{TEMP_SUFFIX}")
         tmp.write_bytes(encode(table, self.fmt))
-        # Readers list the directory; the rename makes a half-written file invisible to them.
         tmp.replace(path)
         return str(path)
 

@@ -145,3 +145,14 @@ def test_json_output_is_only_json_when_the_run_is_logged(
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout)
     assert result["tracking_run_id"] and result["rows"] == 1000
+
+
+def test_an_orphaned_partial_file_does_not_fail_the_run(tmp_path: Path, reference_file: Path) -> None:
+    """What a server killed while writing leaves in the log directory: a hidden, half-written file."""
+    [written] = write_log(tmp_path / "log", log_frame(make_frame(3000, seed=21)), "parquet")
+    whole = written.read_bytes()
+    (written.parent / f".{written.name}.tmp").write_bytes(whole[: len(whole) // 2])
+    (written.parent / f".09-{'c' * 32}.parquet").write_bytes(whole[:100])
+    code, output, data = _monitor(tmp_path, reference_file)
+    assert code == 0, output
+    assert data is not None and data["rows"] == 3000

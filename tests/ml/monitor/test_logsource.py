@@ -78,3 +78,22 @@ def test_parse_window_forms() -> None:
 def test_parse_window_errors(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         logsource.parse_window(**kwargs)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
+def test_temporary_and_orphaned_files_of_the_server_are_never_read(tmp_path: Path, fmt: str) -> None:
+    """A server killed mid-write leaves its hidden temporary file behind; the reader skips it (and the server's
+    own sink still writes under such names, so a file being written is skipped too)."""
+    from ml.serve.sinks import FileSink
+
+    [written] = write_log(tmp_path, log_frame(make_frame(50, seed=3)), fmt)
+    day = written.parent
+    whole = written.read_bytes()
+    (day / f".13-{'a' * 32}.{fmt}.tmp").write_bytes(whole[: len(whole) // 2])
+    (day / f".13-{'b' * 32}.{fmt}").write_bytes(whole[: len(whole) // 3])
+    _, files = logsource.list_files(str(tmp_path), "churn", logsource.Window())
+    assert files == [str(written)]
+    assert _rows(tmp_path, logsource.Window()).num_rows == 50
+    served = Path(FileSink(tmp_path, fmt).write("churn", {"_ts": ["2026-11-26T10:00:00+00:00"], "age": [1.0]}))
+    assert not served.name.startswith(".") and served.name.endswith(f".{fmt}")
+    assert not list(served.parent.glob(f".{served.name}*")), "the sink left its temporary file behind"
