@@ -63,12 +63,29 @@ class Outputs:
     PREDICTION_LOG_URI = "prediction_log_uri"
     IMAGES = "images"
     TRAINING = "training"
+    TRACKING_CREDENTIALS = "tracking_credentials"
+    """Secret `{username, password}` of the tracking server's basic auth, or `{}` when the stack runs none."""
 
 
 DEPLOYED_MODEL_ENV = "MLOPS_DEPLOYED_MODEL"
 """Set by the operator for the Pulumi program of one stack: JSON `{"stack", "deployed", "served"}` read
 from the stack's state before preview/up, so an unreachable tracking server keeps the served version
 (`infra.model_ref`)."""
+
+TRACKING_CREDENTIALS_ENV = "MLOPS_TRACKING_CREDENTIALS"
+"""Set by the operator, in its own process only, while the Pulumi program of one stack runs: JSON
+`{"stack", "username", "password"}` read from the stack's secret outputs, so the program's model lookup can
+authenticate (`infra.model_ref`). Never handed to a container."""
+
+# --- the tracking server's credentials inside a container ----------------------------------------------------
+
+TRACKING_USERNAME_ENV = "MLOPS_TRACKING_USERNAME"
+"""The basic-auth user a workload (model server, training job) or the tracking server's admin is."""
+TRACKING_PASSWORD_FILE_ENV = "MLOPS_TRACKING_PASSWORD_FILE"
+"""The path of a file (mode 0400, a docker secret file or a mounted Kubernetes Secret) holding that user's
+password: a file, never an environment variable or an argument, which `docker inspect` and `ps` show."""
+TRACKING_PASSWORD_FILE = "tracking-password"
+"""The file name of that password in a container's secrets directory."""
 
 
 # --- the `models:/` grammar ------------------------------------------------------------------------------
@@ -161,6 +178,12 @@ SERVER_ENV: dict[str, str] = {
     "max_body_bytes": "MLOPS_MAX_BODY_BYTES",
     "fast_path": "MLOPS_FAST_PATH",
     "access_log": "MLOPS_ACCESS_LOG",
+    "header_timeout": "MLOPS_HEADER_TIMEOUT",
+    "body_timeout": "MLOPS_BODY_TIMEOUT",
+    "keep_alive": "MLOPS_KEEP_ALIVE",
+    "limit_concurrency": "MLOPS_LIMIT_CONCURRENCY",
+    "prediction_log_max_rows": "MLOPS_PREDICTION_LOG_MAX_ROWS",
+    "prediction_log_max_bytes": "MLOPS_PREDICTION_LOG_MAX_BYTES",
 }
 """Setting name -> environment variable of the model server (`python -m ml.serve`)."""
 MODEL_URI_ENV = SERVER_ENV["model_uri"]

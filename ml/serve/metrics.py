@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from ml.serve.predlog import DROP_REASONS
+
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -51,6 +53,9 @@ class Metrics:
             child = (self.rows.labels(protocol, self.model_name, self.model_version), None)
             self._children[("rows", protocol, 0)] = child
         child[0].inc(rows)
+
+    def log_dropped_rows(self, reason: str, rows: int) -> None:
+        self.log_dropped.labels(reason).inc(rows)
 
     def unknown_category(self, column: str, rows: int) -> None:
         self.unknown_categories.labels(column, self.model_version).inc(rows)
@@ -103,7 +108,11 @@ def build_metrics(model_name: str, model_version: str, alias: str | None) -> Met
             multiprocess_mode="max",
         ),
         log_dropped=Counter(
-            "mlops_prediction_log_dropped_rows", "Rows not logged because the queue was full", registry=reg
+            "mlops_prediction_log_dropped_rows",
+            "Rows not logged, by reason: rows_limit or bytes_limit (the logger held too much), shutdown (not "
+            "written before the server stopped)",
+            ["reason"],
+            registry=reg,
         ),
         log_written=Counter(
             "mlops_prediction_log_written_rows", "Rows written to the prediction log sink", registry=reg
@@ -119,4 +128,7 @@ def build_metrics(model_name: str, model_version: str, alias: str | None) -> Met
         model_version=model_version,
     )
     metrics.model_info.labels(model_name, model_version, alias or "").set(1)
+    for reason in DROP_REASONS:
+        # Every reason from the start at 0, so a rate() over it exists before the first drop.
+        metrics.log_dropped.labels(reason)
     return metrics

@@ -1,7 +1,9 @@
 """Prediction log: requests are queued on the hot path and written in batches by one background thread.
 
-The queue is bounded and `submit` never waits: when it is full, the rows are dropped and counted, because a
-slow sink must never slow predictions down.
+What the logger holds in memory (queued, or being written) is bounded in rows and in estimated bytes, and
+`submit` never waits: past either bound the rows are dropped and counted by reason, because a slow sink must
+never slow predictions down nor grow the server's memory. Rows still held when the server stops and not
+written within the close timeout are counted as dropped too.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import random
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +23,11 @@ import numpy as np
 from ml.serve.sinks import Sink
 
 log = logging.getLogger(__name__)
+
+DROP_REASONS = ("rows_limit", "bytes_limit", "shutdown")
+"""Why rows were not logged: the row bound, the byte bound, or the server stopped before they were written."""
+# Per row, the prediction, its probability and the log's own columns, as Python objects and list slots.
+_ROW_OVERHEAD = 64
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,22 @@ class Entry:
     unknown: dict[str, Any] = field(default_factory=dict)
 
 
+def entry_bytes(entry: Entry) -> int:
+    """Memory an entry keeps alive, estimated: numeric arrays by their buffers, columns of Python objects
+    (strings, nulls) by each object's size and list slot, plus a fixed cost per row."""
+    total = entry.rows * _ROW_OVERHEAD
+    for values in entry.columns.values():
+        if isinstance(values, np.ndarray) and values.dtype != object:
+            total += values.nbytes
+        else:
+            total += 8 * len(values) + sum(map(sys.getsizeof, values))
+    return total
+
+
+def _ignore(reason: str, rows: int) -> None:
+    return None
+
+
 class PredictionLogger:
     def __init__(
         self,
@@ -43,10 +67,11 @@ class PredictionLogger:
         model_name: str,
         model_version: str,
         sample: float = 1.0,
-        queue_size: int = 10_000,
+        max_rows: int = 100_000,
+        max_bytes: int = 64 * 1024 * 1024,
         flush_rows: int = 5_000,
         flush_seconds: float = 2.0,
-        on_dropped: Callable[[int], None] = lambda n: None,
+        on_dropped: Callable[[str, int], None] = _ignore,
         on_written: Callable[[int], None] = lambda n: None,
         on_failed: Callable[[int], None] = lambda n: None,
     ) -> None:
@@ -54,12 +79,29 @@ class PredictionLogger:
         self.model_name = model_name
         self.model_version = model_version
         self.sample = sample
+        self.max_rows, self.max_bytes = max_rows, max_bytes
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
-        self._queue: queue.Queue[Entry | None] = queue.Queue(maxsize=queue_size)
+        # Unbounded as a queue: the bounds are the rows and bytes held, checked under the lock in submit.
+        self._queue: queue.SimpleQueue[tuple[Entry, int] | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._held_rows = 0
+        self._held_bytes = 0
+        self._closing = False
+        self._abandoned = False
         self._on_dropped, self._on_written, self._on_failed = on_dropped, on_written, on_failed
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
-        self.dropped_rows = 0
+        self.dropped: dict[str, int] = dict.fromkeys(DROP_REASONS, 0)
+
+    @property
+    def dropped_rows(self) -> int:
+        return sum(self.dropped.values())
+
+    @property
+    def held(self) -> tuple[int, int]:
+        """(rows, estimated bytes) queued or being written."""
+        with self._lock:
+            return self._held_rows, self._held_bytes
 
     def start(self) -> None:
         self._thread.start()
@@ -68,29 +110,45 @@ class PredictionLogger:
         return self.sample >= 1.0 or random.random() < self.sample
 
     def submit(self, entry: Entry) -> bool:
-        try:
-            self._queue.put_nowait(entry)
-            return True
-        except queue.Full:
-            self.dropped_rows += entry.rows
-            self._on_dropped(entry.rows)
-            return False
+        size = entry_bytes(entry)
+        with self._lock:
+            if self._closing:
+                reason = "shutdown"
+            elif self._held_rows + entry.rows > self.max_rows:
+                reason = "rows_limit"
+            elif self._held_bytes + size > self.max_bytes:
+                reason = "bytes_limit"
+            else:
+                self._held_rows += entry.rows
+                self._held_bytes += size
+                self._queue.put((entry, size))
+                return True
+            self._drop(reason, entry.rows)
+        return False
 
     def close(self, timeout: float = 10.0) -> None:
-        """Flush what is queued and stop the thread."""
-        if not self._thread.is_alive():
-            return
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                self._queue.put(None, timeout=0.1)
-                break
-            except queue.Full:
-                continue
-        self._thread.join(max(0.0, deadline - time.monotonic()))
+        """Write what is held and stop the thread; what is not written within `timeout` is counted as dropped."""
+        with self._lock:
+            self._closing = True
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout)
+        with self._lock:
+            # From here on a write that finishes late is not counted again: its rows are counted as lost now.
+            self._abandoned = True
+            lost, self._held_rows, self._held_bytes = self._held_rows, 0, 0
+            if lost:
+                self._drop("shutdown", lost)
+        if lost:
+            log.warning("prediction log: %d rows were not written within %g s of shutdown and are lost", lost, timeout)
+
+    def _drop(self, reason: str, rows: int) -> None:
+        """Count dropped rows; the caller holds the lock."""
+        self.dropped[reason] += rows
+        self._on_dropped(reason, rows)
 
     def _run(self) -> None:
-        pending: list[Entry] = []
+        pending: list[tuple[Entry, int]] = []
         rows = 0
         last = time.monotonic()
         while True:
@@ -103,7 +161,7 @@ class PredictionLogger:
                 return
             if item is not _TICK:
                 pending.append(item)
-                rows += item.rows
+                rows += item[0].rows
             if pending and (rows >= self.flush_rows or time.monotonic() - last >= self.flush_seconds):
                 self._flush(pending)
                 pending, rows = [], 0
@@ -111,21 +169,30 @@ class PredictionLogger:
             elif not pending:
                 last = time.monotonic()
 
-    def _flush(self, entries: list[Entry]) -> None:
-        if not entries:
+    def _flush(self, held: list[tuple[Entry, int]]) -> None:
+        if not held:
             return
+        entries = [entry for entry, _ in held]
+        size = sum(size for _, size in held)
         table = to_columns(entries, self.model_name, self.model_version)
         n = len(table["_row"])
         try:
             where = self.sink.write(self.model_name, table)
-            self._on_written(n)
+            ok = True
             log.debug("wrote %d prediction rows to %s", n, where)
         except Exception:
-            self._on_failed(n)
+            ok = False
             log.exception("prediction log sink failed; %d rows lost", n)
+        with self._lock:
+            if self._abandoned:
+                # Already counted as dropped at shutdown.
+                return
+            self._held_rows -= n
+            self._held_bytes -= size
+            (self._on_written if ok else self._on_failed)(n)
 
 
-_TICK: Any = Entry("", "", 0, {}, [], None)
+_TICK: Any = (Entry("", "", 0, {}, [], None), 0)
 
 
 def to_columns(entries: list[Entry], model_name: str, model_version: str) -> dict[str, list[Any]]:

@@ -35,6 +35,18 @@ class ServeSettings:
     max_body_bytes: int = 16 * 1024 * 1024
     fast_path: bool = True
     access_log: bool = False
+    header_timeout: float = 10.0
+    """Seconds a client has to send its request line and headers; then the connection is closed."""
+    body_timeout: float = 30.0
+    """Seconds a client has to send the whole body once its headers are in; then a 408."""
+    keep_alive: float = 5.0
+    """Seconds an idle keep-alive connection stays open."""
+    limit_concurrency: int = 256
+    """Open connections and requests in flight per worker; above it uvicorn answers 503."""
+    prediction_log_max_rows: int = 100_000
+    """Rows the prediction log may hold in memory, queued or being written; more are dropped and counted."""
+    prediction_log_max_bytes: int = 64 * 1024 * 1024
+    """Estimated bytes of those rows; more are dropped and counted."""
 
     def __post_init__(self) -> None:
         checks = [
@@ -49,6 +61,16 @@ class ServeSettings:
             (self.extra_columns in ("reject", "ignore"), "extra columns must be 'reject' or 'ignore'"),
             (self.max_rows >= 1, "max rows must be at least 1"),
             (self.max_body_bytes >= 1024, "max body bytes must be at least 1024"),
+            (0 < self.header_timeout <= 600, "header timeout must be in (0, 600] seconds"),
+            (0 < self.body_timeout <= 600, "body timeout must be in (0, 600] seconds"),
+            (0 < self.keep_alive <= 600, "keep-alive must be in (0, 600] seconds"),
+            (self.limit_concurrency >= 2, "limit concurrency must be at least 2"),
+            (
+                self.prediction_log_max_rows >= self.max_rows,
+                f"prediction log max rows {self.prediction_log_max_rows} is below max rows {self.max_rows}: "
+                "a full batch could never be logged; raise MLOPS_PREDICTION_LOG_MAX_ROWS",
+            ),
+            (self.prediction_log_max_bytes >= 1 << 20, "prediction log max bytes must be at least 1 MiB (1048576)"),
         ]
         for ok, message in checks:
             if not ok:

@@ -57,7 +57,9 @@ class ServerState:
             model_name=self.manifest.name,
             model_version=self.manifest.version,
             sample=s.prediction_log_sample,
-            on_dropped=m.log_dropped.inc,
+            max_rows=s.prediction_log_max_rows,
+            max_bytes=s.prediction_log_max_bytes,
+            on_dropped=m.log_dropped_rows,
             on_written=m.log_written.inc,
             on_failed=m.log_failed.inc,
         )

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from ml.serve.predlog import Entry, PredictionLogger
+from ml.serve.predlog import Entry, PredictionLogger, entry_bytes
 from ml.serve.sinks import FileSink, make_sink
 
 LOG_COLUMNS = ["_ts", "_request_id", "_row", "_model_name", "_model_version", "_prediction", "_proba"]
@@ -64,34 +64,100 @@ def test_flushes_on_its_own_after_the_interval(tmp_path: Path) -> None:
 
 
 class SlowSink:
-    """A sink stuck on a slow network: each write waits until released."""
+    """A sink stuck on a slow network: each write waits until released (or `wait_s` passes)."""
 
-    def __init__(self) -> None:
+    def __init__(self, wait_s: float = 10.0) -> None:
         self.release = threading.Event()
+        self.wait_s = wait_s
         self.rows = 0
 
     def write(self, model_name: str, table: dict[str, list[Any]]) -> str:
-        self.release.wait(10)
+        self.release.wait(self.wait_s)
         self.rows += len(table["_row"])
         return "slow"
 
 
-def test_a_full_queue_drops_and_counts_without_blocking() -> None:
+def test_the_rows_held_are_bounded_and_drops_counted_without_blocking() -> None:
     sink = SlowSink()
-    dropped: list[int] = []
+    dropped: list[tuple[str, int]] = []
     logger = PredictionLogger(
-        sink, model_name="m", model_version="1", queue_size=5, flush_rows=1, on_dropped=dropped.append
+        sink, model_name="m", model_version="1", max_rows=10, flush_rows=1, on_dropped=lambda *d: dropped.append(d)
     )
     logger.start()
     start = time.perf_counter()
     accepted = sum(logger.submit(entry(str(i))) for i in range(100))
     elapsed = time.perf_counter() - start
     assert elapsed < 0.5, f"submit blocked for {elapsed:.2f} s"
-    assert accepted <= 6 + 1
-    assert logger.dropped_rows == sum(dropped) == (100 - accepted) * 2
+    # 2 rows an entry: at most 10 rows held, queued or being written, whatever the number of entries.
+    assert accepted == 5 and logger.held[0] == 10
+    assert logger.dropped == {"rows_limit": 190, "bytes_limit": 0, "shutdown": 0}
+    assert dropped == [("rows_limit", 2)] * 95
+    sink.release.set()
+    deadline = time.monotonic() + 5
+    while logger.held[0] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert logger.held == (0, 0), "written rows must no longer count against the bound"
+    assert logger.submit(entry("after"))
+    logger.close()
+    assert sink.rows == 12 and logger.dropped_rows == 190
+
+
+def test_the_bytes_held_are_bounded() -> None:
+    """Few rows can still be large: 2 rows of 200 KB strings each are about 400 KB held."""
+    sink = SlowSink()
+    logger = PredictionLogger(sink, model_name="m", model_version="1", max_bytes=2 * 1024 * 1024, flush_rows=1)
+    big = Entry(
+        ts="2026-11-26T10:00:00.000000+00:00",
+        request_id="big",
+        rows=2,
+        columns={"text": np.array(["x" * 200_000, "y" * 200_000], dtype=object)},
+        predictions=[1, 0],
+        proba=None,
+    )
+    assert 400_000 < entry_bytes(big) < 500_000
+    logger.start()
+    accepted = sum(logger.submit(big) for _ in range(20))
+    assert accepted in (4, 5) and logger.held[1] <= 2 * 1024 * 1024
+    assert logger.dropped["bytes_limit"] == (20 - accepted) * 2 and logger.dropped["rows_limit"] == 0
     sink.release.set()
     logger.close()
     assert sink.rows == accepted * 2
+
+
+def test_entry_size_counts_numeric_buffers_and_python_objects() -> None:
+    numeric = entry("n", rows=1000)
+    assert entry_bytes(numeric) >= 1000 * 8 + 1000 * 8  # the float64 column and the string column's slots
+    wide = Entry("t", "w", 1000, {"age": np.zeros((30, 1000))[0]}, [0] * 1000, None)
+    assert entry_bytes(wide) >= 8000
+
+
+def test_rows_not_written_before_shutdown_are_counted_as_dropped() -> None:
+    """The sink hangs: close gives up after its timeout and counts what it held, and a write that finishes
+    later is not counted as written as well."""
+    sink = SlowSink(wait_s=1.0)
+    written: list[int] = []
+    logger = PredictionLogger(sink, model_name="m", model_version="1", flush_rows=1, on_written=written.append)
+    logger.start()
+    for i in range(3):
+        assert logger.submit(entry(str(i)))
+    start = time.perf_counter()
+    logger.close(timeout=0.2)
+    assert time.perf_counter() - start < 0.5
+    assert logger.dropped == {"rows_limit": 0, "bytes_limit": 0, "shutdown": 6}
+    assert not logger.submit(entry("late")) and logger.dropped["shutdown"] == 8
+    time.sleep(1.2)  # the stuck write returns
+    assert written == [] and logger.dropped_rows == 8
+
+
+def test_dropped_rows_are_in_metrics_by_reason() -> None:
+    from ml.serve.metrics import build_metrics
+
+    metrics = build_metrics("m", "1", "champion")
+    metrics.log_dropped_rows("shutdown", 6)
+    text = metrics.render().decode()
+    assert 'mlops_prediction_log_dropped_rows_total{reason="shutdown"} 6.0' in text
+    assert 'mlops_prediction_log_dropped_rows_total{reason="rows_limit"} 0.0' in text
+    assert 'mlops_prediction_log_dropped_rows_total{reason="bytes_limit"} 0.0' in text
 
 
 def test_a_failing_sink_counts_lost_rows_and_keeps_running(tmp_path: Path) -> None:

@@ -26,6 +26,8 @@ def test_defaults_follow_the_architecture_doc() -> None:
     assert (s.port, s.host, s.workers, s.model_cache) == (8080, "127.0.0.1", 1, Path("/var/cache/mlops/models"))
     assert (s.prediction_log, s.prediction_log_format, s.prediction_log_sample) == ("", "jsonl", 1.0)
     assert s.extra_columns == "reject" and s.fast_path
+    assert (s.header_timeout, s.body_timeout, s.keep_alive, s.limit_concurrency) == (10.0, 30.0, 5.0, 256)
+    assert (s.prediction_log_max_rows, s.prediction_log_max_bytes) == (100_000, 64 * 1024 * 1024)
 
 
 def test_env_is_read_and_options_win() -> None:
@@ -51,6 +53,12 @@ def test_settings_round_trip_through_worker_env() -> None:
         ({**ENV, "MLOPS_EXTRA_COLUMNS": "drop"}, "'reject' or 'ignore'"),
         ({**ENV, "MLOPS_FAST_PATH": "maybe"}, "MLOPS_FAST_PATH"),
         ({**ENV, "MLOPS_PREDICTION_LOG_FORMAT": "csv"}, "jsonl"),
+        ({**ENV, "MLOPS_HEADER_TIMEOUT": "0"}, "header timeout"),
+        ({**ENV, "MLOPS_BODY_TIMEOUT": "soon"}, "MLOPS_BODY_TIMEOUT"),
+        ({**ENV, "MLOPS_KEEP_ALIVE": "-1"}, "keep-alive"),
+        ({**ENV, "MLOPS_LIMIT_CONCURRENCY": "1"}, "limit concurrency"),
+        ({**ENV, "MLOPS_PREDICTION_LOG_MAX_ROWS": "9999"}, "a full batch could never be logged"),
+        ({**ENV, "MLOPS_PREDICTION_LOG_MAX_BYTES": "1000"}, "at least 1 MiB"),
     ],
 )
 def test_bad_settings_name_the_setting(env: dict[str, str], message: str) -> None:
