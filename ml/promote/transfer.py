@@ -25,6 +25,7 @@ from contract import (
     TAG_PROMOTION_ID,
     VERSION_TAGS,
 )
+from ml.promote.audit import _split as split_tag
 from ml.promote.checks import GateResult
 from ml.promote.versions import ModelVersionRef, get_version, using_tracking
 from ml.registry import HOLDOUT_ARTIFACT, MODEL_CARD_ARTIFACT, PROFILE_ARTIFACT, SPEC_ARTIFACT
@@ -52,6 +53,14 @@ def lineage_tags(
         }
     )
     return tags
+
+
+def run_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """The version's tags as tags of the run that carries the copy, none of them cut: a value longer than one
+    run tag may be (gate results, a wide data schema) is split over `key.0`, `key.1`, ... with `key.parts`,
+    as the audit log stores its long values (`ml.promote.audit`). The version's own tags stay whole (the
+    registry takes values up to 100,000 characters); they are what readers use."""
+    return {name: part for key, value in tags.items() for name, part in split_tag(key, value).items()}
 
 
 def _model_card(candidate: ModelVersionRef, source_env: str, tags: Mapping[str, str], original: Path | None) -> str:
@@ -92,7 +101,7 @@ def copy_version(
             with mlflow.start_run(run_name=f"{candidate.name} v{candidate.version} from {source_env}") as run:
                 mlflow.log_params({k: v[:500] for k, v in candidate.params.items()})
                 mlflow.log_metrics(dict(candidate.metrics))
-                mlflow.set_tags({k: v[:5000] for k, v in tags.items()})
+                mlflow.set_tags(run_tags(tags))
                 mlflow.log_artifacts(str(model_dir), artifact_path="model")
                 for path in companions.values():
                     mlflow.log_artifact(str(path))
