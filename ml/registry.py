@@ -61,7 +61,8 @@ def register_version(
         if exc.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
             raise
     # Hashed from the artifact store itself, so the tag describes exactly the files every later load downloads.
-    digest = model_artifact_sha256(client.tracking_uri, model_uri)
+    location = client.get_logged_model(model_id).artifact_location if model_id else model_uri
+    digest = model_artifact_sha256(client.tracking_uri, location)
     version = client.create_model_version(
         name,
         source=model_uri,
@@ -73,21 +74,21 @@ def register_version(
     return str(version.version)
 
 
-def model_artifact_sha256(tracking_uri: str, model_uri: str) -> str:
-    """The artifact hash (`ml.artifact_hash`) of the model at `model_uri`, downloaded from `tracking_uri`."""
+def model_artifact_sha256(tracking_uri: str, location: str) -> str:
+    """The artifact hash (`ml.artifact_hash`) of the model directory at `location` (an artifact URI such as
+    `mlflow-artifacts:/1/models/m-.../artifacts`), downloaded through `tracking_uri`."""
     import mlflow
 
     with tempfile.TemporaryDirectory(prefix="mlops-hash-") as tmp:
-        local = mlflow.artifacts.download_artifacts(
-            artifact_uri=model_uri, dst_path=tmp, tracking_uri=tracking_uri, registry_uri=tracking_uri
-        )
+        # A storage location, not a models:/ URI: MLflow resolves those against the process-wide registry.
+        local = mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=tmp, tracking_uri=tracking_uri)
         return artifact_sha256(Path(local))
 
 
 def tag_artifact_sha256(client: MlflowClient, name: str, version: str) -> str:
     """Record the artifact hash of a version created without `register_version` (for example by
     `mlflow.sklearn.log_model(registered_model_name=...)`); call it right after creating the version."""
-    digest = model_artifact_sha256(client.tracking_uri, ModelRef.pinned(name, version).uri)
+    digest = model_artifact_sha256(client.tracking_uri, client.get_model_version_download_uri(name, version))
     client.set_model_version_tag(name, version, TAG_ARTIFACT_SHA256, digest)
     return digest
 
