@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from contract import (
+    TAG_ARTIFACT_SHA256,
     TAG_LINEAGE_SOURCE_ENV,
     TAG_LINEAGE_SOURCE_RUN_ID,
     TAG_LINEAGE_SOURCE_TRACKING_URI,
@@ -25,6 +26,7 @@ from contract import (
     TAG_PROMOTION_ID,
     VERSION_TAGS,
 )
+from ml.artifact_hash import artifact_sha256
 from ml.promote.audit import _split as split_tag
 from ml.promote.checks import GateResult
 from ml.promote.versions import ModelVersionRef, get_version, using_tracking
@@ -87,6 +89,8 @@ def copy_version(
     with tempfile.TemporaryDirectory(prefix="mlops-transfer-") as tmp:
         workdir = Path(tmp)
         model_dir = candidate.download_model(workdir / "model")
+        # Checked against the source's recorded hash by download_model; the copy carries the same files and hash.
+        version_tags = {**tags, TAG_ARTIFACT_SHA256: artifact_sha256(model_dir)}
         companions: dict[str, Path] = {}
         for name in COMPANIONS:
             try:
@@ -109,7 +113,7 @@ def copy_version(
         with contextlib.suppress(MlflowException):
             client.create_registered_model(candidate.name)
         version = client.create_model_version(
-            name=candidate.name, source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id, tags=dict(tags)
+            name=candidate.name, source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id, tags=version_tags
         )
     deadline = time.monotonic() + timeout
     while client.get_model_version(candidate.name, version.version).status == "PENDING_REGISTRATION":

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from contract import CHALLENGER, TAG_GATES, ModelRef
+from ml.artifact_hash import recorded_sha256, verify_artifacts
 
 
 class VersionNotFound(LookupError):
@@ -84,7 +85,8 @@ class ModelVersionRef:
         return Path(local)
 
     def download_model(self, dst: Path) -> Path:
-        """The MLflow model directory (MLmodel, pickle, requirements) of this version."""
+        """The MLflow model directory (MLmodel, pickle, requirements) of this version, once its files match
+        the artifact hash recorded at registration (else `ArtifactIntegrityError`, before anything loads them)."""
         import mlflow
 
         with using_tracking(self.tracking_uri):
@@ -94,6 +96,7 @@ class ModelVersionRef:
                 tracking_uri=self.tracking_uri,
                 registry_uri=self.tracking_uri,
             )
+        verify_artifacts(Path(local), recorded_sha256(self.tags), f"{self.uri} at {self.tracking_uri}")
         return Path(local)
 
     def load(self) -> Any:
