@@ -2,20 +2,29 @@
 
 The cache is what lets a restarted server come up while the tracking server is down: a pinned version is
 immutable, so a cached copy is always valid; an alias falls back to the version it last resolved to.
+
+Every copy is checked against the artifact hash the registry recorded at registration (`ml.artifact_hash`)
+before it is published into the cache and again whenever it is taken from there, so a pickle that changed in
+the artifact store or in the cache is refused before anything unpickles it. Replicas may share one cache
+directory: each downloads into a private directory inside it and publishes it with one rename; when another
+replica published the same version first, its copy is checked and used.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from contract import ModelRef
+from ml.artifact_hash import ArtifactIntegrityError, recorded_sha256, verify_artifacts
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +42,8 @@ class Manifest:
     data_sha256: str | None
     source: str
     resolved_at: float
+    artifact_sha256: str | None = None
+    """The hash the registry recorded for the version (None: registered without one, loaded by opt-out)."""
 
     @classmethod
     def read(cls, version_dir: Path) -> Manifest:
@@ -43,11 +54,23 @@ def version_dir(cache: Path, name: str, version: str) -> Path:
     return cache / name / "versions" / version
 
 
+def verify_cached(target: Path) -> Manifest:
+    """Check a cached version's model files against the hash recorded in its manifest; returns the manifest."""
+    manifest = Manifest.read(target)
+    what = f"{ModelRef.pinned(manifest.name, manifest.version).uri} (cached copy in {target})"
+    try:
+        verify_artifacts(target / "model", manifest.artifact_sha256, what)
+    except ArtifactIntegrityError as exc:
+        raise ModelLoadError(f"{exc}; delete {target} to download it again") from exc
+    return manifest
+
+
 def fetch(uri: str, tracking_uri: str | None, cache: Path) -> Path:
     """Return the cached directory of the model version `uri` names, downloading it when needed."""
     ref = ModelRef.parse(uri)
     if ref.version is not None and (version_dir(cache, ref.name, ref.version) / "manifest.json").exists():
         log.info("model %s version %s found in cache %s", ref.name, ref.version, cache)
+        verify_cached(version_dir(cache, ref.name, ref.version))
         return version_dir(cache, ref.name, ref.version)
     if not tracking_uri:
         raise ModelLoadError(
@@ -66,6 +89,7 @@ def fetch(uri: str, tracking_uri: str | None, cache: Path) -> Path:
                 f"in {cache}: check that the tracking server is up"
             ) from exc
         log.warning("tracking server %s unreachable (%s); serving cached version at %s", tracking_uri, exc, fallback)
+        verify_cached(fallback)
         return fallback
 
 
@@ -93,18 +117,35 @@ def _download(ref: ModelRef, tracking_uri: str, cache: Path) -> Path:
         raise
     target = version_dir(cache, ref.name, str(mv.version))
     if not (target / "manifest.json").exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".download-", dir=target.parent))
-        mlflow.set_tracking_uri(tracking_uri)
         # The registry must be named too: without it MLflow resolves models:/ against its default registry,
         # not the tracking server given here.
+        mlflow.set_tracking_uri(tracking_uri)
         mlflow.set_registry_uri(tracking_uri)
+        _download_and_publish(ref, mv, tracking_uri, target)
+    else:
+        _use_published(target, recorded_sha256(mv.tags or {}), tracking_uri)
+    if ref.alias is not None:
+        _write_json(cache / ref.name / "aliases" / f"{ref.alias}.json", {"version": str(mv.version)})
+    log.info("model %s version %s resolved from %s", ref.name, mv.version, tracking_uri)
+    return target
+
+
+def _download_and_publish(ref: ModelRef, mv: Any, tracking_uri: str, target: Path) -> None:
+    """Download into a private directory beside `target`, check it, then publish it with one rename."""
+    import mlflow
+
+    uri = ModelRef.pinned(ref.name, str(mv.version)).uri
+    recorded = recorded_sha256(mv.tags or {})
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".download-", dir=target.parent))
+    try:
         mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{ref.name}/{mv.version}",
-            dst_path=str(staging / "model"),
-            tracking_uri=tracking_uri,
-            registry_uri=tracking_uri,
+            artifact_uri=uri, dst_path=str(staging / "model"), tracking_uri=tracking_uri, registry_uri=tracking_uri
         )
+        try:
+            verify_artifacts(staging / "model", recorded, f"{uri} at {tracking_uri}")
+        except ArtifactIntegrityError as exc:
+            raise ModelLoadError(str(exc)) from exc
         manifest = Manifest(
             name=ref.name,
             version=str(mv.version),
@@ -113,15 +154,35 @@ def _download(ref: ModelRef, tracking_uri: str, cache: Path) -> Path:
             data_sha256=(mv.tags or {}).get("data.sha256"),
             source=tracking_uri,
             resolved_at=time.time(),
+            artifact_sha256=recorded,
         )
         (staging / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2))
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
-    if ref.alias is not None:
-        _write_json(cache / ref.name / "aliases" / f"{ref.alias}.json", {"version": str(mv.version)})
-    log.info("model %s version %s resolved from %s", ref.name, mv.version, tracking_uri)
-    return target
+        try:
+            # rename(2) publishes the whole directory at once and refuses to replace a non-empty one, so a
+            # replica never sees half a copy and never deletes one another replica is loading.
+            staging.rename(target)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    log.info("another process published %s into %s first; checking and using its copy", uri, target)
+    _use_published(target, recorded, tracking_uri)
+
+
+def _use_published(target: Path, recorded: str | None, tracking_uri: str) -> None:
+    """A copy already in the cache (an earlier start's or another replica's), checked against the hash the
+    registry records now."""
+    manifest = Manifest.read(target)
+    what = f"{ModelRef.pinned(manifest.name, manifest.version).uri} (cached copy in {target}, from {tracking_uri})"
+    try:
+        verify_artifacts(target / "model", recorded, what)
+    except ArtifactIntegrityError as exc:
+        raise ModelLoadError(f"{exc}; delete {target} to download it again") from exc
+    if manifest.artifact_sha256 != recorded:
+        # Cached before hashes were recorded; its files match the registry's hash, which the workers check next.
+        _write_json(target / "manifest.json", asdict(replace(manifest, artifact_sha256=recorded)))
 
 
 def _cached_alias(cache: Path, ref: ModelRef) -> Path | None:
@@ -134,8 +195,10 @@ def _cached_alias(cache: Path, ref: ModelRef) -> Path | None:
     return target if (target / "manifest.json").exists() else None
 
 
-def _write_json(path: Path, data: dict[str, str]) -> None:
+def _write_json(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data))
-    tmp.replace(path)
+    # A temporary name of its own: replicas sharing the cache write the same pointer at the same time.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    with os.fdopen(fd, "w") as stream:
+        stream.write(json.dumps(data))
+    os.replace(tmp, path)

@@ -14,7 +14,7 @@ import numpy as np
 from ml.serve.datacontract import apply_contract
 from ml.serve.errors import RequestError
 from ml.serve.fastpath import FastPath, compile_fast_path
-from ml.serve.loader import Manifest
+from ml.serve.loader import Manifest, verify_cached
 from ml.serve.schema import Batch, InputSchema
 from ml.serve.validate import parse_batch
 
@@ -89,6 +89,8 @@ def load_predictor(version_dir: Path, alias: str | None, *, fast_path: bool = Tr
     from mlflow.models import Model
 
     model_dir = version_dir / "model"
+    # Checked again in every worker before anything is read: the cache may have changed since the runner's check.
+    verify_cached(version_dir)
     meta = Model.load(str(model_dir))
     if meta.signature is None:
         raise ValueError(f"{version_dir} has no signature: log the model with signature=infer_signature(X, y)")
