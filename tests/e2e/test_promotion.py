@@ -51,6 +51,7 @@ def _register_unportable(tracking_uri: str, good_version: str) -> str:
     from mlflow.models import Model
 
     from ml.promote.versions import get_version, using_tracking
+    from ml.registry import tag_artifact_sha256
     from tests.e2e.unportable import rewrap
 
     good = get_version(tracking_uri, MODEL, version=good_version)
@@ -79,6 +80,8 @@ def _register_unportable(tracking_uri: str, good_version: str) -> str:
     version = str(info.registered_model_version)
     for key, value in good.tags.items():
         client.set_model_version_tag(MODEL, version, key, value)
+    # Its own files' hash, not the good version's copied above: the refusal under test is the unportable class.
+    tag_artifact_sha256(client, MODEL, version)
     client.set_registered_model_alias(MODEL, "challenger", version)
     return version
 

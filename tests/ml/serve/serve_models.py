@@ -137,6 +137,8 @@ def register_sklearn(tracking_uri: str, name: str, model: Any, frame: Any, alias
     from mlflow import MlflowClient
     from mlflow.models import infer_signature
 
+    from ml.registry import tag_artifact_sha256
+
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_experiment("serve-tests")
     example = frame.head(3)
@@ -154,6 +156,8 @@ def register_sklearn(tracking_uri: str, name: str, model: Any, frame: Any, alias
         )
     version = str(info.registered_model_version)
     client = MlflowClient(tracking_uri)
+    # Registered by MLflow directly, so the artifact hash every load checks is recorded the way ml.registry does.
+    tag_artifact_sha256(client, name, version)
     client.set_model_version_tag(name, version, "data.sha256", f"sha-{name}-{run.info.run_id[:8]}")
     client.set_registered_model_alias(name, alias, version)
     log.info("registered %s version %s", name, version)
