@@ -102,8 +102,8 @@ def verify_artifacts(model_dir: Path, recorded: str | None, model: str) -> str:
         return actual
     if actual != recorded:
         raise ArtifactIntegrityError(
-            f"{model}: its files in {model_dir} hash to sha256 {actual}, but {recorded} was recorded when it was "
-            f"registered (tag `{TAG}`), so they changed afterwards and are not loaded: re-register the model from "
+            f"{model}: its files hash to sha256 {actual}, but {recorded} was recorded when it was registered "
+            f"(tag `{TAG}`), so they changed afterwards and are not loaded: re-register the model from "
             "a trusted run (`mlops train`, or promote it again from a source you trust) and find out who could "
             "write the artifact store"
         )
