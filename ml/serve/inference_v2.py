@@ -17,7 +17,7 @@ import numpy as np
 import orjson
 
 from ml.serve.errors import RequestError
-from ml.serve.schema import Columns, InputSchema, check_rows, loads
+from ml.serve.schema import Columns, InputSchema, check_rows, loads, value_budget
 
 NUMPY_OF = {
     "FP64": "<f8",
@@ -54,7 +54,7 @@ def decode_infer(
     split = len(raw) if header_length is None else header_length
     if split > len(raw):
         raise RequestError.single("bad_request_shape", "Inference-Header-Content-Length is past the end of the body")
-    header = loads(memoryview(raw)[:split], "the inference header")
+    header = loads(memoryview(raw)[:split], "the inference header", value_budget(schema, max_rows))
     inputs = header.get("inputs") if isinstance(header, dict) else None
     if not isinstance(inputs, list) or not inputs or not all(isinstance(t, dict) for t in inputs):
         raise RequestError.single("bad_request_shape", 'the request needs "inputs": a list of tensors')

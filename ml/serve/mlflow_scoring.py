@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from ml.serve.errors import RequestError
-from ml.serve.schema import Columns, InputSchema, from_columns, from_records, from_split, loads
+from ml.serve.schema import Columns, InputSchema, from_columns, from_records, from_split, loads, value_budget
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 PARAMS = "params"
@@ -33,7 +33,7 @@ def decode_invocation(raw: bytes, content_type: bytes | None, schema: InputSchem
         raise RequestError.single(
             "unsupported_media_type", f"content-type {shown}: /invocations takes application/json or text/csv"
         )
-    return decode_json(loads(raw), schema, max_rows=max_rows)
+    return decode_json(loads(raw, max_values=value_budget(schema, max_rows)), schema, max_rows=max_rows)
 
 
 def decode_json(body: Any, schema: InputSchema, *, max_rows: int) -> Columns:

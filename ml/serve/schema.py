@@ -16,6 +16,7 @@ import orjson
 
 from ml.serve.errors import Problem, RequestError
 from ml.serve.jsonarrays import VECTORISED_FROM, float_rows
+from ml.serve.jsonscan import values_over
 
 # Signature types the server can check; anything else in a signature stops start-up with a clear message.
 SUPPORTED_TYPES = ("boolean", "integer", "long", "float", "double", "string", "datetime")
@@ -92,9 +93,25 @@ class InputSchema:
         return out
 
 
-def loads(raw: bytes | memoryview, what: str = "the body") -> Any:
+def value_budget(schema: InputSchema, max_rows: int) -> int:
+    """The most JSON values a body within the row limit needs: each row's values, the row itself and its
+    separators, four times over for extra columns and parameters."""
+    return max_rows * (len(schema.columns) + 2) * 4
+
+
+def loads(raw: bytes | memoryview, what: str = "the body", max_values: int | None = None) -> Any:
     """Parse JSON with orjson; only if that fails, again with the stdlib, which reads the `NaN` literal that
-    MLflow's and tritonclient's Python clients write for missing floats (it becomes null, a missing value)."""
+    MLflow's and tritonclient's Python clients write for missing floats (it becomes null, a missing value).
+
+    With `max_values`, a body holding more values than that is refused from its bytes, before it is parsed."""
+    if max_values is not None:
+        count = values_over(raw, max_values)
+        if count is not None:
+            raise RequestError.single(
+                "batch_too_large",
+                f"{what} holds over {count} JSON values, more than a batch within the row limit needs "
+                f"({max_values}): split it into smaller batches",
+            )
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -102,6 +119,11 @@ def loads(raw: bytes | memoryview, what: str = "the body") -> Any:
             return json.loads(bytes(raw), parse_constant=_nan_as_null)
         except (ValueError, UnicodeDecodeError):
             raise RequestError.single("malformed_json", f"{what} is not valid JSON: {exc}") from exc
+        except RecursionError:
+            # orjson stops at 1,024 levels; the stdlib then runs out of stack on the same body.
+            raise RequestError.single(
+                "malformed_json", f"{what} is nested too deeply ({exc}); no model input needs that"
+            ) from None
 
 
 def _nan_as_null(constant: str) -> None:
