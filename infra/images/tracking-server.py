@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`mlflow server`, with its backend store URI read from a file instead of the command line.
+"""`mlflow server`, with its secrets read from files instead of the command line or the environment.
 
 The URI of a database carries its password, and whatever is in a container's environment or arguments is
 shown by `docker inspect`, `kubectl describe` and `ps`. So the password arrives as a file (a docker secret
@@ -11,13 +11,27 @@ file or a mounted Kubernetes Secret) and this wrapper builds the URI in its own 
 
 Neither set: the arguments are passed on unchanged (`--backend-store-uri sqlite:...` needs no secret).
 MLflow reads `MLFLOW_BACKEND_STORE_URI` and hands it to its workers the same way.
+
+With `--app-name basic-auth` (MLflow's built-in authentication), the admin user is `MLOPS_TRACKING_USERNAME`
+and its password the file `MLOPS_TRACKING_PASSWORD_FILE`. The wrapper writes MLflow's `basic_auth.ini` into
+a private directory (`MLOPS_AUTH_CONFIG_DIR`, a tmpfs; mode 0600) and points `MLFLOW_AUTH_CONFIG_PATH` at it.
+The users live in the persistent store: `basic_auth.db` beside a SQLite store, or the stack's Postgres
+(MLflow keeps the auth tables' migrations apart, in `alembic_version_auth`). Every authenticated user may
+read; only the admin (and whom it grants) may write; an unauthenticated request gets 401. The password in
+the file is the admin's password from then on: a changed file (a rotated secret) replaces the stored one.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import sys
+import tempfile
 from urllib.parse import quote
+
+AUTH_APP = "basic-auth"
+AUTH_DB_FILE = "basic_auth.db"
 
 
 def _read(path: str) -> str:
@@ -42,11 +56,97 @@ def backend_store_uri(environ: dict[str, str]) -> str | None:
     return None
 
 
+def _option(args: list[str], name: str) -> str | None:
+    for index, arg in enumerate(args):
+        if arg == name and index + 1 < len(args):
+            return args[index + 1]
+        if arg.startswith(f"{name}="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def auth_database_uri(store_uri: str) -> str:
+    """Where the users live: a SQLite file beside a SQLite store, else the store's own database."""
+    prefix = "sqlite:///"
+    if store_uri.startswith(prefix):
+        return prefix + os.path.join(os.path.dirname(store_uri[len(prefix) :]), AUTH_DB_FILE)
+    return store_uri
+
+
+def auth_config(username: str, password: str, database_uri: str) -> str:
+    """MLflow's `basic_auth.ini`: authenticated users read, the admin writes, nobody else gets in."""
+    if "\n" in username or "\n" in password or not username or not password:
+        raise SystemExit("mlops-tracking-server: the admin username and password must be one non-empty line each")
+    return (
+        "[mlflow]\n"
+        "default_permission = READ\n"
+        f"database_uri = {database_uri}\n"
+        f"admin_username = {username}\n"
+        f"admin_password = {password}\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        "grant_default_workspace_access = false\n"
+    ).replace("%", "%%")
+
+
+def write_private(directory: str, name: str, content: str) -> str:
+    """`content` in a new directory of its own under `directory`, readable by this user only."""
+    os.makedirs(directory, exist_ok=True)
+    private = tempfile.mkdtemp(prefix="mlops-auth-", dir=directory)
+    path = os.path.join(private, name)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(content)
+    return path
+
+
+def secret_key(password: str) -> str:
+    """The Flask secret (CSRF of the sign-up form): the same in every worker and replica, never stored."""
+    return hmac.new(password.encode(), b"mlops-tracking-flask-secret", hashlib.sha256).hexdigest()
+
+
+def sync_admin_password(database_uri: str, username: str, password: str) -> None:
+    """Make the stored admin password the one in the file (MLflow sets it only when it creates the user)."""
+    from mlflow.server.auth.sqlalchemy_store import SqlAlchemyStore
+
+    store = SqlAlchemyStore()
+    store.init_db(database_uri)
+    if store.has_user(username) and not store.authenticate_user(username, password):
+        store.update_user(username, password=password, is_admin=True)
+        print(f"mlops-tracking-server: the password of {username} was changed to the configured one", file=sys.stderr)
+
+
+def configure_auth(environ: dict[str, str], args: list[str], store_uri: str | None) -> tuple[dict[str, str], str]:
+    """The environment `mlflow server --app-name basic-auth` needs, and the users' database; every missing
+    setting is named."""
+    missing = [name for name in ("MLOPS_TRACKING_USERNAME", "MLOPS_TRACKING_PASSWORD_FILE") if not environ.get(name)]
+    if missing:
+        raise SystemExit(
+            f"mlops-tracking-server: --app-name {AUTH_APP} needs {' and '.join(missing)} (the admin user and the "
+            "file holding its password)"
+        )
+    username = environ["MLOPS_TRACKING_USERNAME"]
+    password = _read(environ["MLOPS_TRACKING_PASSWORD_FILE"])
+    store = store_uri or _option(args, "--backend-store-uri")
+    if not store:
+        raise SystemExit(f"mlops-tracking-server: --app-name {AUTH_APP} needs a database store for its users")
+    database = auth_database_uri(store)
+    directory = environ.get("MLOPS_AUTH_CONFIG_DIR") or tempfile.gettempdir()
+    path = write_private(directory, "basic_auth.ini", auth_config(username, password, database))
+    return {"MLFLOW_AUTH_CONFIG_PATH": path, "MLFLOW_FLASK_SERVER_SECRET_KEY": secret_key(password)}, database
+
+
 def main() -> None:
-    uri = backend_store_uri(dict(os.environ))
+    args = sys.argv[1:]
+    environ = dict(os.environ)
+    uri = backend_store_uri(environ)
     if uri is not None:
         os.environ["MLFLOW_BACKEND_STORE_URI"] = uri
-    os.execvp("mlflow", ["mlflow", "server", *sys.argv[1:]])
+    if _option(args, "--app-name") == AUTH_APP:
+        settings, database = configure_auth(environ, args, uri)
+        os.environ.update(settings)
+        password = _read(environ["MLOPS_TRACKING_PASSWORD_FILE"])
+        sync_admin_password(database, environ["MLOPS_TRACKING_USERNAME"], password)
+    os.execvp("mlflow", ["mlflow", "server", *args])
 
 
 if __name__ == "__main__":
