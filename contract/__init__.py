@@ -63,12 +63,29 @@ class Outputs:
     PREDICTION_LOG_URI = "prediction_log_uri"
     IMAGES = "images"
     TRAINING = "training"
+    TRACKING_CREDENTIALS = "tracking_credentials"
+    """Secret `{username, password}` of the tracking server's basic auth, or `{}` when the stack runs none."""
 
 
 DEPLOYED_MODEL_ENV = "MLOPS_DEPLOYED_MODEL"
 """Set by the operator for the Pulumi program of one stack: JSON `{"stack", "deployed", "served"}` read
 from the stack's state before preview/up, so an unreachable tracking server keeps the served version
 (`infra.model_ref`)."""
+
+TRACKING_CREDENTIALS_ENV = "MLOPS_TRACKING_CREDENTIALS"
+"""Set by the operator, in its own process only, while the Pulumi program of one stack runs: JSON
+`{"stack", "username", "password"}` read from the stack's secret outputs, so the program's model lookup can
+authenticate (`infra.model_ref`). Never handed to a container."""
+
+# --- the tracking server's credentials inside a container ----------------------------------------------------
+
+TRACKING_USERNAME_ENV = "MLOPS_TRACKING_USERNAME"
+"""The basic-auth user a workload (model server, training job) or the tracking server's admin is."""
+TRACKING_PASSWORD_FILE_ENV = "MLOPS_TRACKING_PASSWORD_FILE"
+"""The path of a file (mode 0400, a docker secret file or a mounted Kubernetes Secret) holding that user's
+password: a file, never an environment variable or an argument, which `docker inspect` and `ps` show."""
+TRACKING_PASSWORD_FILE = "tracking-password"
+"""The file name of that password in a container's secrets directory."""
 
 
 # --- the `models:/` grammar ------------------------------------------------------------------------------

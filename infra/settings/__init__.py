@@ -12,7 +12,7 @@ Keys (all optional unless marked; defaults are the `local` stack's embedded defa
     mlops:generateSecrets   bool: create missing registry/postgres secrets as generated values kept in state
     mlops:registry          {port, username}                                   infra.settings.sections
     mlops:tracking          {port, backend: sqlite | postgres, cpus, memoryMb, workers, readyTimeoutSeconds,
-                             publicUrl}
+                             publicUrl, auth}
     mlops:artifacts         {volume}
     mlops:training          {cpus, memoryMb, where}
     mlops:serving           {modelUri, requireModel, replicas, port, cpus, memoryMb, workers,
@@ -22,7 +22,8 @@ Keys (all optional unless marked; defaults are the `local` stack's embedded defa
     mlops:promotion         read by ml (promotion policy), accepted here
     mlops:monitoring        read by ml (monitoring policy), accepted here
     secrets                 registryPassword, postgresPassword, artifactsAccessKeyId,
-                            artifactsSecretAccessKey, trackingDatabaseUrl      infra.settings.secrets
+                            artifactsSecretAccessKey, trackingDatabaseUrl,
+                            trackingPassword                                   infra.settings.secrets
 """
 
 from infra.settings.config import load

@@ -37,6 +37,7 @@ class Secrets(BaseModel):
     artifacts_access_key_id: pulumi.Output[str] | None = None
     artifacts_secret_access_key: pulumi.Output[str] | None = None
     tracking_database_url: pulumi.Output[str] | None = None
+    tracking_password: pulumi.Output[str] | None = None
 
 
 # Config key -> field of `Secrets`.
@@ -46,9 +47,12 @@ SECRET_KEYS: Mapping[str, str] = {
     "artifactsAccessKeyId": "artifacts_access_key_id",
     "artifactsSecretAccessKey": "artifacts_secret_access_key",
     "trackingDatabaseUrl": "tracking_database_url",
+    "trackingPassword": "tracking_password",
 }
 GENERATED = ("registryPassword", "postgresPassword")
-"""The secrets `mlops:generateSecrets: true` creates in state when they are not set."""
+"""The secrets `mlops:generateSecrets: true` creates in state when they are not set. (`trackingPassword`
+is never required: when it is not set, every stack with `tracking.auth` generates it into state, since
+nothing outside the stack needs to know it beforehand: `mlops` reads it from the stack's outputs.)"""
 
 
 def required(need: Need) -> dict[str, str]:

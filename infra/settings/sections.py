@@ -54,6 +54,10 @@ class TrackingSettings(Section):
     public_url: str = text("", HTTP_URL_OR_EMPTY, "an http(s) URL or empty")
     """URL at which this program (on the operator's machine) reaches the tracking server; the docker
     target defaults it to the loopback port (`infra.settings.stack.derived_defaults`)."""
+    auth: bool = flag(True)
+    """MLflow's basic-auth app with an admin user whose password is a Pulumi secret (`mlops:trackingPassword`,
+    or generated into state). On unless a stack turns it off (`local` does: loopback only, public passphrase);
+    the policy pack refuses a production stack with it off."""
 
     @property
     def limits(self) -> Limits:
