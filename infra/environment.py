@@ -16,8 +16,9 @@ from infra.components.registry import ContainerRegistry, ContainerRegistryArgs
 from infra.components.serving import ServingCluster, ServingClusterArgs
 from infra.components.storage import ArtifactStore, ArtifactStoreArgs
 from infra.components.targets import TARGETS
-from infra.components.tracking import TrackingServer, TrackingServerArgs
+from infra.components.tracking import ADMIN_USERNAME, TrackingServer, TrackingServerArgs
 from infra.components.training import TrainingCluster, TrainingClusterArgs
+from infra.components.types import TrackingCredentials
 from infra.providers.secret import RandomSecret
 from infra.settings import Settings
 
@@ -47,6 +48,18 @@ class Platform(pulumi.ComponentResource):
                 f"{name}-postgres-password", opts=pulumi.ResourceOptions(parent=self)
             ).value
 
+        # The tracking server's login: set once (mlops:trackingPassword) or generated into state, and read by
+        # `mlops` from the stack's secret outputs, so nobody needs to know it beforehand.
+        tracking_login = (
+            TrackingCredentials(
+                username=ADMIN_USERNAME,
+                password=settings.secrets.tracking_password
+                or RandomSecret(f"{name}-tracking-password", opts=pulumi.ResourceOptions(parent=self)).value,
+            )
+            if settings.tracking.auth
+            else None
+        )
+
         artifacts = ArtifactStore(f"{name}-artifacts", ArtifactStoreArgs(settings=settings), child)
         registry = ContainerRegistry(
             f"{name}-registry",
@@ -66,6 +79,7 @@ class Platform(pulumi.ComponentResource):
                 postgres_image=image("postgres") if settings.tracking.backend == "postgres" else None,
                 postgres_password=postgres_password,
                 network=base.network,
+                credentials=tracking_login,
             ),
             child,
         )
@@ -83,6 +97,7 @@ class Platform(pulumi.ComponentResource):
                 image=image("server"),
                 model_uri=model_uri,
                 tracking_uri=tracking.internal_uri,
+                tracking_credentials=tracking_login,
                 balancer_image=image("balancer"),
                 network=base.network,
             ),
@@ -104,5 +119,6 @@ class Platform(pulumi.ComponentResource):
             Outputs.PREDICTION_LOG_URI: serving.prediction_log_uri,
             Outputs.IMAGES: registry.images,
             Outputs.TRAINING: training.job_spec,
+            Outputs.TRACKING_CREDENTIALS: tracking.credentials,
         }
         self.register_outputs(dict(self.outputs))

@@ -32,6 +32,7 @@ whether serving resources exist at all).
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -43,7 +44,7 @@ from typing import Literal
 
 import pulumi
 
-from contract import DEPLOYED_MODEL_ENV, MODEL_URI_HELP, ModelRef
+from contract import DEPLOYED_MODEL_ENV, MODEL_URI_HELP, TRACKING_CREDENTIALS_ENV, ModelRef
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,18 @@ def deployed_from_environment(stack: str) -> Deployed | None:
     return Deployed(deployed=bool(data.get("deployed")), served=str(data.get("served") or ""))
 
 
+def credentials_from_environment(stack: str) -> tuple[str, str] | None:
+    """The tracking server's login the operator read from the stack's secret outputs (`TRACKING_CREDENTIALS_ENV`,
+    set in its own process while this program runs), or None: a server without basic auth, or a first `up`."""
+    try:
+        data = json.loads(os.environ.get(TRACKING_CREDENTIALS_ENV) or "{}")
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("stack") != stack or not data.get("username"):
+        return None
+    return str(data["username"]), str(data.get("password") or "")
+
+
 def _url(ref: ModelRef, base: str) -> str:
     if ref.alias:
         query = urllib.parse.urlencode({"name": ref.name, "alias": ref.alias})
@@ -96,13 +109,18 @@ def _url(ref: ModelRef, base: str) -> str:
     return f"{base}/api/2.0/mlflow/model-versions/get?{query}"
 
 
-def lookup(ref: ModelRef, tracking_url: str, timeout_s: float = 3.0) -> Lookup:
-    """Ask the tracking server which version `ref` names."""
+def lookup(
+    ref: ModelRef, tracking_url: str, timeout_s: float = 3.0, credentials: tuple[str, str] | None = None
+) -> Lookup:
+    """Ask the tracking server which version `ref` names (with basic auth when `credentials` are given)."""
     if not tracking_url:
         return Lookup("failed", reason="no tracking URL to ask")
-    url = _url(ref, tracking_url.rstrip("/"))
+    request = urllib.request.Request(_url(ref, tracking_url.rstrip("/")))
+    if credentials is not None:
+        token = base64.b64encode(f"{credentials[0]}:{credentials[1]}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
             body = json.loads(response.read().decode("utf-8"))
         return Lookup("found", pinned=ModelRef.pinned(ref.name, body["model_version"]["version"]).uri)
     except urllib.error.HTTPError as err:
@@ -177,5 +195,5 @@ def resolve(
     except ValueError:
         raise ValueError(f"not a model reference: {model_uri!r} ({MODEL_URI_HELP})") from None
     deployed = deployed_from_environment(stack) if stack else None
-    found = lookup(ref, tracking_url, timeout_s)
+    found = lookup(ref, tracking_url, timeout_s, credentials_from_environment(stack) if stack else None)
     return decide(model_uri, found, deployed, require_model=require_model, where=tracking_url or "-")

@@ -66,6 +66,15 @@ class ArtifactStoreOutputs:
 
 
 @dataclass
+class TrackingCredentials:
+    """The basic-auth login of the tracking server: its admin user, which the platform's workloads use."""
+
+    username: str
+    password: pulumi.Input[str]
+    """A Pulumi secret; reaches containers as a file (`contract.TRACKING_PASSWORD_FILE`), never as env."""
+
+
+@dataclass
 class TrackingServerArgs:
     settings: Settings
     image: pulumi.Input[str]
@@ -77,6 +86,8 @@ class TrackingServerArgs:
     """A secret; set when the backend is postgres."""
     network: pulumi.Input[str] | None = None
     """docker: the user-defined network; kubernetes: unused."""
+    credentials: TrackingCredentials | None = None
+    """Set when `settings.tracking.auth`: the server runs MLflow's basic-auth app with this admin."""
 
 
 @dataclass
@@ -118,6 +129,8 @@ class ServingClusterArgs:
     empty when nothing resolved: then no replicas are created and the endpoint is empty."""
     tracking_uri: pulumi.Input[str]
     """The tracking server as replicas reach it (internal URI)."""
+    tracking_credentials: TrackingCredentials | None = None
+    """The login replicas download the model with, when the tracking server requires one."""
     balancer_image: pulumi.Input[str] | None = None
     """docker: the load balancer image (`images["balancer"]`); kubernetes: unused (a Service)."""
     network: pulumi.Input[str] | None = None

@@ -8,9 +8,11 @@ from collections.abc import Callable
 
 import pulumi
 
+from contract import TRACKING_PASSWORD_FILE, TRACKING_PASSWORD_FILE_ENV, TRACKING_USERNAME_ENV
 from infra.components.docker import LOOPBACK, health
 from infra.components.types import ServingClusterArgs, ServingClusterOutputs
 from infra.providers.docker import Container, Volume
+from infra.providers.docker.container import SECRETS_MOUNT
 
 PORT = 8080
 LOG_MOUNT = "/var/log/mlops/predictions"
@@ -55,6 +57,13 @@ def create(component: pulumi.ComponentResource, args: ServingClusterArgs) -> Ser
         "MLOPS_PREDICTION_LOG_SAMPLE": str(sv.prediction_log.sample),
         "MLOPS_EXTRA_COLUMNS": sv.extra_columns,
     }
+    # The tracking server's login, to download the model: the password a file, never in the environment.
+    secret_files: dict[str, pulumi.Input[str]] = {}
+    login = args.tracking_credentials
+    if login is not None:
+        env[TRACKING_USERNAME_ENV] = login.username
+        env[TRACKING_PASSWORD_FILE_ENV] = f"{SECRETS_MOUNT}/{TRACKING_PASSWORD_FILE}"
+        secret_files[TRACKING_PASSWORD_FILE] = login.password
     # Each rollout gets new container names, so new replicas start (and must become ready) while the
     # old ones keep serving; Pulumi deletes the old ones only after every new one is up.
     revision = pulumi.Output.all(args.image, pulumi.Output.all(**env)).apply(
@@ -69,6 +78,7 @@ def create(component: pulumi.ComponentResource, args: ServingClusterArgs) -> Ser
             aliases=[alias],
             labels={**s.labels, "mlops.role": "serving"},
             env=env,
+            secret_files=secret_files,
             mounts=[
                 {"type": "bind", "source": str(sv.prediction_log.dir), "target": LOG_MOUNT},
                 {"type": "volume", "source": cache.volume_name, "target": CACHE_MOUNT},

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import pulumi
 
+from contract import TRACKING_PASSWORD_FILE, TRACKING_PASSWORD_FILE_ENV, TRACKING_USERNAME_ENV
 from infra.components.docker import LOOPBACK, health
 from infra.components.types import TrackingServerArgs, TrackingServerOutputs
 from infra.providers.docker import Container, Volume
-from infra.providers.docker.container import SECRETS_MOUNT
+from infra.providers.docker.container import SECRETS_MOUNT, Mount
 
 PORT = 5000
 POSTGRES_PORT = 5432
 POSTGRES_PASSWORD_FILE = "postgres-password"
+AUTH_CONFIG_DIR = "/run/mlops-auth"
+"""A tmpfs of its own where the image's wrapper writes MLflow's basic_auth.ini (it holds the admin password)."""
 
 
 def create(component: pulumi.ComponentResource, args: TrackingServerArgs) -> TrackingServerOutputs:
@@ -75,9 +78,24 @@ def create(component: pulumi.ComponentResource, args: TrackingServerArgs) -> Tra
         backend_args: list[str] = []
     else:
         backend_args = ["--backend-store-uri", "sqlite:////data/mlflow.db"]
+    auth_args: list[str] = []
+    auth_mounts: list[Mount] = []
+    if args.credentials is not None:
+        # MLflow's basic-auth app: the users live beside the store (the wrapper puts them in /data or the
+        # stack's Postgres), the admin's password is a secret file and the generated config a private tmpfs.
+        auth_args = ["--app-name", "basic-auth"]
+        secret_files[TRACKING_PASSWORD_FILE] = args.credentials.password
+        env = {
+            **env,
+            TRACKING_USERNAME_ENV: args.credentials.username,
+            TRACKING_PASSWORD_FILE_ENV: f"{SECRETS_MOUNT}/{TRACKING_PASSWORD_FILE}",
+            "MLOPS_AUTH_CONFIG_DIR": AUTH_CONFIG_DIR,
+        }
+        auth_mounts = [{"type": "tmpfs", "source": "", "target": AUTH_CONFIG_DIR}]
 
     allowed = ",".join(f"{host},{host}:*" for host in (container_name, LOOPBACK, "localhost"))
     command: list[pulumi.Input[str]] = [
+        *auth_args,
         "--host",
         "0.0.0.0",
         "--port",
@@ -96,16 +114,17 @@ def create(component: pulumi.ComponentResource, args: TrackingServerArgs) -> Tra
         name=container_name,
         image=args.image,
         network=network,
-        labels=s.labels,
+        labels={**s.labels, "mlops.role": "tracking"},
         command=command,
         env=pulumi.Output.from_input(args.artifacts.server_env).apply(lambda extra: {**extra, **env}),
         secret_files=secret_files,
-        # Published on loopback only: the server has no authentication of its own.
+        # Published on loopback only, whether or not the stack turns MLflow's basic auth on (`local` does not).
         ports=[{"internal": PORT, "external": s.tracking.port, "host_ip": LOOPBACK}],
         mounts=[
             {"type": "volume", "source": data.volume_name, "target": "/data"},
             {"type": "volume", "source": args.artifacts.volume, "target": "/artifacts"},
             {"type": "tmpfs", "source": "", "target": "/tmp"},
+            *auth_mounts,
         ],
         limits={"cpus": s.tracking.limits.cpus, "memory_mb": s.tracking.limits.memory_mb},
         user="10001:10001",

@@ -16,6 +16,7 @@ from urllib.parse import quote
 import pulumi
 import pulumi_kubernetes as k8s
 
+from contract import TRACKING_PASSWORD_FILE, TRACKING_PASSWORD_FILE_ENV, TRACKING_USERNAME_ENV
 from infra.components.kubernetes import (
     APP_UID,
     container_security,
@@ -46,6 +47,9 @@ from infra.components.types import TrackingServerArgs, TrackingServerOutputs
 
 MLFLOW_PORT = 5000
 STORE_URI_FILE = "backend-store-uri"
+ADMIN_PASSWORD_KEY = "MLOPS_TRACKING_PASSWORD"
+AUTH_CONFIG_DIR = "/run/mlops-auth"
+"""A memory-backed emptyDir where the image's wrapper writes MLflow's basic_auth.ini (it holds the password)."""
 
 
 def create(component: pulumi.ComponentResource, args: TrackingServerArgs) -> TrackingServerOutputs:
@@ -57,13 +61,14 @@ def create(component: pulumi.ComponentResource, args: TrackingServerArgs) -> Tra
     store_secret_name = f"{s.prefix}-tracking-store"
     # The store URI (with the database password) is a file the image's wrapper reads: not on MLflow's
     # command line, where `ps` and the pod spec would show it, nor in the container's environment.
+    store_items = [{"key": "MLOPS_BACKEND_STORE_URI", "path": STORE_URI_FILE}]
     volumes: list[dict[str, Any]] = [
         {"name": "tmp", "emptyDir": {}},
         {
             "name": "store",
             "secret": {
                 "secretName": store_secret_name,
-                "items": [{"key": "MLOPS_BACKEND_STORE_URI", "path": STORE_URI_FILE}],
+                "items": store_items,
                 "defaultMode": SECRET_MODE,
             },
         },
@@ -105,10 +110,28 @@ def create(component: pulumi.ComponentResource, args: TrackingServerArgs) -> Tra
             )
         )
 
+    secret_data: dict[str, pulumi.Input[str]] = {"MLOPS_BACKEND_STORE_URI": store_uri}
+    auth_args: list[str] = []
+    auth_env: list[dict[str, Any]] = []
+    login = args.credentials
+    if login is not None:
+        # MLflow's basic-auth app: the admin's password is one more item of the store's Secret, mounted as a
+        # file; the wrapper keeps the users in the same database as the store (or beside the SQLite file).
+        secret_data[ADMIN_PASSWORD_KEY] = login.password
+        store_items.append({"key": ADMIN_PASSWORD_KEY, "path": TRACKING_PASSWORD_FILE})
+        volumes.append({"name": "auth-config", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}})
+        mounts.append({"name": "auth-config", "mountPath": AUTH_CONFIG_DIR})
+        auth_args = ["--app-name", "basic-auth"]
+        auth_env = [
+            {"name": TRACKING_USERNAME_ENV, "value": login.username},
+            {"name": TRACKING_PASSWORD_FILE_ENV, "value": f"{SECRETS_MOUNT}/{TRACKING_PASSWORD_FILE}"},
+            {"name": "MLOPS_AUTH_CONFIG_DIR", "value": AUTH_CONFIG_DIR},
+        ]
+
     store_secret = k8s.core.v1.Secret(
         f"{name}-store",
         metadata=metadata(store_secret_name, ks.namespace, tracking_labels),
-        string_data={"MLOPS_BACKEND_STORE_URI": store_uri},
+        string_data=secret_data,
         opts=pulumi.ResourceOptions(parent=component, additional_secret_outputs=["stringData", "data"]),
     )
 
@@ -127,6 +150,7 @@ def create(component: pulumi.ComponentResource, args: TrackingServerArgs) -> Tra
     base_env: list[dict[str, Any]] = [
         {"name": "MLOPS_BACKEND_STORE_URI_FILE", "value": f"{SECRETS_MOUNT}/{STORE_URI_FILE}"},
         {"name": "HOME", "value": "/tmp"},
+        *auth_env,
         *s3_env(s),
     ]
     env = args.artifacts.server_env.apply(
@@ -164,6 +188,7 @@ def create(component: pulumi.ComponentResource, args: TrackingServerArgs) -> Tra
                             # The image's entrypoint is `mlflow server` behind the wrapper that reads the
                             # store URI from MLOPS_BACKEND_STORE_URI_FILE.
                             "args": [
+                                *auth_args,
                                 "--host",
                                 "0.0.0.0",
                                 "--port",
@@ -196,8 +221,9 @@ def create(component: pulumi.ComponentResource, args: TrackingServerArgs) -> Tra
         spec=service_spec(tracking_selector, ks.tracking.port, ks.tracking.node_port),
         opts=pulumi.ResourceOptions(parent=component, depends_on=[deployment]),
     )
-    # MLflow has no authentication of its own: in the cluster only the platform's namespaces and those the
-    # stack lists (an ingress controller's) reach it; `kubectl port-forward` is not subject to this.
+    # Besides MLflow's basic auth (on unless the stack turns it off): in the cluster only the platform's
+    # namespaces and those the stack lists (an ingress controller's) reach it; `kubectl port-forward` is not
+    # subject to this.
     platform_namespaces = {
         "namespaceSelector": {
             "matchExpressions": [
