@@ -5,8 +5,8 @@ of the stack being previewed, which the Pulumi CLI hands to policy packs - in th
 `ConfigureStack` call (current CLIs) or in the `PULUMI_CONFIG` environment (older ones). A production
 stack gets every policy as `mandatory` (a violation fails `pulumi preview` and `pulumi up`); any other
 stack gets them as `advisory` (reported, never blocking), and the production-only checks (serving
-replicas, PodDisruptionBudget, serving something at all) are disabled there. A team can still override one policy with
-`--policy-pack-config`, which Pulumi applies on top of these levels.
+replicas, PodDisruptionBudget, serving something at all, a tracking login) are disabled there. A team can
+still override one policy with `--policy-pack-config`, which Pulumi applies on top of these levels.
 """
 
 from __future__ import annotations
@@ -30,7 +30,12 @@ from infra.policy import rules
 
 PACK_NAME = "mlops-guardrails"
 PRODUCTION_KEY = "mlops:production"
-PRODUCTION_ONLY = ("production-serving-replicas", "production-disruption-budget", "production-serves-a-model")
+PRODUCTION_ONLY = (
+    "production-serving-replicas",
+    "production-disruption-budget",
+    "production-serves-a-model",
+    "production-tracking-auth",
+)
 
 _DESCRIPTIONS = {
     "docker-ports-on-loopback": "Docker containers publish ports on a loopback address only, never 0.0.0.0.",
@@ -40,6 +45,7 @@ _DESCRIPTIONS = {
     "production-serving-replicas": f"Production serving keeps at least {rules.MIN_PRODUCTION_REPLICAS} replicas.",
     "production-disruption-budget": "Production serving Deployments have a PodDisruptionBudget.",
     "production-serves-a-model": "A production stack always serves a model: an update never plans serving away.",
+    "production-tracking-auth": "A production stack's tracking server requires a login (MLflow's basic-auth app).",
 }
 
 
@@ -103,6 +109,7 @@ def policies(production: bool) -> list[Policy]:
         "production-serving-replicas": rules.serving_replica_findings,
         "production-disruption-budget": rules.disruption_budget_findings,
         "production-serves-a-model": rules.serves_nothing_findings,
+        "production-tracking-auth": rules.tracking_auth_findings,
     }
     result += [
         StackValidationPolicy(name=name, description=_DESCRIPTIONS[name], validate=_stack_validation(stack_check))

@@ -387,6 +387,24 @@ def test_stack_policies_report_through_the_sdk_callbacks() -> None:
             assert seen == []
             policy.validate(StackValidationArgs([]), lambda message, urn, seen=seen: seen.append((message, urn)))
             assert len(seen) == 1 and seen[0][1] is None and "serves nothing" in seen[0][0]
+        elif name == "production-tracking-auth":
+            # No tracking server among the resources: nothing to check; an unauthenticated one is blamed.
+            assert seen == []
+            open_tracking = PolicyResource(
+                DEPLOYMENT,
+                deployment(container(name="mlflow", args=["--port", "5000"]), name="tracking", component="tracking"),
+                "urn:tracking",
+                "tracking",
+                _options(),
+                None,
+                None,
+                [],
+                {},
+            )
+            policy.validate(
+                StackValidationArgs([open_tracking]), lambda message, urn, seen=seen: seen.append((message, urn))
+            )
+            assert len(seen) == 1 and seen[0][1] == "urn:tracking" and "without authentication" in seen[0][0]
         else:
             assert len(seen) == 1 and seen[0][1] == "urn:dep"
 
@@ -425,8 +443,12 @@ def test_analyzer_runs_production_stack_policies_only_in_production(production: 
     )
     diagnostics = list(_servicer(production).AnalyzeStack(request, None).diagnostics)
     if production:
-        # It serves (one replica, no budget): the replica and budget checks fire, not "serves nothing".
-        assert {d.policyName for d in diagnostics} == set(pack.PRODUCTION_ONLY) - {"production-serves-a-model"}
+        # It serves (one replica, no budget): the replica and budget checks fire, not "serves nothing" (nor the
+        # tracking login: there is no tracking server among these resources).
+        assert {d.policyName for d in diagnostics} == set(pack.PRODUCTION_ONLY) - {
+            "production-serves-a-model",
+            "production-tracking-auth",
+        }
         assert {d.enforcementLevel for d in diagnostics} == {analyzer_pb2.MANDATORY}
         idle = analyzer_pb2.AnalyzeStackRequest(resources=[])
         refused = list(_servicer(production).AnalyzeStack(idle, None).diagnostics)

@@ -119,7 +119,7 @@ def test_stack_configuration_sent_by_the_engine_sets_the_levels(analyzer: analyz
 def test_production_stack_gets_every_policy(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
     levels = _levels(analyzer)
     assert set(levels.values()) == {analyzer_pb2.MANDATORY}
-    assert len(levels) == 7
+    assert len(levels) == 8
     properties = struct_pb2.Struct()
     json_format.ParseDict(
         {
@@ -144,6 +144,7 @@ def test_other_stacks_are_advisory_without_production_checks(analyzer: analyzer_
     assert levels.pop("production-serving-replicas") == analyzer_pb2.DISABLED
     assert levels.pop("production-disruption-budget") == analyzer_pb2.DISABLED
     assert levels.pop("production-serves-a-model") == analyzer_pb2.DISABLED
+    assert levels.pop("production-tracking-auth") == analyzer_pb2.DISABLED
     assert set(levels.values()) == {analyzer_pb2.ADVISORY}
     properties = struct_pb2.Struct()
     json_format.ParseDict(

@@ -17,6 +17,7 @@ from infra.policy.rules.production import (
     is_serving,
     serves_nothing_findings,
     serving_replica_findings,
+    tracking_auth_findings,
 )
 from infra.policy.rules.resources import MIN_PRODUCTION_REPLICAS, Finding, Resource
 from infra.policy.rules.workloads import (
@@ -44,4 +45,5 @@ __all__ = [
     "root_problems",
     "serves_nothing_findings",
     "serving_replica_findings",
+    "tracking_auth_findings",
 ]

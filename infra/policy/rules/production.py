@@ -1,4 +1,5 @@
-"""Stack-wide guardrails of production stacks: enough serving replicas, and a disruption budget for them."""
+"""Stack-wide guardrails of production stacks: enough serving replicas, a disruption budget for them, and a
+tracking server that requires a login."""
 
 from __future__ import annotations
 
@@ -15,9 +16,15 @@ from infra.policy.rules.resources import (
     SERVING_COMPONENT,
     Finding,
     Resource,
+    containers,
     dig,
     is_docker_container,
+    items,
+    pod_spec,
 )
+
+TRACKING_COMPONENT = "tracking"
+AUTH_APP = ("--app-name", "basic-auth")
 
 
 def is_serving(resource: Resource) -> bool:
@@ -131,4 +138,39 @@ def disruption_budget_findings(resources: Sequence[Resource]) -> list[Finding]:
                     deployment.urn,
                 )
             )
+    return findings
+
+
+def _tracking_commands(resource: Resource) -> list[list[Any]]:
+    """The command lines of the tracking server in `resource` (none when it is not the tracking server)."""
+    if is_docker_container(resource.props):
+        if dig(resource.props, "labels", DOCKER_ROLE_LABEL) != TRACKING_COMPONENT:
+            return []
+        return [items(resource.props.get("command"))]
+    if dig(resource.props, "metadata", "labels", COMPONENT_LABEL) != TRACKING_COMPONENT:
+        return []
+    spec = pod_spec(resource.type, resource.props)
+    if spec is None:
+        return []
+    return [items(c.get("command")) + items(c.get("args")) for _, c in containers(spec)]
+
+
+def _runs_basic_auth(command: list[Any]) -> bool:
+    return any(tuple(command[i : i + 2]) == AUTH_APP for i in range(len(command) - 1))
+
+
+def tracking_auth_findings(resources: Sequence[Resource]) -> list[Finding]:
+    """Production: the tracking server requires a login (MLflow's basic-auth app, `mlops:tracking.auth`), since
+    whoever can write its registry decides what the serving cluster loads."""
+    findings = []
+    for resource in resources:
+        for command in _tracking_commands(resource):
+            if not _runs_basic_auth(command):
+                findings.append(
+                    Finding(
+                        f"tracking server {resource.name!r} runs without authentication: a production stack needs "
+                        "mlops:tracking.auth: true (MLflow's basic-auth app)",
+                        resource.urn,
+                    )
+                )
     return findings
