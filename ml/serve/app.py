@@ -9,21 +9,24 @@ Open Inference Protocol v2 under `/v2`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import re
 import time
-import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from ml.serve import inference_v2, mlflow_scoring
+from ml.serve.body import REQUEST_ID, read_body, request_header, request_id_of, require_json, require_v2_media
 from ml.serve.errors import RequestError
 from ml.serve.loader import fetch
 from ml.serve.predictor import Prediction, Predictor
-from ml.serve.schema import Columns, loads, split_body
+from ml.serve.schema import Columns, loads, split_body, value_budget
 from ml.serve.settings import ServeSettings
 from ml.serve.state import VERSION_DIR_ENV, ServerState
 from ml.serve.validate import validate_columns
@@ -34,7 +37,6 @@ Scope = dict[str, Any]
 Headers = list[tuple[bytes, bytes]]
 Reply = tuple[int, bytes, Headers]
 _JSON: Headers = [(b"content-type", b"application/json")]
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 # path -> (method, protocol): the protocol labels metrics and prediction-log rows.
 _ROUTES = {
     "/predict": ("POST", "mlops"),
@@ -50,6 +52,10 @@ _ROUTES = {
     "/v2/health/live": ("GET", "v2"),
     "/v2/health/ready": ("GET", "v2"),
 }
+# Bodies from this size on are decoded and scored off the event loop (about a millisecond of work on its own).
+INLINE_BODY_BYTES = 128 * 1024
+# At most this many large bodies are decoded at once: more would only share the same cores (and the GIL).
+DECODE_THREADS = 2
 _V2_MODEL = re.compile(r"^/v2/models/([^/]+)(?:/versions/([^/]+))?(/ready|/infer)?$")
 
 
@@ -58,6 +64,7 @@ class ModelServer:
         self.settings = settings
         self.state = state
         self._loading: asyncio.Task[None] | None = None
+        self._pool = ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="decode")
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
@@ -73,6 +80,7 @@ class ModelServer:
                 self._loading = asyncio.create_task(asyncio.to_thread(self.state.load))
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                self._pool.shutdown(wait=False)
                 await asyncio.to_thread(self.state.close)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -80,7 +88,7 @@ class ModelServer:
     async def _http(self, scope: Scope, receive: Any, send: Any) -> None:
         start = time.perf_counter()
         path = scope["path"]
-        request_id = _request_id(scope["headers"])
+        request_id = request_id_of(scope["headers"])
         method, protocol = _ROUTES.get(path, ("", "v2" if path.startswith("/v2/") else "mlops"))
         endpoint = path if method else "other"
         try:
@@ -101,6 +109,9 @@ class ModelServer:
                 status, body, headers = self._get(path)
         except RequestError as exc:
             status, body, headers = exc.status, _error_body(exc, protocol), _JSON
+            if status == 408:
+                # The client is still sending: without this the connection would stay open for the rest.
+                headers = [*_JSON, (b"connection", b"close")]
             self.state.error(exc.kind, protocol)
         except Exception:
             log.exception("request %s failed", request_id)
@@ -160,17 +171,17 @@ class ModelServer:
 
     async def _post(self, path: str, scope: Scope, receive: Any, request_id: str) -> Reply:
         predictor = self.state.require_ready()
-        raw = await self._body(scope, receive)
-        content_type, rows = _header(scope, b"content-type"), self.settings.max_rows
+        raw = await read_body(scope, receive, self.settings.max_body_bytes, self.settings.body_timeout)
+        return await self._decoded(len(raw), self._post_body, path, scope, raw, request_id, predictor)
+
+    def _post_body(self, path: str, scope: Scope, raw: bytes, request_id: str, predictor: Predictor) -> Reply:
+        content_type, rows = request_header(scope, b"content-type"), self.settings.max_rows
         if path == "/invocations":
             decoded = mlflow_scoring.decode_invocation(raw, content_type, predictor.schema, max_rows=rows)
             result = self._score("mlflow", request_id, predictor, decoded)
             return 200, mlflow_scoring.encode_predictions(result.predictions), _JSON
-        if not _is_json(content_type):
-            # A missing type is refused too: a browser may send one cross-site without a preflight.
-            shown = "none" if content_type is None else repr(content_type.decode("latin-1"))
-            raise RequestError.single("unsupported_media_type", f"content-type {shown}: send application/json")
-        body = loads(raw)
+        require_json(content_type)
+        body = loads(raw, max_values=value_budget(predictor.schema, rows))
         result = self._score("mlops", request_id, predictor, split_body(body, predictor.schema, max_rows=rows))
         manifest = predictor.manifest
         out: dict[str, Any] = {
@@ -198,14 +209,19 @@ class ModelServer:
             return 200, b"", _JSON
         if suffix is None:
             return 200, orjson.dumps(self.state.v2_metadata()), _JSON
-        raw = await self._body(scope, receive)
-        length = _header(scope, inference_v2.HEADER_LENGTH)
+        raw = await read_body(scope, receive, self.settings.max_body_bytes, self.settings.body_timeout)
+        return await self._decoded(len(raw), self._infer, scope, raw, request_id, predictor)
+
+    def _infer(self, scope: Scope, raw: bytes, request_id: str, predictor: Predictor) -> Reply:
+        manifest = predictor.manifest
+        require_v2_media(request_header(scope, b"content-type"))
+        length = request_header(scope, inference_v2.HEADER_LENGTH)
         if length is not None and not length.isdigit():
             raise RequestError.single("bad_request_shape", "Inference-Header-Content-Length must be a byte count")
         split = None if length is None else int(length)
         decoded, header = inference_v2.decode_infer(raw, split, predictor.schema, max_rows=self.settings.max_rows)
         v2_id = header.get("id")
-        if isinstance(v2_id, str) and _REQUEST_ID.match(v2_id):
+        if isinstance(v2_id, str) and REQUEST_ID.match(v2_id):
             request_id = v2_id
         result = self._score("v2", request_id, predictor, decoded)
         body, header_length = inference_v2.encode_infer(
@@ -232,22 +248,12 @@ class ModelServer:
         self.state.predicted(protocol, request_id, batch, result)
         return result
 
-    async def _body(self, scope: Scope, receive: Any) -> bytes:
-        limit = self.settings.max_body_bytes
-        length = _header(scope, b"content-length")
-        if length is not None and length.isdigit() and int(length) > limit:
-            raise RequestError.single("body_too_large", f"the body is over {limit} bytes; send smaller batches")
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise RequestError.single("body_too_large", f"the body is over {limit} bytes; send smaller batches")
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    async def _decoded(self, size: int, work: Callable[..., Reply], *args: Any) -> Reply:
+        """Small bodies are decoded and scored on the event loop (a thread hop would cost more than the work);
+        large ones in the decode pool, so a 16 MiB body does not hold up every other connection meanwhile."""
+        if size < INLINE_BODY_BYTES:
+            return work(*args)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, functools.partial(work, *args))
 
 
 def _error_body(exc: RequestError, protocol: str) -> bytes:
@@ -258,27 +264,6 @@ def _error_body(exc: RequestError, protocol: str) -> bytes:
         # The v2 protocol's error is one string; our kind and the full list stay beside it.
         body = {**body, "error": f"{exc.kind}: {body['message']}", "kind": exc.kind}
     return orjson.dumps(body)
-
-
-def _header(scope: Scope, wanted: bytes) -> bytes | None:
-    for name, value in scope["headers"]:
-        if name == wanted:
-            return bytes(value)
-    return None
-
-
-def _is_json(value: bytes | None) -> bool:
-    media = (value or b"").split(b";", 1)[0].strip().lower()
-    return media == b"application/json" or media.endswith(b"+json")
-
-
-def _request_id(headers: Headers) -> str:
-    for name, value in headers:
-        if name == b"x-request-id":
-            text = value.decode("latin-1")
-            if _REQUEST_ID.match(text):
-                return text
-    return uuid.uuid4().hex
 
 
 def create_app() -> ModelServer:

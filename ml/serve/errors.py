@@ -22,6 +22,8 @@ STATUS_BY_KIND: dict[str, int] = {
     "body_too_large": 413,
     "batch_too_large": 413,
     "unsupported_media_type": 415,
+    "request_timeout": 408,
+    "header_too_large": 431,
     "not_found": 404,
     "method_not_allowed": 405,
     "not_ready": 503,

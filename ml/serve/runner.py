@@ -6,16 +6,19 @@ start, and only the parent ever talks to the tracking server.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import os
 import shutil
 import signal
 import tempfile
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from ml.serve.loader import fetch
 from ml.serve.logs import configure_json_logging, log_config
+from ml.serve.protocol import DeadlineProtocol
 from ml.serve.settings import ServeSettings
 from ml.serve.state import VERSION_DIR_ENV
 
@@ -55,7 +58,13 @@ def run_server(overrides: Mapping[str, Any] | None = None) -> None:
             port=settings.port,
             workers=settings.workers,
             loop="uvloop",
-            http="httptools",
+            # httptools with a deadline on each request head: uvicorn has none of its own. uvicorn only calls
+            # the class, so a partial with the deadline bound does (and pickles to spawned workers).
+            http=cast(
+                "type[asyncio.Protocol]", functools.partial(DeadlineProtocol, header_timeout=settings.header_timeout)
+            ),
+            limit_concurrency=settings.limit_concurrency,
+            timeout_keep_alive=settings.keep_alive,
             lifespan="on",
             log_config=log_config(),
             access_log=False,

@@ -36,10 +36,10 @@ class ServeSettings:
     fast_path: bool = True
     access_log: bool = False
     header_timeout: float = 10.0
-    """Seconds a client has to send its request line and headers; then the connection is closed."""
+    """Seconds a client has to send its request line and headers; then a JSON 408 and the connection is closed."""
     body_timeout: float = 30.0
     """Seconds a client has to send the whole body once its headers are in; then a 408."""
-    keep_alive: float = 5.0
+    keep_alive: int = 5
     """Seconds an idle keep-alive connection stays open."""
     limit_concurrency: int = 256
     """Open connections and requests in flight per worker; above it uvicorn answers 503."""

@@ -26,7 +26,7 @@ def test_defaults_follow_the_architecture_doc() -> None:
     assert (s.port, s.host, s.workers, s.model_cache) == (8080, "127.0.0.1", 1, Path("/var/cache/mlops/models"))
     assert (s.prediction_log, s.prediction_log_format, s.prediction_log_sample) == ("", "jsonl", 1.0)
     assert s.extra_columns == "reject" and s.fast_path
-    assert (s.header_timeout, s.body_timeout, s.keep_alive, s.limit_concurrency) == (10.0, 30.0, 5.0, 256)
+    assert (s.header_timeout, s.body_timeout, s.keep_alive, s.limit_concurrency) == (10.0, 30.0, 5, 256)
     assert (s.prediction_log_max_rows, s.prediction_log_max_bytes) == (100_000, 64 * 1024 * 1024)
 
 
@@ -105,3 +105,13 @@ def test_the_balancer_takes_the_bodies_the_server_takes() -> None:
     assert limit is not None, "balancer.conf sets no client_max_body_size"
     assert int(limit.group(1)) * 1024 * 1024 == ServeSettings(model_uri="models:/m/1").max_body_bytes
     assert '"error": "body_too_large"' in conf and "default_type application/json" in conf
+    defaults = ServeSettings(model_uri="models:/m/1")
+    timeouts = {
+        k: float(v)
+        for k, v in re.findall(r"(client_header_timeout|client_body_timeout|keepalive_timeout) (\d+)s;", conf)
+    }
+    assert timeouts == {
+        "client_header_timeout": defaults.header_timeout,
+        "client_body_timeout": defaults.body_timeout,
+        "keepalive_timeout": defaults.keep_alive,
+    }
