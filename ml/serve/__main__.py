@@ -8,10 +8,12 @@ import sys
 from ml.serve.loader import ModelLoadError
 from ml.serve.runner import run_server
 from ml.serve.settings import SettingsError
+from ml.tracking_auth import configure_tracking_login
 
 
 def main() -> int:
     try:
+        configure_tracking_login()
         run_server()
     except (SettingsError, ModelLoadError, ValueError) as exc:
         print(f"model server: {exc}", file=sys.stderr)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from ml.tracking_auth import configure_tracking_login
 from ml.train.command import HELP, train_from_config
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
@@ -30,6 +31,7 @@ def train(
 ) -> None:
     from ml.train.job import JobContext
 
+    configure_tracking_login()
     job = JobContext.load(job_file) if job_file else None
     code = train_from_config(config_path, tracking_uri, s3_endpoint=s3_endpoint, as_json=as_json, job=job)
     raise typer.Exit(int(code))
