@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from contract import DEPLOYED_MODEL_ENV, Outputs
+from contract import DEPLOYED_MODEL_ENV, TRACKING_CREDENTIALS_ENV, Outputs
 from mlops.project import EnvironmentUnavailable, backend_url, project
 
 if TYPE_CHECKING:
@@ -35,22 +35,37 @@ def deployed_model(selected: auto.Stack) -> dict[str, Any]:
     return {"stack": selected.name, "deployed": deployed, "served": served if isinstance(served, str) else ""}
 
 
+def tracking_login_hint(selected: auto.Stack) -> str:
+    """The tracking server's login from the stack's secret outputs, as `infra.model_ref` reads it from
+    `TRACKING_CREDENTIALS_ENV` ("" when the server runs no basic auth or the stack was never up)."""
+    output = selected.outputs().get(Outputs.TRACKING_CREDENTIALS)
+    value = output.value if output is not None else None
+    if not isinstance(value, dict) or not value.get("username"):
+        return ""
+    return json.dumps({"stack": selected.name, "username": value["username"], "password": value.get("password", "")})
+
+
 def hand_deployed_model(selected: auto.Stack) -> None:
-    """Attach the stack's served model to its program: set for the program's run, keyed by the stack."""
-    hint = json.dumps(deployed_model(selected))
+    """Attach the stack's served model (and its tracking login, which the model lookup needs) to its program:
+    set in this process for the program's run only, keyed by the stack; never in a child's environment."""
+    hints = {
+        DEPLOYED_MODEL_ENV: json.dumps(deployed_model(selected)),
+        TRACKING_CREDENTIALS_ENV: tracking_login_hint(selected),
+    }
     program = selected.workspace.program
 
     def with_deployed_model() -> None:
-        previous = os.environ.get(DEPLOYED_MODEL_ENV)
-        os.environ[DEPLOYED_MODEL_ENV] = hint
+        previous = {key: os.environ.get(key) for key in hints}
+        os.environ.update({key: value for key, value in hints.items() if value})
         try:
             if program is not None:
                 program()
         finally:
-            if previous is None:
-                os.environ.pop(DEPLOYED_MODEL_ENV, None)
-            else:
-                os.environ[DEPLOYED_MODEL_ENV] = previous
+            for key, value in previous.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
     selected.workspace.program = with_deployed_model
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from contract import CONFIG_NAMESPACE
+from contract import CONFIG_NAMESPACE, Outputs
 from mlops.passphrases import PASSPHRASE_VARS, passphrase_env
 from mlops.project import EnvironmentUnavailable, Project, backend_url, project, stack_file_settings
 from mlops.stack_state import clear_stale_lock, deployed_model, hand_deployed_model
@@ -91,6 +91,9 @@ class Environment:
     name: str
     outputs: Mapping[str, Any]
     config: Mapping[str, Any] = field(default_factory=dict)
+    tracking_login: tuple[str, str] | None = field(default=None, repr=False)
+    """(username, password) of the tracking server's basic auth, or None when it runs none. Kept out of
+    `outputs`, which may be printed."""
 
     def _output(self, key: str) -> str:
         value = self.outputs.get(key)
@@ -140,12 +143,27 @@ def stack_config(stack: str) -> dict[str, Any]:
 def resolve(name: str) -> Environment:
     """Outputs (from the stack's state) and behaviour config of an environment that is up."""
     stack = select_stack(name, create=False, deploying=False)
-    # Secret outputs (generated credentials) stay in the state: nothing on the ml side needs them, and
-    # whatever is in `outputs` may end up printed.
-    outputs = {key: value.value for key, value in stack.outputs().items() if not value.secret}
+    everything = stack.outputs()
+    # Secret outputs (generated credentials) stay out of `outputs`, which may end up printed. The tracking
+    # server's login is the one the ml side needs: every MLflow call of this process to that server sends it.
+    outputs = {key: value.value for key, value in everything.items() if not value.secret}
     if not outputs:
         raise EnvironmentUnavailable(f"Environment '{name}' has no outputs yet: run `mlops env up {name}`.")
-    return Environment(name=name, outputs=outputs, config=stack_config(name))
+    login = tracking_login(everything.get(Outputs.TRACKING_CREDENTIALS))
+    environment = Environment(name=name, outputs=outputs, config=stack_config(name), tracking_login=login)
+    if login is not None:
+        from mlops.tracking_logins import remember
+
+        remember(environment.tracking_uri, *login)
+    return environment
+
+
+def tracking_login(output: Any) -> tuple[str, str] | None:
+    """(username, password) from the `tracking_credentials` output (an `OutputValue` or its value), or None."""
+    value = getattr(output, "value", output)
+    if not isinstance(value, Mapping) or not value.get("username"):
+        return None
+    return str(value["username"]), str(value.get("password") or "")
 
 
 def set_stack_config(stack: str, path: str, value: str) -> None:
@@ -170,4 +188,5 @@ __all__ = [
     "select_stack",
     "set_stack_config",
     "stack_config",
+    "tracking_login",
 ]
