@@ -60,6 +60,9 @@ class SearchConfig(_Strict):
     trials: int = Field(default=4, ge=1, le=50)
     cv: int = Field(default=3, ge=2, le=10)
     metric: str = "roc_auc"
+    parallelism: int = Field(default=1, ge=1, le=50)
+    """Trials run at once when the training is a job (`mlops train --where cluster`): kubernetes, one Indexed
+    Job's pods; docker, containers. In-process training runs them one after the other."""
 
 
 class TrainingConfig(_Strict):

@@ -21,7 +21,9 @@
       tracking:         {replicas, database: in-cluster | external, storageGi, postgresStorageGi, port,
                          nodePort (0 = ClusterIP only; else also on every node's address),
                          allowFromNamespaces: [namespaces besides the platform's that may reach MLflow]}
-      training:         {namespace, quota: {cpu, memoryGi, pods, jobs}}
+      training:         {namespace, quota: {cpu, memoryGi, pods, jobs}, and of each Job `mlops train` runs:
+                         backoffLimit (retries of a failed pod), activeDeadlineSeconds (the Job's whole
+                         run), ttlSecondsAfterFinished (how long a finished Job stays for inspection)}
       serving:          {port, publicUrl, nodePort, autoscaling: {enabled, maxReplicas, cpuUtilization},
                          disruptionBudget: {maxUnavailable}, predictionLogPrefix}
 
@@ -134,6 +136,12 @@ class QuotaSettings(Section):
 class TrainingSettings(Section):
     namespace: str = text(None, DNS_LABEL, NAMESPACE_HELP)
     quota: QuotaSettings = QuotaSettings()
+    backoff_limit: int = integer(0, 0, 10)
+    """Retries of a failed training pod (per trial of a search): 0, since a training that crashed on its data
+    or config crashes again; an evicted pod is retried whatever this says."""
+    active_deadline_seconds: int = integer(3600, 60, 7 * 86400)
+    ttl_seconds_after_finished: int = integer(3600, 0, 7 * 86400)
+    """`mlops train` deletes the Jobs it ran; this only bounds one it could not (the operator's machine died)."""
 
 
 class AutoscalingSettings(Section):

@@ -23,6 +23,7 @@ from contract import CHALLENGER, ModelRef
 from ml import mlflow_log
 from ml.data import LoadedData
 from ml.gates import GateResult
+from ml.search import Trial, best_of, record_failures
 from ml.spec import DatasetSpec
 from ml.train.fit import fit_and_evaluate
 from ml.train.job import JobContext
@@ -30,6 +31,7 @@ from ml.train.log_run import log_run, version_tags
 from ml.train.prepare import prepare
 from ml.train.register import register
 from ml.train.timing import PhaseTimer
+from ml.train.trials import adopt, collect_trials
 from ml.training_config import TrainingConfig
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,24 @@ class TrainingResult:
     @property
     def model_uri(self) -> str:
         return ModelRef.pinned(self.model_name, self.version).uri
+
+
+def _searched_as_jobs(
+    config: TrainingConfig, job: JobContext | None, run_id: str, say: Callable[[str], None]
+) -> tuple[dict[str, Any], list[Trial]] | None:
+    """The final job of a search run as jobs: its trials' runs become this run's children, the failed
+    ones are recorded here, and the best one's parameters are trained; None when no trial jobs ran."""
+    if job is None or not job.search_id or config.search is None:
+        return None
+    collected = collect_trials(config, job.search_id)
+    adopt(run_id, collected)
+    record_failures(collected.failures)
+    best = best_of(collected.trials, collected.failures, config)
+    say(
+        f"search: {len(collected.trials)} of {len(collected.trials) + len(collected.failures)} trials scored, "
+        f"best trial {best.number}: cv {config.search.metric}={best.score:.4f}"
+    )
+    return best.params, collected.trials
 
 
 def run_training(
@@ -81,7 +101,8 @@ def run_training(
         with run:
             run_id = run.info.run_id
             say(f"run {run_id} on {tracking_uri}")
-            fitted = fit_and_evaluate(prepared, spec, config, out / "plots", say=say, timer=timer)
+            searched = _searched_as_jobs(config, job, run_id, say)
+            fitted = fit_and_evaluate(prepared, spec, config, out / "plots", say=say, timer=timer, searched=searched)
             tags = version_tags(prepared, spec, config, fitted) | (job.tags if job else {})
             with timer.phase("tracking"):
                 model_info = log_run(run_id, prepared, spec, config, fitted, tags, out, timer.timings["fit"])

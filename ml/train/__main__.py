@@ -28,12 +28,15 @@ def train(
     job_file: Path | None = typer.Option(
         None, "--job", help="Job context JSON written by the launcher (`mlops.jobs`): job tags, git, uploaded data."
     ),
+    trial: bool = typer.Option(
+        False, "--trial", help="Score one trial of the config's search, the one JOB_COMPLETION_INDEX names (0-based)."
+    ),
 ) -> None:
     from ml.train.job import JobContext
 
     configure_tracking_login()
     job = JobContext.load(job_file) if job_file else None
-    code = train_from_config(config_path, tracking_uri, s3_endpoint=s3_endpoint, as_json=as_json, job=job)
+    code = train_from_config(config_path, tracking_uri, s3_endpoint=s3_endpoint, as_json=as_json, job=job, trial=trial)
     raise typer.Exit(int(code))
 
 

@@ -29,6 +29,8 @@ class TrainExit(IntEnum):
     """The training config or dataset spec cannot be used, or the data cannot be read."""
     GATES_FAILED = 3
     """Registered with gates.passed=false, without the `challenger` alias."""
+    TRIAL_FAILED = 5
+    """`--trial`: this trial of the search failed; recorded on its run (the others go on)."""
 
 
 HELP = (
@@ -46,10 +48,12 @@ def train_from_config(
     s3_endpoint: str | None = None,
     as_json: bool = False,
     job: JobContext | None = None,
+    trial: bool = False,
 ) -> TrainExit:
     """Load the config and its dataset spec, train, print the outcome; returns the exit code.
 
-    `job`: what a launcher told this training job about itself (`python -m ml.train --job FILE`)."""
+    `job`: what a launcher told this training job about itself (`python -m ml.train --job FILE`).
+    `trial`: score only this job's trial of the search (`ml.train.trials`), register nothing."""
     from rich.console import Console
 
     from ml.data import DataSourceError
@@ -70,6 +74,13 @@ def train_from_config(
 
     try:
         with run_links_off_stdout():
+            if trial:
+                from ml.train.job import JobContext
+                from ml.train.trials import run_trial
+
+                context = job or JobContext()
+                ok = run_trial(config, spec, tracking_uri, context, say=progress, s3_endpoint=s3_endpoint)
+                return TrainExit.OK if ok else TrainExit.TRIAL_FAILED
             data = job.fetch_data(spec, tracking_uri) if job else None
             result = run_training(
                 config, spec, tracking_uri, s3_endpoint=s3_endpoint, progress=progress, data=data, job=job

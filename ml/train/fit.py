@@ -14,7 +14,7 @@ from ml import evaluate
 from ml.estimators import build_pipeline
 from ml.gates import GateResult, gates_passed, run_gates
 from ml.profile import build_reference_profile
-from ml.search import run_search
+from ml.search import Trial, run_search
 from ml.spec import DatasetSpec
 from ml.train.prepare import PreparedData
 from ml.train.timing import PhaseTimer
@@ -46,9 +46,11 @@ def fit_and_evaluate(
     *,
     say: Callable[[str], None],
     timer: PhaseTimer,
+    searched: tuple[dict[str, Any], list[Trial]] | None = None,
 ) -> FittedModel:
+    """`searched`: the best parameters and the trials of a search that ran as jobs (`ml.train.trials`)."""
     with timer.phase("search"):
-        params, trials = run_search(spec, config, data.x_train, data.y_train, say)
+        params, trials = searched or run_search(spec, config, data.x_train, data.y_train, say)
     say(f"fitting {config.estimator.kind} on {len(data.x_train)} rows")
     model = build_pipeline(spec, config, params)
     with timer.phase("fit"):

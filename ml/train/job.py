@@ -25,6 +25,8 @@ class JobContext:
     data_uri: str | None = None
     """`runs:/RUN/data/dataset.SUFFIX` on the job's tracking server."""
     data_sha256: str | None = None
+    search_id: str | None = None
+    """Set when the config's search runs as jobs: the trials' runs carry it, the final job collects them."""
 
     @classmethod
     def load(cls, path: Path) -> JobContext:
@@ -35,6 +37,7 @@ class JobContext:
             git=None if git is None else GitInfo(str(git["commit"]), git.get("dirty")),
             data_uri=raw.get("data_uri"),
             data_sha256=raw.get("data_sha256"),
+            search_id=raw.get("search_id"),
         )
 
     def fetch_data(self, spec: DatasetSpec, tracking_uri: str) -> LoadedData | None:

@@ -4,22 +4,34 @@ The container gets the stack's network (it reaches the tracking server by name),
 (swap off, so the memory limit is real), labels, non-root user, a read-only root filesystem with no
 capabilities, a labelled scratch volume at /work (HOME and TMPDIR: downloads and model files can be
 large) and a small tmpfs at /tmp. Its files come in read-only at /job. The container and its volume
-are removed however the job ends, Ctrl-C and SIGTERM included.
+are removed however the job ends, Ctrl-C and SIGTERM included. A search's trials are one container each,
+at most the config's `search.parallelism` at once.
 """
 
 from __future__ import annotations
 
 import codecs
 import logging
-import signal
 import sys
+import threading
 from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import suppress
+from dataclasses import replace
 from typing import Any
 
-from mlops.jobs.launcher import JOB_DIR, TAIL_LINES, JobFailedToStart, JobRequest, JobResult, LogSink
-from mlops.jobs.spec import TrainingJobSpec
+from mlops.jobs.launcher import (
+    JOB_DIR,
+    TAIL_LINES,
+    TRIAL_INDEX_ENV,
+    JobFailedToStart,
+    JobRequest,
+    JobResult,
+    LogSink,
+    TrialsResult,
+)
+from mlops.jobs.signals import sigterm_as_interrupt, uninterruptible
+from mlops.jobs.spec import LABEL_JOB, TrainingJobSpec
 
 log = logging.getLogger(__name__)
 
@@ -54,41 +66,14 @@ def container_kwargs(spec: TrainingJobSpec, request: JobRequest) -> dict[str, An
             str(request.files): {"bind": JOB_DIR, "mode": "ro"},
         },
         "working_dir": SCRATCH_DIR,
-        "environment": {"HOME": SCRATCH_DIR, "TMPDIR": SCRATCH_DIR, "MPLCONFIGDIR": f"{SCRATCH_DIR}/.matplotlib"},
+        "environment": {
+            "HOME": SCRATCH_DIR,
+            "TMPDIR": SCRATCH_DIR,
+            "MPLCONFIGDIR": f"{SCRATCH_DIR}/.matplotlib",
+            **request.env,
+        },
         "detach": True,
     }
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """A SIGTERM to `mlops` (CI cancelling a step) ends the job like Ctrl-C does."""
-
-    def _raise(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, _raise)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextmanager
-def _uninterruptible() -> Iterator[None]:
-    """A second Ctrl-C during clean-up must not leave the container behind."""
-    try:
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except ValueError:
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 class DockerLauncher:
@@ -130,7 +115,7 @@ class DockerLauncher:
         container = None
         volume = self.client.volumes.create(scratch_volume_name(request), labels=dict(request.labels))
         try:
-            with _sigterm_as_interrupt():
+            with sigterm_as_interrupt():
                 try:
                     container = self.client.containers.create(**container_kwargs(spec, request))
                     container.start()
@@ -150,9 +135,53 @@ class DockerLauncher:
         except KeyboardInterrupt:
             return JobResult(request.name, INTERRUPTED_EXIT, "", list(tail), "interrupted", interrupted=True)
         finally:
-            with _uninterruptible():
+            with uninterruptible():
                 self._remove(container, volume)
             log.debug("job %s removed", request.name)
+
+    def run_trials(
+        self, spec: TrainingJobSpec, request: JobRequest, trials: int, parallelism: int, sink: LogSink
+    ) -> TrialsResult:
+        """One container per trial (`<name>-<number>`, told its index in TRIAL_INDEX_ENV), at most
+        `parallelism` at once; Ctrl-C removes the running ones and starts no other."""
+        stop, lock = threading.Event(), threading.Lock()
+        names = [f"{request.name}-{index + 1}" for index in range(trials)]
+
+        def one(index: int) -> JobResult | None:
+            if stop.is_set():
+                return None
+            env = {**request.env, TRIAL_INDEX_ENV: str(index)}
+            trial = replace(request, name=names[index], env=env, labels={**request.labels, LABEL_JOB: names[index]})
+
+            def said(line: str) -> None:
+                with lock:
+                    sink(f"[trial {index + 1}] {line}")
+
+            return self.run(spec, trial, said)
+
+        failed: dict[int, str] = {}
+        with sigterm_as_interrupt(), ThreadPoolExecutor(max_workers=max(1, min(parallelism, trials))) as pool:
+            futures = {pool.submit(one, index): index for index in range(trials)}
+            try:
+                for future in as_completed(futures):
+                    index, result = futures[future], future.result()
+                    if result is not None and result.exit_code != 0:
+                        last = next((line for line in reversed(result.tail) if line.strip()), "")
+                        why = f" ({result.reason})" if result.reason else ""
+                        failed[index] = f"exit code {result.exit_code}{why}" + (f": {last}" if last else "")
+            except KeyboardInterrupt:
+                stop.set()
+                with uninterruptible():
+                    self._remove_named(names)
+                return TrialsResult(request.name, failed, interrupted=True)
+        return TrialsResult(request.name, failed)
+
+    def _remove_named(self, names: list[str]) -> None:
+        import docker.errors
+
+        for name in names:
+            with suppress(docker.errors.NotFound, docker.errors.APIError):
+                self.client.containers.get(name).remove(force=True)
 
     def _remove(self, container: Any, volume: Any) -> None:
         import docker.errors

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +21,9 @@ import yaml
 from contract import CHALLENGER, TRAINING_WHERE, Outputs, TrainingWhere
 from mlops.jobs.datasets import DataRefused, LocalFile, plan_for, upload_dataset
 from mlops.jobs.docker import DockerLauncher, stderr_sink
-from mlops.jobs.launcher import JOB_DIR, JobFailedToStart, JobLauncher, JobRequest, JobResult, LogSink
+from mlops.jobs.kubernetes import KubernetesLauncher
+from mlops.jobs.launcher import JOB_DIR, JobFailedToStart, JobLauncher, JobRequest, LogSink
+from mlops.jobs.search_jobs import JobOutcome, run_trials_step, trials_ended
 from mlops.jobs.spec import (
     TAG_JOB_DATA_ORIGIN,
     JobSpecError,
@@ -63,8 +64,8 @@ def choose_where(flag: str | None, training_config: Mapping[str, Any] | None) ->
     return value
 
 
-LAUNCHERS: dict[str, Callable[[], JobLauncher]] = {"docker": DockerLauncher}
-"""The launcher of each target; a Kubernetes launcher (a `batch/v1` Job) goes here beside docker's."""
+LAUNCHERS: dict[str, Callable[[], JobLauncher]] = {"docker": DockerLauncher, "kubernetes": KubernetesLauncher}
+"""The launcher of each target: a locked-down container, or a `batch/v1` Job in the training namespace."""
 
 
 def launcher_for(spec: TrainingJobSpec) -> JobLauncher:
@@ -97,13 +98,6 @@ def write_job_files(directory: Path, config_path: Path, spec_path: Path, context
     directory.chmod(0o755)
     for path in directory.iterdir():
         path.chmod(0o644)
-
-
-@dataclass(frozen=True)
-class JobOutcome:
-    exit_code: int
-    summary: dict[str, Any] | None
-    result: JobResult | None
 
 
 def run_training_job(
@@ -142,10 +136,12 @@ def run_training_job(
         data_uri, data_sha256 = uploaded.uri, uploaded.sha256
         tags[TAG_JOB_DATA_ORIGIN] = str(plan.path)
     git = git_info(config.base_dir)
-    context = job_context_json(tags, git.commit, git.dirty, data_uri, data_sha256)
+    # A search runs its trials as jobs first; their runs carry this job's name, which the final job collects.
+    search_id = name if config.search is not None else None
+    context = job_context_json(tags, git.commit, git.dirty, data_uri, data_sha256, search_id)
 
     console.print(
-        f"[dim]-[/dim] job {name}: {spec.image} on network {spec.network}, "
+        f"[dim]-[/dim] job {name}: {spec.image} in {spec.where}, "
         f"{spec.limits.cpus:g} CPUs, {spec.limits.memory_mb} MiB",
         highlight=False,
     )
@@ -154,6 +150,10 @@ def run_training_job(
         write_job_files(files, config_path, config.dataset_spec_path(), context)
         request = JobRequest(name=name, args=job_args(spec, s3_endpoint), files=files, labels=job_labels(spec, name))
         try:
+            if config.search is not None:
+                trials = run_trials_step(launcher, spec, request, config.search, console, sink or stderr_sink)
+                if trials.interrupted or trials.error:
+                    return trials_ended(trials, console)
             result = launcher.run(spec, request, sink or stderr_sink)
         except JobFailedToStart as exc:
             console.print(f"[red]error:[/red] {exc}", highlight=False)
@@ -179,7 +179,7 @@ def report(outcome: JobOutcome, console: Console, *, env: str, config_path: Path
     if result is None:
         return
     if result.interrupted:
-        console.print(f"[yellow]stopped:[/yellow] job {result.name} was interrupted; its container is removed")
+        console.print(f"[yellow]stopped:[/yellow] job {result.name} was interrupted; it is removed")
         return
     if summary is not None and outcome.exit_code in (0, 3):
         if as_json:
@@ -198,6 +198,8 @@ def report(outcome: JobOutcome, console: Console, *, env: str, config_path: Path
     meaning = EXIT_MEANINGS.get(outcome.exit_code, "the training crashed")
     if result.reason == "OOMKilled":
         meaning = "killed for using more memory than the stack allows (mlops:training.memoryMb)"
+    elif result.reason:
+        meaning = f"{meaning}; the cluster says: {result.reason}"
     console.print(f"[red]error:[/red] training job {result.name} failed with exit code {outcome.exit_code}: {meaning}")
     console.print("its last log lines:", style="dim")
     for line in result.tail:

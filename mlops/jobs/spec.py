@@ -1,9 +1,11 @@
 """The `training` stack output, read once into a typed job spec, and the names of one job.
 
 docker: `{target, image, tracking_uri, limits: {cpus, memory_mb}, network, labels, user}` (infra's
-`components/docker/training.py` writes it, docs/architecture.md documents it). A missing or malformed key
-is an error that says to re-run `mlops env up`, never a default: a job must not run with limits or a
-network the stack did not declare.
+`components/docker/training.py` writes it, docs/architecture.md documents it). kubernetes: the same common
+keys plus the cluster, namespace, ServiceAccount, resources, security contexts, the Job's retry, deadline
+and TTL, and the S3 Secret (`components/kubernetes/training.py`; parsed by `mlops.jobs.kubernetes_spec`).
+A missing or malformed key is an error that says to re-run `mlops env up`, never a default: a job must not
+run with limits or a network the stack did not declare.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contract import LABEL_ROLE
+from mlops.jobs.kubernetes_spec import KubernetesJob, OutputError
 
 LABEL_JOB = "mlops.job"
 """The label naming a training job on every object it creates (container, scratch volume)."""
@@ -23,6 +26,7 @@ ROLE_TRAINING_JOB = "training-job"
 TAG_JOB_NAME = "job.name"
 TAG_JOB_IMAGE = "job.image"
 TAG_JOB_DATA_ORIGIN = "job.data_origin"
+TARGETS = ("docker", "kubernetes")
 """The operator's local path of a dataset that was uploaded for the job (`data.uri` names the upload)."""
 
 
@@ -47,8 +51,18 @@ class TrainingJobSpec:
     """The tracking server as the job sees it (by name on the stack network), not the operator's URI."""
     limits: Limits
     network: str
+    """docker: the stack's network. kubernetes: the training namespace."""
     labels: Mapping[str, str] = field(default_factory=dict)
     user: str = "10001:10001"
+    kubernetes: KubernetesJob | None = None
+    """What only a Kubernetes Job needs; None on docker."""
+
+    @property
+    def where(self) -> str:
+        """How the operator is told where the job runs."""
+        if self.kubernetes is None:
+            return f"network {self.network}"
+        return f"namespace {self.kubernetes.namespace}"
 
     @classmethod
     def from_output(cls, environment: str, output: Any) -> TrainingJobSpec:
@@ -57,12 +71,13 @@ class TrainingJobSpec:
         if not isinstance(output, Mapping) or not output:
             raise JobSpecError(f"environment '{environment}' exports no `training` job spec: {redo}")
         target = output.get("target")
-        if target != "docker":
+        if target not in TARGETS:
             raise JobSpecError(
-                f"environment '{environment}' trains on target {target!r}; only docker jobs exist yet "
-                "(use --where local to train in this process)"
+                f"environment '{environment}' trains on target {target!r}, which has no job launcher (known: "
+                f"{', '.join(TARGETS)}): {redo}, or use --where local to train in this process"
             )
-        missing = [k for k in ("image", "tracking_uri", "network", "limits") if not output.get(k)]
+        place = "network" if target == "docker" else "namespace"
+        missing = [k for k in ("image", "tracking_uri", place, "limits") if not output.get(k)]
         if missing:
             raise JobSpecError(f"the `training` output of '{environment}' lacks {', '.join(missing)}: {redo}")
         limits = output["limits"]
@@ -72,15 +87,22 @@ class TrainingJobSpec:
             raise JobSpecError(
                 f"the `training.limits` output of '{environment}' is malformed ({limits!r}): {redo}"
             ) from exc
+        kubernetes = None
+        if target == "kubernetes":
+            try:
+                kubernetes = KubernetesJob.from_output(output)
+            except OutputError as exc:
+                raise JobSpecError(f"the `training` output of '{environment}' {exc}: {redo}") from exc
         return cls(
             environment=environment,
             target=str(target),
             image=str(output["image"]),
             tracking_uri=str(output["tracking_uri"]),
             limits=parsed,
-            network=str(output["network"]),
+            network=str(output[place]),
             labels={str(k): str(v) for k, v in (output.get("labels") or {}).items()},
             user=str(output.get("user") or "10001:10001"),
+            kubernetes=kubernetes,
         )
 
 
@@ -88,9 +110,16 @@ _NAME_UNSAFE = re.compile(r"[^a-z0-9_.-]+")
 
 
 def job_name(spec: TrainingJobSpec, model_name: str, suffix: str | None = None) -> str:
-    """`<network>-train-<model>-<8 hex>`: unique, a valid container name, readable in `docker ps`."""
+    """docker: `<network>-train-<model>-<8 hex>`, unique, a valid container name, readable in `docker ps`.
+
+    kubernetes: `train-<model>-<8 hex>` (the namespace says whose), short enough for a Job whose pods'
+    names and labels add a trial index and a suffix to it (a label value holds 63 characters)."""
+    tail = suffix or uuid.uuid4().hex[:8]
+    if spec.kubernetes is not None:
+        model = re.sub(r"[^a-z0-9-]+", "-", model_name.lower()).strip("-")[:28].strip("-") or "model"
+        return f"train-{model}-{tail}"
     model = _NAME_UNSAFE.sub("-", model_name.lower()).strip("-.")[:40] or "model"
-    return f"{spec.network}-train-{model}-{suffix or uuid.uuid4().hex[:8]}"
+    return f"{spec.network}-train-{model}-{tail}"
 
 
 def job_labels(spec: TrainingJobSpec, name: str) -> dict[str, str]:
@@ -109,8 +138,10 @@ def job_context_json(
     git_dirty: bool | None,
     data_uri: str | None = None,
     data_sha256: str | None = None,
+    search_id: str | None = None,
 ) -> str:
     """The job file `python -m ml.train --job FILE` reads (`ml.train.job.JobContext.load`; a test checks
     the two agree). Written here so `mlops` never imports `ml.train`, whose import takes seconds."""
     git = {"commit": git_commit, "dirty": git_dirty}
-    return json.dumps({"tags": dict(tags), "git": git, "data_uri": data_uri, "data_sha256": data_sha256})
+    context = {"tags": dict(tags), "git": git, "data_uri": data_uri, "data_sha256": data_sha256}
+    return json.dumps(context | ({"search_id": search_id} if search_id else {}))

@@ -6,7 +6,13 @@ puts the image pull secret in it; this component fills it.
 Two ServiceAccounts: the launcher (what `mlops train --env X` or CI authenticates as) may create and
 watch Jobs and read their pods' logs in this namespace and nothing else; the trainer, which the Jobs'
 pods run as, gets no API token at all. The LimitRange gives a container that states no resources the
-stack's training limits, so the quota always has something to count.
+stack's training limits, so the quota always has something to count. A copy of the artifact store's S3
+credentials lives here too (a pod reads Secrets of its own namespace only), for jobs that read `s3://`
+data; the Jobs reference it by name, so no credential is ever written into a Job.
+
+The `training` output is what `mlops.jobs.kubernetes` needs to run a Job: the cluster (kubeconfig,
+context), namespace, ServiceAccount, image, resources, security contexts, the Job's retry, deadline and
+TTL, and the S3 endpoint with the Secret's name.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import pulumi_kubernetes as k8s
 
 from infra.components.kubernetes import (
     APP_UID,
+    cluster_kubeconfig,
     container_security,
     cpu,
     kubernetes_settings,
@@ -28,6 +35,8 @@ from infra.components.kubernetes import (
 )
 from infra.components.kubernetes.registry import pull_secret_name
 from infra.components.types import TrainingClusterArgs, TrainingClusterOutputs
+
+S3_SECRET = "training-s3"
 
 
 def create(component: pulumi.ComponentResource, args: TrainingClusterArgs) -> TrainingClusterOutputs:
@@ -81,6 +90,16 @@ def create(component: pulumi.ComponentResource, args: TrainingClusterArgs) -> Tr
         image_pull_secrets=[{"name": pull_secret_name(s.prefix)}],
         opts=opts,
     )
+    access_key_id, secret_access_key = s.secrets.artifacts_access_key_id, s.secrets.artifacts_secret_access_key
+    if access_key_id is None or secret_access_key is None:
+        raise ValueError(f"stack '{s.stack}': the kubernetes target without the artifact store's S3 credentials")
+    s3_secret = k8s.core.v1.Secret(
+        f"{name}-s3",
+        metadata=meta(S3_SECRET),
+        type="Opaque",
+        string_data={"AWS_ACCESS_KEY_ID": access_key_id, "AWS_SECRET_ACCESS_KEY": secret_access_key},
+        opts=pulumi.ResourceOptions(parent=component, additional_secret_outputs=["stringData", "data"]),
+    )
     launcher = k8s.core.v1.ServiceAccount(f"{name}-launcher", metadata=meta("launcher"), opts=opts)
     role = k8s.rbac.v1.Role(
         f"{name}-launcher-role",
@@ -89,6 +108,11 @@ def create(component: pulumi.ComponentResource, args: TrainingClusterArgs) -> Tr
             {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "list", "watch", "delete"]},
             {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
             {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+            # A Job's files (training config, dataset spec, job context: nothing secret) are a ConfigMap.
+            {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "get", "delete"]},
+            # A quota or LimitRange refusing a Job's pods is only told in the Job's events.
+            {"apiGroups": [""], "resources": ["events"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": [""], "resources": ["resourcequotas"], "verbs": ["get", "list"]},
         ],
         opts=opts,
     )
@@ -100,6 +124,9 @@ def create(component: pulumi.ComponentResource, args: TrainingClusterArgs) -> Tr
         opts=opts,
     )
 
+    # Only a path goes into the output: a `kubernetes:kubeconfig` given inline may hold credentials.
+    kubeconfig = cluster_kubeconfig(ks)
+    kubeconfig_path = "" if any(c.isspace() for c in kubeconfig) else kubeconfig
     job_spec = pulumi.Output.all(
         image=args.image,
         tracking_uri=args.tracking_uri,
@@ -107,8 +134,12 @@ def create(component: pulumi.ComponentResource, args: TrainingClusterArgs) -> Tr
         service_account=trainer.metadata.name,
         launcher_service_account=launcher.metadata.name,
         role_binding=binding.metadata.name,
+        s3_secret=s3_secret.metadata.name,
     ).apply(
         lambda values: {
+            "target": "kubernetes",
+            "kubeconfig": kubeconfig_path,
+            "context": ks.context,
             "image": values["image"],
             "tracking_uri": values["tracking_uri"],
             "namespace": values["namespace"],
@@ -118,7 +149,14 @@ def create(component: pulumi.ComponentResource, args: TrainingClusterArgs) -> Tr
             "resources": resources(s.training.limits, ks.request_fraction),
             "image_pull_policy": ks.image_pull_policy,
             "pod_security_context": pod_security(APP_UID),
-            "security_context": container_security(APP_UID, read_only_root=False),
+            # Read-only root: the launcher mounts scratch space for HOME and TMPDIR.
+            "security_context": container_security(APP_UID, read_only_root=True),
+            "labels": role_labels,
+            "backoff_limit": ks.training.backoff_limit,
+            "active_deadline_seconds": ks.training.active_deadline_seconds,
+            "ttl_seconds_after_finished": ks.training.ttl_seconds_after_finished,
+            "quota": "training",
+            "s3": {"endpoint": ks.artifacts.endpoint, "region": ks.artifacts.region, "secret": values["s3_secret"]},
         }
     )
     return TrainingClusterOutputs(job_spec=job_spec)

@@ -54,13 +54,14 @@ def test_the_output_becomes_a_typed_spec():
         ({**OUTPUT, "image": ""}, "lacks image"),
         ({k: v for k, v in OUTPUT.items() if k != "limits"}, "lacks limits"),
         ({**OUTPUT, "limits": {"cpus": "many"}}, "malformed"),
-        ({**OUTPUT, "target": "kubernetes"}, "only docker jobs exist yet"),
+        ({**OUTPUT, "target": "nomad"}, "has no job launcher"),
+        ({**OUTPUT, "target": "kubernetes"}, "lacks namespace"),
     ],
 )
 def test_an_unusable_output_names_what_is_wrong_and_what_to_run(output, needle):
     with pytest.raises(JobSpecError, match=needle) as err:
         TrainingJobSpec.from_output("local", output)
-    if output and output.get("target") == "docker":
+    if output:
         assert "mlops env up local" in str(err.value)
 
 
