@@ -16,6 +16,9 @@ For the breast-cancer example and a generated dataset (1,000,000 rows by default
 Usage (starts its own MLflow server on a free loopback port unless --tracking-uri is given)::
 
     python benchmarks/train_bench.py [--rows 1000000] [--tracking-uri http://127.0.0.1:5500]
+
+Training as a job on the local Kubernetes cluster (its overhead over in-process, and 8 trials with
+parallelism 1 vs 2) is measured by `python -m benchmarks.train_bench_jobs`.
 """
 
 from __future__ import annotations

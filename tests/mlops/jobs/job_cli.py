@@ -62,3 +62,18 @@ def search_runs(tracking_uri: str, model_name: str) -> tuple[Any, list[Any]]:
     runs = client.search_runs([parent.info.experiment_id], max_results=100)
     trials = sorted((r for r in runs if r.info.run_name.startswith("trial-")), key=lambda r: r.info.run_name)
     return parent, trials
+
+
+def holdout_predictions(tracking_uri: str, name: str, version: str) -> list[float]:
+    """The version's positive-class probabilities on its own logged holdout rows."""
+    import mlflow
+    import pandas as pd
+
+    from ml import mlflow_log
+
+    with mlflow_log.tracking_to(tracking_uri):
+        model = mlflow.sklearn.load_model(f"models:/{name}/{version}")
+        run_id = mlflow.MlflowClient(tracking_uri, tracking_uri).get_model_version(name, version).run_id
+        local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="holdout.parquet")
+    holdout = pd.read_parquet(local)
+    return [float(p) for p in model.predict_proba(holdout.drop(columns=["target"]))[:, 1]]

@@ -21,6 +21,7 @@ from contract import LABEL_STACK, VERSION_TAGS
 from mlops.jobs.datasets import upload_dataset
 from mlops.jobs.spec import LABEL_JOB, TAG_JOB_DATA_ORIGIN, TAG_JOB_IMAGE, TAG_JOB_NAME
 from tests.mlops.jobs.env_cli import ENV_FILE
+from tests.mlops.jobs.job_cli import holdout_predictions
 from tests.mlops.jobs.stack import JobStack
 from tests.support.paths import EXAMPLES, REPO
 
@@ -118,6 +119,9 @@ def test_a_job_trains_the_example_registers_it_and_matches_the_in_process_traini
     in_process_tags = _version_tags(docker_stack, model_name, "2")
     assert {k: in_process_tags[k] for k in VERSION_TAGS} == {k: tags[k] for k in VERSION_TAGS}
     assert TAG_JOB_NAME not in in_process_tags
+    # The same holdout rows, and the same predictions on them.
+    job_predictions = holdout_predictions(docker_stack.tracking_uri, model_name, "1")
+    assert job_predictions == holdout_predictions(docker_stack.tracking_uri, model_name, "2")
     print(f"\njob {job_seconds:.1f} s, in process {local_seconds:.1f} s: overhead {job_seconds - local_seconds:.1f} s")
 
 

@@ -20,7 +20,16 @@ import pytest
 
 from contract import VERSION_TAGS
 from mlops.jobs.spec import TAG_JOB_IMAGE, TAG_JOB_NAME
-from tests.mlops.jobs.job_cli import env_for, example_config, mlops_command, run_mlops, said, search_runs, summary
+from tests.mlops.jobs.job_cli import (
+    env_for,
+    example_config,
+    holdout_predictions,
+    mlops_command,
+    run_mlops,
+    said,
+    search_runs,
+    summary,
+)
 from tests.mlops.jobs.kube_stack import TRAINING_NAMESPACE, KubeJobStack, kube_job_stack, skip_reason
 from tests.support.paths import REPO
 
@@ -76,6 +85,8 @@ def test_a_job_trains_registers_and_matches_the_in_process_training(tmp_path, ku
     in_process = summary(local)
     assert in_process["metrics"] == result["metrics"]  # same config, seed and data: the same model
     assert in_process["data_sha256"] == result["data_sha256"]
+    job_predictions = holdout_predictions(kube_stack.tracking_uri, model_name, result["version"])
+    assert job_predictions == holdout_predictions(kube_stack.tracking_uri, model_name, in_process["version"])
     print(f"\nJob {job_seconds:.1f} s, in process {local_seconds:.1f} s: overhead {job_seconds - local_seconds:.1f} s")
 
 

@@ -168,3 +168,34 @@ def test_a_quota_refusal_and_failed_indexes_are_read_from_the_job():
 def test_only_the_summary_line_is_kept_off_the_streamed_log():
     assert is_summary(json.dumps({"run_id": "r", "model_name": "m", "version": "1"}))
     assert not is_summary('{"level": "info"}') and not is_summary("- data ok")
+
+
+@pytest.mark.parametrize(
+    ("training", "key", "allowed"),
+    [
+        ({"backoffLimit": -1}, "backoffLimit", "0 to 10"),
+        ({"activeDeadlineSeconds": 10}, "activeDeadlineSeconds", "60 to 604800"),
+        ({"ttlSecondsAfterFinished": "1h"}, "ttlSecondsAfterFinished", "integer"),
+    ],
+)
+def test_the_jobs_settings_are_validated_like_the_others(training, key, allowed):
+    import pulumi
+    import yaml
+
+    from infra import settings
+    from infra.settings import SettingsError
+    from tests.support.paths import REPO
+
+    config = yaml.safe_load((REPO / "stacks" / "Pulumi.dev.yaml").read_text())["config"]
+    raw = {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith("mlops:")}
+    given = {
+        k: pulumi.Output.secret("x")
+        for k in ("registryPassword", "postgresPassword", "artifactsAccessKeyId", "artifactsSecretAccessKey")
+    }
+    parsed = settings.parse("dev", "mlops-platform", raw, given).kubernetes
+    assert parsed is not None and parsed.training.backoff_limit == 0
+    assert (parsed.training.active_deadline_seconds, parsed.training.ttl_seconds_after_finished) == (3600, 3600)
+    raw["kubernetes"] = {**raw["kubernetes"], "training": {**raw["kubernetes"]["training"], **training}}
+    with pytest.raises(SettingsError) as err:
+        settings.parse("dev", "mlops-platform", raw, given)
+    assert f"mlops:kubernetes.training.{key}" in str(err.value) and allowed in str(err.value)
