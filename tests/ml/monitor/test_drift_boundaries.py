@@ -169,3 +169,65 @@ def test_quality_issues_are_not_reported_below_min_rows(profile, statistics) -> 
         "column 'c' missing from the prediction log",
         "x: null rate 100.0% vs 0.0% in the reference",
     ]
+
+
+def test_the_statistics_are_those_of_the_reference_and_current_counts(profile) -> None:
+    frame = pd.DataFrame({"x": (np.arange(300.0) % 50) + 3, "c": ["a", "b", "b", "d", "d", "d"] * 50})
+    table = pa.Table.from_pandas(frame.assign(_prediction=[0, 1, 1] * 100), preserve_index=False)
+    for column in judge(profile, table, Thresholds()).columns:
+        ref, cur = np.array(column.bins["reference"]), np.array(column.bins["current"])
+        if column.kind == "numeric":
+            assert column.bins["edges"] == profile["features"]["x"]["edges"]
+            assert column.psi == pytest.approx(stats.psi_numeric(ref, cur))
+            assert column.p_value == pytest.approx(stats.ks_binned(ref, cur).p_value)
+        else:
+            assert column.psi == pytest.approx(stats.psi(ref, cur))
+            assert column.p_value == pytest.approx(stats.chi_squared(ref, cur).p_value)
+            assert column.jensen_shannon == pytest.approx(stats.jensen_shannon(ref, cur))
+
+
+def test_rows_add_up_over_batches(profile, statistics) -> None:
+    state = drift.scan([live(150), live(150)], profile)
+    assert state.rows == 300
+    assert drift.evaluate(state, Thresholds()).judged
+
+
+def test_a_rise_is_measured_from_the_reference_null_rate(statistics) -> None:
+    reference = pd.DataFrame({"x": [None] * 100 + list(np.arange(900.0) % 50)})
+    profile = build_reference_profile(reference)
+    x = pa.array([None] * 60 + [1.0] * 240, pa.float64())  # 20% nulls against 10% in the reference
+    assert judge(profile, pa.table({"x": x}), Thresholds(null_rate_increase=0.15)).data_quality_issues == []
+    assert judge(profile, pa.table({"x": x}), Thresholds(null_rate_increase=0.05)).data_quality_issues == [
+        "x: null rate 20.0% vs 10.0% in the reference"
+    ]
+
+
+def test_a_window_without_any_profiled_column_tests_nothing(profile) -> None:
+    result = judge(profile, pa.table({"other": [1] * 300}), Thresholds())
+    assert (result.alpha, result.columns, result.missing_columns) == (0.01, [], ["x", "c"])
+
+
+def test_drifted_columns_come_first_by_psi(profile, monkeypatch) -> None:
+    psi = iter([0.5, 0.1, 0.9])
+    monkeypatch.setattr(stats, "psi_numeric", lambda ref, cur: next(psi))
+    monkeypatch.setattr(stats, "psi", lambda ref, cur: next(psi))
+    table = live(300)
+    ordered = [(c.name, c.drifted) for c in judge(profile, table, Thresholds(p_value=1e-12)).columns]
+    assert ordered[0][0] == "_prediction"
+    assert [d for _, d in ordered[1:]] == sorted((d for _, d in ordered[1:]), reverse=True)
+
+
+def test_the_report_has_every_finding(profile, statistics) -> None:
+    statistics.update(psi=1.0)
+    report = judge(profile, pa.table({"x": [1.0] * 300, "_prediction": [0] * 300}), Thresholds()).to_dict()
+    assert {k: v for k, v in report.items() if k != "columns"} == {
+        "rows": 300,
+        "judged": True,
+        "alpha_per_test": 0.005,
+        "drift": True,
+        "drifted_features": ["x"],
+        "prediction_drift": True,
+        "missing_columns": ["c"],
+        "data_quality_issues": ["column 'c' missing from the prediction log"],
+    }
+    assert [c["name"] for c in report["columns"]] == ["_prediction", "x"]

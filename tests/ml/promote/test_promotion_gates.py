@@ -316,3 +316,73 @@ def test_the_drift_gate_uses_the_policy_s_psi_threshold(tmp_path) -> None:
     for threshold, passed in ((0.02, False), (0.2, True)):
         policy = parse_policy("prod", {"driftCheck": True, "driftPsiThreshold": threshold})
         assert gate(evaluate_gates(policy, candidate, champion, None), "drift").passed is passed, threshold
+
+
+def test_a_small_drifted_holdout_is_judged_all_the_same(tmp_path) -> None:
+    # Monitoring waits for minRows; the gate judges whatever held-out rows the candidate has.
+    candidate, champion = drift_versions(tmp_path, 1.0, rows=100)
+    result = gate(evaluate_gates(parse_policy("prod", {"driftCheck": True}), candidate, champion, None), "drift")
+    assert (result.passed, result.detail) == (False, "drift in x")
+
+
+def test_every_drifted_feature_is_named(tmp_path) -> None:
+    candidate, champion = drift_versions(tmp_path, 1.0)
+    holdout = pd.read_parquet(tmp_path / HOLDOUT_ARTIFACT)
+    holdout["i"] = 0
+    holdout.to_parquet(tmp_path / HOLDOUT_ARTIFACT)
+    result = gate(evaluate_gates(parse_policy("prod", {"driftCheck": True}), candidate, champion, None), "drift")
+    assert result.detail.startswith("drift in ") and sorted(result.detail[9:].split(", ")) == ["i", "x"]
+
+
+def test_each_failed_training_check_is_named() -> None:
+    checks = [{"name": "schema", "passed": False}, {"name": "slices", "passed": False}, {"name": "ok", "passed": True}]
+    tags = {TAG_GATES_PASSED: "false", TAG_GATES: json.dumps(checks)}
+    result = gate(evaluate_gates(parse_policy("prod", {}), version("2", tags=tags), None, None), "training-checks")
+    assert result.detail == "failed: schema, slices"
+
+
+def test_every_threshold_is_checked_after_a_missing_metric() -> None:
+    thresholds = [{"metric": "f1", "threshold": 0}, {"metric": "recall", "threshold": 0.5}]
+    results = evaluate_gates(
+        parse_policy("prod", {"thresholds": thresholds}), version("2", metrics={"recall": 0.4}), None, None
+    )
+    assert [(g.name, g.passed) for g in results if g.name.startswith("threshold:")] == [
+        ("threshold:f1", False),
+        ("threshold:recall", False),
+    ]
+
+
+class Scored(Answers):
+    """A classifier with probabilities, so that roc_auc can be computed for it."""
+
+    def predict_proba(self, rows: pd.DataFrame) -> np.ndarray:
+        p = self.predict(rows).astype(float)
+        return np.column_stack([1 - p, p])
+
+
+def test_a_metric_only_one_model_has_is_refused_and_the_others_still_compared(holdout) -> None:
+    policy = {"championTolerance": {"roc_auc": 0, "accuracy": 0}}
+    results = gates_against(policy, Scored(TRUTH), right_on(8), holdout)
+    assert (gate(results, "champion:roc_auc").passed, gate(results, "champion:roc_auc").detail) == (
+        False,
+        "'roc_auc' cannot be computed for task binary",
+    )
+    assert gate(results, "champion:accuracy").passed is True
+
+
+def test_a_candidate_without_a_task_tag_is_scored_as_a_binary_classifier(holdout) -> None:
+    candidate = version("2", right_on(8), artifacts=holdout)
+    candidate = LocalVersion(**{**candidate.__dict__, "tags": {k: v for k, v in candidate.tags.items() if k != "task"}})
+    champion = version("1", right_on(8), artifacts=holdout)
+    results = evaluate_gates(parse_policy("prod", {"championTolerance": {"mae": 0}}), candidate, champion, None)
+    assert gate(results, "champion:mae").detail == "'mae' cannot be computed for task binary"
+
+
+def test_a_gate_result_is_a_plain_mapping() -> None:
+    from ml.promote.checks import GateResult
+
+    assert GateResult("drift", False, "drift in x").to_dict() == {
+        "name": "drift",
+        "passed": False,
+        "detail": "drift in x",
+    }
