@@ -4,21 +4,24 @@ up by `pulumi up`.
 
 Trains in `local`, promotes into `local-prod`, and checks that the promoted version serves there, that a
 worse model is refused with the reason, and that a rollout that fails (a model the serving image cannot
-load) leaves the previous version serving.
+load) leaves the previous version serving. `local-prod`'s tracking server requires its login (MLflow's basic
+auth): a request without it gets 401, `mlops` finds it in the stack's outputs, and this test reads it there too.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
 import tempfile
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.support.mlops_cli import mlops, tear_down
-from tests.support.paths import REPO
+from tests.support.paths import BIN, REPO
 
 pytestmark = pytest.mark.e2e
 
@@ -36,6 +39,34 @@ def _outputs(stack: str, env: dict[str, str]) -> dict[str, str]:
     result = mlops(["env", "outputs", stack, "--json"], env)
     _ok(result, f"outputs of {stack}")
     return json.loads(result.stdout)
+
+
+def _use_tracking_login(stack: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process's MLflow calls carry the stack's login (the source server, without basic auth, ignores it)."""
+    shown = subprocess.run(
+        [str(BIN / "pulumi"), "stack", "output", "tracking_credentials", "--show-secrets", "--json", "--stack", stack],
+        env=env,
+        cwd=env["MLOPS_PROJECT_DIR"],
+        text=True,
+        capture_output=True,
+        check=True,
+    )
+    login = json.loads(shown.stdout)
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", login["username"])
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", login["password"])
+
+
+def _status_without_login(tracking_uri: str) -> int:
+    request = urllib.request.Request(
+        f"{tracking_uri}/api/2.0/mlflow/experiments/search",
+        data=b'{"max_results": 1}',
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as err:
+        return err.code
 
 
 def _metadata(endpoint: str) -> dict:  # type: ignore[type-arg]
@@ -86,7 +117,7 @@ def _register_unportable(tracking_uri: str, good_version: str) -> str:
     return version
 
 
-def test_promote_refuse_and_roll_back_across_two_environments(e2e_env, new_stack):
+def test_promote_refuse_and_roll_back_across_two_environments(e2e_env, new_stack, monkeypatch):
     from ml.promote.versions import get_version
 
     source, target = new_stack("local", "src"), new_stack("local-prod", "prod")
@@ -98,6 +129,8 @@ def test_promote_refuse_and_roll_back_across_two_environments(e2e_env, new_stack
         promoted = mlops(["promote", MODEL, "--from", source, "--to", target, "--approve"], e2e_env)
         _ok(promoted, "first promotion")
         prod = _outputs(target, e2e_env)
+        assert _status_without_login(prod["tracking_uri"]) == 401
+        _use_tracking_login(target, e2e_env, monkeypatch)
         champion = get_version(prod["tracking_uri"], MODEL, alias="champion")
         assert _metadata(prod["serving_endpoint"])["version"] == champion.version
         assert champion.tags["lineage.source_env"] == source
