@@ -86,7 +86,11 @@ class Platform(pulumi.ComponentResource):
         training = TrainingCluster(
             f"{name}-training",
             TrainingClusterArgs(
-                settings=settings, image=image("trainer"), tracking_uri=tracking.internal_uri, network=base.network
+                settings=settings,
+                image=image("trainer"),
+                tracking_uri=tracking.internal_uri,
+                network=base.network,
+                tracking_credentials=tracking_login,
             ),
             child,
         )

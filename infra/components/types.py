@@ -109,6 +109,8 @@ class TrainingClusterArgs:
     """The tracking server as jobs reach it (internal URI)."""
     network: pulumi.Input[str] | None = None
     """docker: the network jobs join; kubernetes: unused."""
+    tracking_credentials: TrackingCredentials | None = None
+    """kubernetes: the login jobs log to the tracking server with, as a Secret of the training namespace."""
 
 
 @dataclass

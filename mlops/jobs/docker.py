@@ -22,6 +22,7 @@ from typing import Any
 
 from mlops.jobs.launcher import (
     JOB_DIR,
+    SECRETS_DIR,
     TAIL_LINES,
     TRIAL_INDEX_ENV,
     JobFailedToStart,
@@ -64,6 +65,10 @@ def container_kwargs(spec: TrainingJobSpec, request: JobRequest) -> dict[str, An
         "volumes": {
             scratch_volume_name(request): {"bind": SCRATCH_DIR, "mode": "rw"},
             str(request.files): {"bind": JOB_DIR, "mode": "ro"},
+            **{
+                str(path): {"bind": f"{SECRETS_DIR}/{name}", "mode": "ro"}
+                for name, path in request.secret_files.items()
+            },
         },
         "working_dir": SCRATCH_DIR,
         "environment": {

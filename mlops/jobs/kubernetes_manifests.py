@@ -6,7 +6,8 @@ namespace, under its ServiceAccount without an API token, the stack's trainer im
 inside the quota, `backoffLimit` (per index for trials, so one failing trial does not stop the others),
 `activeDeadlineSeconds` and `ttlSecondsAfterFinished` from the stack. The job's files come from a
 ConfigMap mounted read-only at JOB_DIR; the S3 credentials from the training namespace's Secret by
-reference; scratch space for HOME and TMPDIR is an emptyDir under a read-only root filesystem.
+reference, and the tracking server's login, when it has one, as a file from its Secret; scratch space for
+HOME and TMPDIR is an emptyDir under a read-only root filesystem.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from contract import TRACKING_PASSWORD_FILE, TRACKING_PASSWORD_FILE_ENV, TRACKING_USERNAME_ENV
 from mlops.jobs.kubernetes_spec import KubernetesJob
-from mlops.jobs.launcher import JOB_DIR, JobRequest
+from mlops.jobs.launcher import JOB_DIR, SECRETS_DIR, JobRequest
 from mlops.jobs.spec import TrainingJobSpec
 
 CONTAINER = "trainer"
@@ -25,6 +27,8 @@ LABEL_JOB_NAME = "batch.kubernetes.io/job-name"
 """Set by the Job controller on its pods (Kubernetes 1.27+)."""
 SCRATCH_LIMIT = "2Gi"
 TMP_LIMIT = "64Mi"
+SECRET_MODE = 0o440
+"""Readable by the pod's group (fsGroup), which the non-root user is in."""
 
 
 def configmap_name(job: str) -> str:
@@ -60,12 +64,17 @@ def _env(spec: TrainingJobSpec, request: JobRequest) -> list[dict[str, Any]]:
             {"name": key, "valueFrom": {"secretKeyRef": {"name": kube.s3.secret, "key": key}}}
             for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
         ]
+    if kube.tracking_login is not None:
+        env += [
+            {"name": TRACKING_USERNAME_ENV, "value": kube.tracking_login.username},
+            {"name": TRACKING_PASSWORD_FILE_ENV, "value": f"{SECRETS_DIR}/{TRACKING_PASSWORD_FILE}"},
+        ]
     return env
 
 
 def pod_template(spec: TrainingJobSpec, request: JobRequest) -> dict[str, Any]:
     kube = _kube(spec)
-    container = {
+    container: dict[str, Any] = {
         "name": CONTAINER,
         "image": spec.image,
         "imagePullPolicy": kube.image_pull_policy,
@@ -80,6 +89,16 @@ def pod_template(spec: TrainingJobSpec, request: JobRequest) -> dict[str, Any]:
             {"name": "tmp", "mountPath": "/tmp"},
         ],
     }
+    volumes: list[dict[str, Any]] = [
+        {"name": "job", "configMap": {"name": configmap_name(request.name), "defaultMode": FILES_MODE}},
+        {"name": "scratch", "emptyDir": {"sizeLimit": SCRATCH_LIMIT}},
+        {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": TMP_LIMIT}},
+    ]
+    if kube.tracking_login is not None:
+        container["volumeMounts"].append({"name": "tracking-login", "mountPath": SECRETS_DIR, "readOnly": True})
+        items = [{"key": "password", "path": TRACKING_PASSWORD_FILE}]
+        secret = {"secretName": kube.tracking_login.secret, "items": items, "defaultMode": SECRET_MODE}
+        volumes.append({"name": "tracking-login", "secret": secret})
     return {
         "metadata": {"labels": dict(request.labels)},
         "spec": {
@@ -88,11 +107,7 @@ def pod_template(spec: TrainingJobSpec, request: JobRequest) -> dict[str, Any]:
             "automountServiceAccountToken": False,
             "securityContext": dict(kube.pod_security_context),
             "containers": [container],
-            "volumes": [
-                {"name": "job", "configMap": {"name": configmap_name(request.name), "defaultMode": FILES_MODE}},
-                {"name": "scratch", "emptyDir": {"sizeLimit": SCRATCH_LIMIT}},
-                {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": TMP_LIMIT}},
-            ],
+            "volumes": volumes,
         },
     }
 

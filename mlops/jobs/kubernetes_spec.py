@@ -4,7 +4,8 @@
 operator's default, and a context), the training namespace, the trainer ServiceAccount, the container's
 requests and limits (inside the namespace's quota), the pod and container security contexts, the Job's
 `backoffLimit`, `activeDeadlineSeconds` and `ttlSecondsAfterFinished` (`mlops:kubernetes.training`), the
-name of the quota, and the S3 endpoint with the name of the Secret holding its credentials.
+name of the quota, the S3 endpoint with the name of the Secret holding its credentials, and the tracking
+server's login (its user, and the Secret holding its password) when the server runs basic auth.
 """
 
 from __future__ import annotations
@@ -27,6 +28,13 @@ class S3Access:
 
 
 @dataclass(frozen=True)
+class TrackingLogin:
+    username: str
+    secret: str
+    """A Secret of the training namespace whose key `password` is the tracking server's password."""
+
+
+@dataclass(frozen=True)
 class KubernetesJob:
     namespace: str
     service_account: str
@@ -44,6 +52,7 @@ class KubernetesJob:
     quota: str = ""
     """The training namespace's ResourceQuota, checked before a Job is created."""
     s3: S3Access | None = None
+    tracking_login: TrackingLogin | None = None
 
     @classmethod
     def from_output(cls, output: Mapping[str, Any]) -> KubernetesJob:
@@ -71,6 +80,7 @@ class KubernetesJob:
                 security_context=dict(output.get("security_context") or {}),
                 quota=str(output.get("quota") or ""),
                 s3=_s3(output.get("s3")),
+                tracking_login=_login(output.get("tracking_login")),
             )
         except OutputError as exc:
             raise OutputError(f"is malformed ({exc})") from exc
@@ -96,3 +106,11 @@ def _s3(value: Any) -> S3Access | None:
     if not isinstance(value, Mapping) or not value.get("endpoint") or not value.get("secret"):
         raise OutputError(f"s3 {value!r} lacks endpoint or secret")
     return S3Access(str(value["endpoint"]), str(value.get("region") or "us-east-1"), str(value["secret"]))
+
+
+def _login(value: Any) -> TrackingLogin | None:
+    if not value:
+        return None
+    if not isinstance(value, Mapping) or not value.get("username") or not value.get("secret"):
+        raise OutputError(f"tracking_login {value!r} lacks username or secret")
+    return TrackingLogin(str(value["username"]), str(value["secret"]))

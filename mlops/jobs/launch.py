@@ -13,14 +13,16 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from contract import CHALLENGER, TRAINING_WHERE, Outputs, TrainingWhere
-from mlops.jobs.datasets import DataRefused, LocalFile, plan_for, upload_dataset
+from mlops.jobs.datasets import DataPlan, DataRefused, LocalFile, plan_for, upload_dataset
 from mlops.jobs.docker import DockerLauncher, stderr_sink
+from mlops.jobs.job_login import login_for_job
 from mlops.jobs.kubernetes import KubernetesLauncher
 from mlops.jobs.launcher import JOB_DIR, JobFailedToStart, JobLauncher, JobRequest, LogSink
 from mlops.jobs.search_jobs import JobOutcome, run_trials_step, trials_ended
@@ -37,6 +39,7 @@ from mlops.jobs.spec import (
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from ml.training_config import TrainingConfig
     from mlops.stacks import Environment
 
 Where = TrainingWhere
@@ -110,22 +113,49 @@ def run_training_job(
     sink: LogSink | None = None,
 ) -> JobOutcome:
     """Train `config_path` as a job of `environment`; never raises for a failure the user can fix."""
-    from ml.gitinfo import git_info
     from ml.spec import SpecError
     from ml.training_config import load_config_and_spec
 
-    try:
-        spec = TrainingJobSpec.from_output(environment.name, environment.outputs.get(Outputs.TRAINING))
-        config, dataset = load_config_and_spec(config_path)
-        plan = plan_for(dataset)
-        launcher = launcher or launcher_for(spec)
-        launcher.preflight(spec)
-    except (JobSpecError, SpecError, DataRefused, JobFailedToStart) as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
-        code = FAILED_TO_START_EXIT if isinstance(exc, JobFailedToStart | JobSpecError) else BAD_CONFIG_EXIT
-        return JobOutcome(code, None, None)
+    with tempfile.TemporaryDirectory(prefix="mlops-job-secrets-") as secrets:
+        try:
+            spec = TrainingJobSpec.from_output(environment.name, environment.outputs.get(Outputs.TRAINING))
+            login_env, secret_files = login_for_job(environment.tracking_login, spec, Path(secrets))
+            config, dataset = load_config_and_spec(config_path)
+            plan = plan_for(dataset)
+            launcher = launcher or launcher_for(spec)
+            launcher.preflight(spec)
+        except (JobSpecError, SpecError, DataRefused, JobFailedToStart) as exc:
+            console.print(f"[red]error:[/red] {exc}", highlight=False)
+            code = FAILED_TO_START_EXIT if isinstance(exc, JobFailedToStart | JobSpecError) else BAD_CONFIG_EXIT
+            return JobOutcome(code, None, None)
+        # The job's own parts; its files and labels come once they are written.
+        parts = JobParts(job_name(spec, config.model_name), job_args(spec, s3_endpoint), login_env, secret_files)
+        return _run_job(environment, config, config_path, plan, spec, launcher, parts, console, sink)
 
-    name = job_name(spec, config.model_name)
+
+@dataclass(frozen=True)
+class JobParts:
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    secret_files: dict[str, Path]
+
+
+def _run_job(
+    environment: Environment,
+    config: TrainingConfig,
+    config_path: Path,
+    plan: DataPlan,
+    spec: TrainingJobSpec,
+    launcher: JobLauncher,
+    parts: JobParts,
+    console: Console,
+    sink: LogSink | None,
+) -> JobOutcome:
+    """Upload the data when it is local, write the job's files, run the trials (a search) and the job."""
+    from ml.gitinfo import git_info
+
+    name = parts.name
     tags = job_tags(spec, name)
     data_uri = data_sha256 = None
     if isinstance(plan, LocalFile):
@@ -148,7 +178,9 @@ def run_training_job(
     with tempfile.TemporaryDirectory(prefix="mlops-job-") as tmp:
         files = Path(tmp)
         write_job_files(files, config_path, config.dataset_spec_path(), context)
-        request = JobRequest(name=name, args=job_args(spec, s3_endpoint), files=files, labels=job_labels(spec, name))
+        request = JobRequest(
+            name, parts.args, files, job_labels(spec, name), env=parts.env, secret_files=parts.secret_files
+        )
         try:
             if config.search is not None:
                 trials = run_trials_step(launcher, spec, request, config.search, console, sink or stderr_sink)

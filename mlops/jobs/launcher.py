@@ -18,6 +18,8 @@ from typing import Protocol
 
 from mlops.jobs.spec import TrainingJobSpec
 
+SECRETS_DIR = "/run/mlops-secrets"
+"""Where a job finds its secret files (the tracking password: `contract.TRACKING_PASSWORD_FILE`), read-only."""
 JOB_DIR = "/job"
 """Where the job finds its files (training config, dataset spec, job context), read-only."""
 TAIL_LINES = 20
@@ -42,6 +44,9 @@ class JobRequest:
     labels: Mapping[str, str] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
     """Plain, non-secret environment variables of the job."""
+    secret_files: Mapping[str, Path] = field(default_factory=dict)
+    """File name -> host file, mounted read-only under SECRETS_DIR (docker; a Kubernetes Job mounts the
+    stack's Secrets instead)."""
 
 
 @dataclass(frozen=True)

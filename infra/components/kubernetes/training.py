@@ -8,11 +8,12 @@ watch Jobs and read their pods' logs in this namespace and nothing else; the tra
 pods run as, gets no API token at all. The LimitRange gives a container that states no resources the
 stack's training limits, so the quota always has something to count. A copy of the artifact store's S3
 credentials lives here too (a pod reads Secrets of its own namespace only), for jobs that read `s3://`
-data; the Jobs reference it by name, so no credential is ever written into a Job.
+data, and the tracking server's login when it runs basic auth; the Jobs reference both by name, so no
+credential is ever written into a Job.
 
 The `training` output is what `mlops.jobs.kubernetes` needs to run a Job: the cluster (kubeconfig,
 context), namespace, ServiceAccount, image, resources, security contexts, the Job's retry, deadline and
-TTL, and the S3 endpoint with the Secret's name.
+TTL, the S3 endpoint with the Secret's name, and the tracking login's user and Secret (`{}`: no login).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from infra.components.kubernetes.registry import pull_secret_name
 from infra.components.types import TrainingClusterArgs, TrainingClusterOutputs
 
 S3_SECRET = "training-s3"
+TRACKING_LOGIN_SECRET = "training-tracking-login"
 
 
 def create(component: pulumi.ComponentResource, args: TrainingClusterArgs) -> TrainingClusterOutputs:
@@ -100,6 +102,18 @@ def create(component: pulumi.ComponentResource, args: TrainingClusterArgs) -> Tr
         string_data={"AWS_ACCESS_KEY_ID": access_key_id, "AWS_SECRET_ACCESS_KEY": secret_access_key},
         opts=pulumi.ResourceOptions(parent=component, additional_secret_outputs=["stringData", "data"]),
     )
+    tracking_login: pulumi.Input[dict[str, str]] = {}
+    if args.tracking_credentials is not None:
+        # The tracking server's login for the Jobs, mounted as a file (`contract.TRACKING_PASSWORD_FILE`).
+        login_secret = k8s.core.v1.Secret(
+            f"{name}-tracking-login",
+            metadata=meta(TRACKING_LOGIN_SECRET),
+            type="Opaque",
+            string_data={"password": args.tracking_credentials.password},
+            opts=pulumi.ResourceOptions(parent=component, additional_secret_outputs=["stringData", "data"]),
+        )
+        username = args.tracking_credentials.username
+        tracking_login = login_secret.metadata.apply(lambda m: {"username": username, "secret": m["name"]})
     launcher = k8s.core.v1.ServiceAccount(f"{name}-launcher", metadata=meta("launcher"), opts=opts)
     role = k8s.rbac.v1.Role(
         f"{name}-launcher-role",
@@ -135,6 +149,7 @@ def create(component: pulumi.ComponentResource, args: TrainingClusterArgs) -> Tr
         launcher_service_account=launcher.metadata.name,
         role_binding=binding.metadata.name,
         s3_secret=s3_secret.metadata.name,
+        tracking_login=tracking_login,
     ).apply(
         lambda values: {
             "target": "kubernetes",
@@ -157,6 +172,7 @@ def create(component: pulumi.ComponentResource, args: TrainingClusterArgs) -> Tr
             "ttl_seconds_after_finished": ks.training.ttl_seconds_after_finished,
             "quota": "training",
             "s3": {"endpoint": ks.artifacts.endpoint, "region": ks.artifacts.region, "secret": values["s3_secret"]},
+            "tracking_login": values["tracking_login"],
         }
     )
     return TrainingClusterOutputs(job_spec=job_spec)

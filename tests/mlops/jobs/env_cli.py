@@ -23,7 +23,10 @@ def _described() -> dict[str, Any]:
 
 def _resolve(name: str) -> stacks.Environment:
     data = _described()
-    return stacks.Environment(name=name, outputs=data["outputs"], config=data["config"])
+    login = data.get("tracking_login")
+    return stacks.Environment(
+        name=name, outputs=data["outputs"], config=data["config"], tracking_login=tuple(login) if login else None
+    )
 
 
 def _stack_config(_name: str) -> dict[str, Any]:
