@@ -1,6 +1,7 @@
 """`mlops train` as Kubernetes Jobs on a real local cluster of the tests' own (`kube_stack`): a Job trains and
-registers (the same metrics as in-process), an Indexed Job runs 4 trials 2 at once, a Job over the quota
-is refused with the quota named, an image that cannot be pulled is said at once, Ctrl-C deletes the Job.
+registers (the same metrics and holdout predictions as in-process), an Indexed Job runs 4 trials 2 at once
+(one failing: recorded, the others go on), a Job over the quota is refused with the quota named, an image
+that cannot be pulled is said at once, Ctrl-C deletes the Job.
 
 Only the Pulumi stack is stood in for: the training namespace's objects are created directly, and
 `env_cli` describes them as a kubernetes stack's `training` output does. Skipped (saying why) without root,
@@ -19,6 +20,8 @@ from collections.abc import Iterator
 import pytest
 
 from contract import VERSION_TAGS
+from ml.search import candidates
+from ml.training_config import load_config_and_spec
 from mlops.jobs.spec import TAG_JOB_IMAGE, TAG_JOB_NAME
 from tests.mlops.jobs.job_cli import (
     env_for,
@@ -35,7 +38,8 @@ from tests.support.paths import REPO
 
 pytestmark = pytest.mark.integration
 
-SEARCH = {"params": {"C": [0.01, 0.1, 1.0, 10.0]}, "trials": 4, "cv": 3, "parallelism": 2}
+# C=-1 is refused by scikit-learn when its trial fits: one index of the Indexed Job fails, the others go on.
+SEARCH = {"params": {"C": [0.1, -1.0, 1.0, 10.0]}, "trials": 4, "cv": 3, "parallelism": 2}
 
 
 @pytest.fixture(scope="module")
@@ -90,20 +94,27 @@ def test_a_job_trains_registers_and_matches_the_in_process_training(tmp_path, ku
     print(f"\nJob {job_seconds:.1f} s, in process {local_seconds:.1f} s: overhead {job_seconds - local_seconds:.1f} s")
 
 
-def test_an_indexed_job_runs_4_trials_2_at_once_and_registers_the_best_once(tmp_path, kube_stack, model_name):
+def test_an_indexed_job_runs_4_trials_2_at_once_one_failing_and_registers_the_best_once(
+    tmp_path, kube_stack, model_name
+):
     config = example_config(tmp_path, model_name, search=SEARCH)
+    parsed, _ = load_config_and_spec(config)
+    failing = next(n for n, params in enumerate(candidates(parsed), start=1) if params["C"] < 0)
     env = env_for(tmp_path, kube_stack.description())
     result = run_mlops(["train", "--env", "it", "--config", str(config), "--json"], env)
     assert result.returncode == 0, said(result)
     assert "4 trials as jobs, 2 at once" in result.stderr
     assert all(f"[trial {n}] " in result.stderr for n in range(1, 5)), said(result)
+    assert f"trial {failing} failed: exit code 5" in result.stderr, said(result)
 
     parent, trials = search_runs(kube_stack.tracking_uri, model_name)
     assert [t.info.run_name for t in trials] == ["trial-1", "trial-2", "trial-3", "trial-4"]
     assert {t.data.tags.get("mlflow.parentRunId") for t in trials} == {parent.info.run_id}
-    assert all(t.info.status == "FINISHED" for t in trials)
-    assert json.loads(parent.data.tags["search.failed_trials"]) == {}
-    best = max(trials, key=lambda t: t.data.metrics["cv_roc_auc"])
+    statuses = {t.info.run_name: t.info.status for t in trials}
+    assert statuses.pop(f"trial-{failing}") == "FAILED" and set(statuses.values()) == {"FINISHED"}
+    failed = json.loads(parent.data.tags["search.failed_trials"])
+    assert list(failed) == [str(failing)] and "InvalidParameterError" in failed[str(failing)]
+    best = max((t for t in trials if t.info.status == "FINISHED"), key=lambda t: t.data.metrics["cv_roc_auc"])
     assert parent.data.params["model.C"] == best.data.params["model.C"]
     spans = sorted((t.info.start_time, t.info.end_time) for t in trials)
     assert any(later[0] < earlier[1] for earlier, later in itertools.pairwise(spans)), spans  # 2 at once
