@@ -230,33 +230,38 @@ def test_tensors_convert_to_the_signature_s_type(typ, array, expected, dtype) ->
 )
 def test_a_tensor_of_the_wrong_kind_is_refused(typ, array) -> None:
     p = convert_array(column(typ), array)
-    assert isinstance(p, Problem) and p.kind == "wrong_type"
+    assert isinstance(p, Problem) and (p.kind, p.column) == ("wrong_type", "c")
     assert p.message.startswith(f"column 'c': a {array.dtype} tensor cannot be {typ}; send ")
 
 
 def test_nan_in_a_tensor_is_null() -> None:
     p = convert_array(column("double"), np.array([1.0, np.nan, np.nan]))
-    assert (p.kind, p.row, p.message) == ("null_value", 1, "column 'c' is NaN in row 1; it is required: send a value")
+    assert (p.kind, p.column, p.row) == ("null_value", "c", 1)
+    assert p.message == "column 'c' is NaN in row 1; it is required: send a value"
     out = convert_array(column("double", required=False), np.array([1.0, np.nan]))
     assert out.dtype == np.float64 and np.isnan(out[1])
     out = convert_array(column("long", required=False), np.array([1.0, np.nan]))
     assert out.dtype == np.float64 and out[0] == 1.0
     p = convert_array(column("long", required=False), np.array([1.5, np.nan]))
-    assert (p.kind, p.message) == ("invalid_value", "column 'c': expected whole numbers (long)")
+    assert (p.kind, p.column, p.message) == ("invalid_value", "c", "column 'c': expected whole numbers (long)")
 
 
 def test_tensor_integers_are_whole_and_within_32_bits() -> None:
     p = convert_array(column("integer"), np.array([1.5]))
-    assert (p.kind, p.message) == ("invalid_value", "column 'c': expected whole numbers (integer)")
+    assert (p.kind, p.column, p.message) == ("invalid_value", "c", "column 'c': expected whole numbers (integer)")
     assert convert_array(column("integer"), np.array([INT32[0], INT32[1]], np.int64)).tolist() == list(INT32)
     for outside in (INT32[0] - 1, INT32[1] + 1):
         p = convert_array(column("integer"), np.array([outside], np.int64))
-        assert (p.kind, p.message) == ("invalid_value", "column 'c': a value is outside the 32-bit range")
+        assert (p.kind, p.column) == ("invalid_value", "c")
+        assert p.message == "column 'c': a value is outside the 32-bit range"
     assert convert_array(column("integer"), np.array([], np.int64)).tolist() == []
 
 
 def test_string_tensors_take_the_per_value_path() -> None:
-    out = convert_array(column("string"), np.array(["a", "b"], dtype=object))
-    assert out.tolist() == ["a", "b"]
+    for strings in (np.array(["a", "b"], dtype=object), np.array(["a", "b"])):
+        out = convert_array(column("string", required=False), strings)
+        assert out.dtype == object and len(out) == 2
+    dates = convert_array(column("datetime"), np.array(["2024-01-02T00:00:00"], dtype=object))
+    assert dates.dtype == np.dtype("datetime64[ns]")
     p = convert_array(column("double"), np.array(["a"], dtype=object))
     assert p.kind == "wrong_type"
