@@ -14,6 +14,7 @@ import codecs
 import logging
 import sys
 import threading
+import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import suppress
@@ -41,8 +42,9 @@ TMPFS = {"/tmp": "rw,nosuid,nodev,size=64m,mode=1777"}
 INTERRUPTED_EXIT = 130
 
 
-def scratch_volume_name(request: JobRequest) -> str:
-    return f"{request.name}-scratch"
+def scratch_volume_name(request: JobRequest | str) -> str:
+    """The job's scratch volume, by its request or its name."""
+    return f"{request if isinstance(request, str) else request.name}-scratch"
 
 
 def container_kwargs(spec: TrainingJobSpec, request: JobRequest) -> dict[str, Any]:
@@ -177,6 +179,10 @@ class DockerLauncher:
             except KeyboardInterrupt:
                 stop.set()
                 with uninterruptible():
+                    # Until every worker is done: one may have been creating its container meanwhile.
+                    while not all(f.done() for f in futures):
+                        self._remove_named(names)
+                        time.sleep(0.2)
                     self._remove_named(names)
                 return TrialsResult(request.name, failed, interrupted=True)
         return TrialsResult(request.name, failed)
@@ -187,6 +193,8 @@ class DockerLauncher:
         for name in names:
             with suppress(docker.errors.NotFound, docker.errors.APIError):
                 self.client.containers.get(name).remove(force=True)
+            with suppress(docker.errors.NotFound, docker.errors.APIError):
+                self.client.volumes.get(scratch_volume_name(name)).remove(force=True)
 
     def _remove(self, container: Any, volume: Any) -> None:
         import docker.errors
