@@ -121,9 +121,8 @@ class KubernetesLauncher:
         pod = session.last_pod()
         lines = session.logs.get(pod.name, []) if pod else []
         exit_code = pod.exit_code if pod and pod.exit_code is not None else 1
-        reason = (pod.reason if pod else None) or (state.reason if state.failed else None)
-        if state.failed and state.message:
-            reason = f"{reason}: {state.message}" if reason and reason != state.reason else state.message
+        # The pod's own reason (OOMKilled, Evicted) says most; else the Job's (deadline, backoff limit).
+        reason = (pod.reason if pod else None) or ((state.message or state.reason) if state.failed else None)
         return JobResult(request.name, exit_code, "\n".join(lines), list(session.tail), reason)
 
     def run_trials(

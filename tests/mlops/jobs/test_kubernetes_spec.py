@@ -199,3 +199,23 @@ def test_the_jobs_settings_are_validated_like_the_others(training, key, allowed)
     with pytest.raises(SettingsError) as err:
         settings.parse("dev", "mlops-platform", raw, given)
     assert f"mlops:kubernetes.training.{key}" in str(err.value) and allowed in str(err.value)
+
+
+def test_the_trials_parallelism_is_lowered_to_what_the_quota_holds():
+    import io
+
+    from rich.console import Console
+
+    from ml.training_config import SearchConfig
+    from mlops.jobs.kubernetes import KubernetesLauncher
+    from mlops.jobs.search_jobs import parallelism_for
+
+    launcher = KubernetesLauncher(api=object())  # type: ignore[arg-type]
+    launcher.quota_hard = {"limits.cpu": "2500m", "requests.cpu": "4", "limits.memory": "8Gi", "pods": "10"}
+    spec = _spec()
+    assert launcher.fitting_pods(spec) == 2  # 2.5 cores of limits hold two pods of one core
+    out = io.StringIO()
+    search = SearchConfig(params={"C": [0.1, 1.0, 10.0, 100.0]}, trials=4, parallelism=3)
+    assert parallelism_for(launcher, spec, search, Console(file=out, width=200)) == 2
+    assert "search.parallelism 3 lowered to 2" in out.getvalue()
+    assert parallelism_for(launcher, spec, search.model_copy(update={"parallelism": 1}), Console(file=out)) == 1
