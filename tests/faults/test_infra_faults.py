@@ -342,9 +342,7 @@ def restart_dockerd() -> None:
     deadline = time.monotonic() + 120
     while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
         time.sleep(1)
-    subprocess.run(
-        ["python3", str(REPO / "scripts" / "bootstrap.py"), "--steps", "docker"], check=True, timeout=300
-    )
+    subprocess.run(["python3", str(REPO / "scripts" / "bootstrap.py"), "--steps", "docker"], check=True, timeout=300)
 
 
 def test_an_up_killed_mid_create_is_finished_by_the_next_up(stack: Faulted) -> None:
