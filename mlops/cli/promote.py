@@ -54,6 +54,7 @@ def promote(
         0.0, "--wait", min=0.0, help="Seconds to wait while another promotion holds the target (default: refuse)."
     ),
 ) -> None:
+    from ml.artifact_hash import ArtifactIntegrityError
     from ml.promote.flow import Outcome
     from ml.promote.flow import promote as run_promotion
     from ml.promote.promotion_policy import PolicyError
@@ -92,7 +93,7 @@ def promote(
                 approved_by=approved_by,
                 say=say,
             )
-    except (EnvironmentUnavailable, PolicyError, VersionNotFound) as exc:
+    except (EnvironmentUnavailable, PolicyError, VersionNotFound, ArtifactIntegrityError) as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(code=int(Outcome.ERROR)) from exc
     _print_gates(report.gates)
