@@ -45,6 +45,12 @@ def wait_ready(container: Any, has_health: bool, timeout_s: int) -> None:
         raise RuntimeError(f"container {container.name} {problem}; last log lines:\n{tail}")
 
 
+def docker_errors() -> Any:
+    import docker.errors
+
+    return docker.errors
+
+
 def ours(container: Any, labels: Mapping[str, str]) -> bool:
     found = container.attrs.get("Config", {}).get("Labels") or {}
     return bool(labels) and all(found.get(key) == value for key, value in labels.items())
@@ -62,7 +68,14 @@ def set_aside(docker_client: Any, name: str, labels: Mapping[str, str]) -> Any |
             "remove or rename it, then run `up` again"
         )
     was_running = bool(existing.attrs.get("State", {}).get("Running"))
-    existing.rename(f"{name}-aside-{existing.id[:12]}")
+    aside_name = f"{name}-aside-{existing.id[:12]}"
+    try:
+        existing.rename(aside_name)
+    except docker_errors().APIError:
+        # A container its restart policy is restarting (a crash loop) has no network sandbox, and the
+        # engine refuses to rename it: stopped, it can be.
+        existing.stop(timeout=10)
+        existing.rename(aside_name)
     existing.stop(timeout=10)
     existing.was_running = was_running
     log.info("container %s set aside while its replacement starts", name)
