@@ -49,3 +49,22 @@ def test_a_crash_looping_container_is_set_aside(engine: Any) -> None:
         assert name not in {c.name for c in engine.containers.list(all=True)}
     finally:
         engine.containers.get(container.id).remove(force=True)
+
+
+def test_a_container_of_this_stack_created_without_a_newer_label_is_still_set_aside(engine: Any) -> None:
+    """A release that adds a label (`mlops.role`) must still replace the containers an earlier release
+    created; another stack's container, or one without our labels, is still refused."""
+    name = f"mlops-aside-test-{uuid.uuid4().hex[:8]}"
+    old_labels = {"mlops.stack": name, "mlops.project": "mlops-platform"}
+    container = engine.containers.run(BASE_IMAGE, ["sleep", "60"], name=name, labels=old_labels, detach=True)
+    try:
+        with pytest.raises(RuntimeError, match="is not this stack's"):
+            set_aside(engine, name, {"mlops.stack": "another", "mlops.project": "mlops-platform"})
+        with pytest.raises(RuntimeError, match="is not this stack's"):
+            set_aside(engine, name, {"mlops.role": "tracking"})
+        aside = set_aside(engine, name, {**old_labels, "mlops.role": "tracking"})
+        assert aside is not None
+        aside.reload()
+        assert aside.name == f"{name}-aside-{container.id[:12]}"
+    finally:
+        engine.containers.get(container.id).remove(force=True)

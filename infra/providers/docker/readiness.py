@@ -8,6 +8,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from contract import LABEL_PROJECT, LABEL_STACK
 from infra.providers.docker.engine import not_found
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,11 @@ def docker_errors() -> Any:
 
 
 def ours(container: Any, labels: Mapping[str, str]) -> bool:
+    """Whether the container belongs to the stack `labels` name: by the stack's identity labels only, so a
+    label added in a later release (a role, say) does not disown the containers an earlier one created."""
+    identity = {key: value for key, value in labels.items() if key in (LABEL_STACK, LABEL_PROJECT)}
     found = container.attrs.get("Config", {}).get("Labels") or {}
-    return bool(labels) and all(found.get(key) == value for key, value in labels.items())
+    return bool(identity) and all(found.get(key) == value for key, value in identity.items())
 
 
 def set_aside(docker_client: Any, name: str, labels: Mapping[str, str]) -> Any | None:
