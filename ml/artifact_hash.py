@@ -89,8 +89,9 @@ def verify_artifacts(model_dir: Path, recorded: str | None, model: str) -> str:
             raise ArtifactIntegrityError(
                 f"{model} has no `{TAG}` tag (registered before artifact hashes were recorded, or not through "
                 f"`mlops train` or `mlops promote`), so its files cannot be checked and it is not loaded: "
-                f"re-register it from a trusted run, or set {ALLOW_UNHASHED_ENV}=1 to load unhashed versions "
-                "from a registry you trust"
+                "re-register it from a trusted run, record the hash of its files as they are now with "
+                f"`mlops models trust NAME VERSION --env ENV` if you trust them, or set {ALLOW_UNHASHED_ENV}=1 to "
+                "load unhashed versions from a registry you trust"
             )
         log.warning(
             "%s has no %s tag; loaded unchecked because %s is set (its files hash to %s)",

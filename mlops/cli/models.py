@@ -110,3 +110,38 @@ def show(
             str(gate.get("name")), str(gate.get("passed")), str(gate.get("value")), str(gate.get("threshold"))
         )
     console.print(gates)
+
+
+@models_app.command("trust")
+def trust(
+    name: str = typer.Argument(..., help="Registered model name, e.g. breast-cancer"),
+    version: str = typer.Argument(..., help="The version number registered before artifact hashes were recorded."),
+    env: str | None = EnvOption,
+    tracking_uri: str | None = TrackingUriOption,
+) -> None:
+    """Record the hash of an unhashed version's files as they are now, so servers and promotions load it.
+
+    For versions registered before artifact hashes existed: vouch only for files you trust. A version that
+    already has a hash keeps it (a mismatch means its files changed: re-register it from a trusted run)."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from contract import TAG_ARTIFACT_SHA256
+    from ml.registry import tag_artifact_sha256
+
+    client = MlflowClient(resolve_tracking_uri(env, tracking_uri))
+    try:
+        recorded = client.get_model_version(name, version).tags.get(TAG_ARTIFACT_SHA256)
+    except MlflowException as exc:
+        raise typer.BadParameter(
+            f"no version {version!r} of model {name!r}: {exc.message}; see `mlops models list {name}`"
+        ) from exc
+    if recorded:
+        typer.secho(
+            f"error: {name} version {version} already has {TAG_ARTIFACT_SHA256}={recorded}; it is left as it is",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(code=1)
+    digest = tag_artifact_sha256(client, name, version)
+    typer.echo(f"{name} version {version}: recorded {TAG_ARTIFACT_SHA256}={digest}")

@@ -284,3 +284,30 @@ def test_promotion_copy_carries_the_hash_and_refuses_a_tampered_source(
         copy_version(candidate, "dev", other_mlflow_server, lineage_tags("dev", candidate, [], None, "p-2"))
     target = MlflowClient(other_mlflow_server, other_mlflow_server)
     assert [mv.version for mv in target.search_model_versions(f"name = '{model_name}'")] == [copied.version]
+
+
+def test_mlops_models_trust_records_the_hash_of_an_unhashed_version_once(
+    mlflow_server: str, model_name: str, tmp_path: Path
+) -> None:
+    """The way forward for versions registered before hashes existed: the operator vouches for the files as
+    they are, once; the version then loads, and a hash already recorded is never overwritten."""
+    from typer.testing import CliRunner
+
+    from ml.promote.versions import get_version
+    from mlops.cli import app
+
+    version = str(log_small_model(mlflow_server, registered_model_name=model_name).registered_model_version)
+    with pytest.raises(ArtifactIntegrityError, match="mlops models trust NAME VERSION"):
+        get_version(mlflow_server, model_name, version=version).load()
+    runner = CliRunner()
+    args = ["models", "trust", model_name, version, "--tracking-uri", mlflow_server]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    digest = _recorded(mlflow_server, model_name, version)
+    assert digest == _downloaded_sha256(mlflow_server, model_name, version)
+    assert f"recorded {TAG_ARTIFACT_SHA256}={digest}" in first.output
+    frame, _ = small_frame(4, seed=2)
+    assert get_version(mlflow_server, model_name, version=version).load().predict(frame).shape == (4,)
+    again = runner.invoke(app, args)
+    assert again.exit_code == 1
+    assert f"already has {TAG_ARTIFACT_SHA256}={digest}" in again.output
