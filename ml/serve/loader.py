@@ -68,10 +68,17 @@ def verify_cached(target: Path) -> Manifest:
 def fetch(uri: str, tracking_uri: str | None, cache: Path) -> Path:
     """Return the cached directory of the model version `uri` names, downloading it when needed."""
     ref = ModelRef.parse(uri)
-    if ref.version is not None and (version_dir(cache, ref.name, ref.version) / "manifest.json").exists():
-        log.info("model %s version %s found in cache %s", ref.name, ref.version, cache)
-        verify_cached(version_dir(cache, ref.name, ref.version))
-        return version_dir(cache, ref.name, ref.version)
+    pinned = version_dir(cache, ref.name, ref.version) if ref.version is not None else None
+    if pinned is not None and (pinned / "manifest.json").exists():
+        if tracking_uri and Manifest.read(pinned).artifact_sha256 is None:
+            # Cached before hashes were recorded: the registry may hold its hash by now (`mlops models trust`).
+            log.info(
+                "model %s version %s cached without a hash: checking it against %s", ref.name, ref.version, tracking_uri
+            )
+        else:
+            log.info("model %s version %s found in cache %s", ref.name, ref.version, cache)
+            verify_cached(pinned)
+            return pinned
     if not tracking_uri:
         raise ModelLoadError(
             f"{uri} is not in the cache {cache} and no tracking URI is set: pass --tracking-uri or set "
@@ -82,7 +89,7 @@ def fetch(uri: str, tracking_uri: str | None, cache: Path) -> Path:
     except ModelLoadError:
         raise
     except Exception as exc:
-        fallback = _cached_alias(cache, ref)
+        fallback = _cached_alias(cache, ref) or (pinned if pinned and (pinned / "manifest.json").exists() else None)
         if fallback is None:
             raise ModelLoadError(
                 f"cannot load {uri} from {tracking_uri} ({type(exc).__name__}: {exc}) and there is no cached copy "

@@ -311,3 +311,27 @@ def test_mlops_models_trust_records_the_hash_of_an_unhashed_version_once(
     again = runner.invoke(app, args)
     assert again.exit_code == 1
     assert f"already has {TAG_ARTIFACT_SHA256}={digest}" in again.output
+
+
+def test_a_copy_cached_before_hashes_loads_once_the_registry_holds_its_hash(
+    mlflow_server: str, model_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server upgraded over a cache filled before hashes existed: its pinned copy is checked against the
+    registry (not refused for its manifest alone) and adopts the hash once `mlops models trust` recorded it."""
+    from mlflow import MlflowClient
+
+    from ml.registry import tag_artifact_sha256
+    from ml.serve.loader import ModelLoadError, verify_cached
+
+    version = str(log_small_model(mlflow_server, registered_model_name=model_name).registered_model_version)
+    uri = ModelRef.pinned(model_name, version).uri
+    monkeypatch.setenv(ALLOW_UNHASHED_ENV, "1")
+    cached = _fetch(uri, mlflow_server, tmp_path)
+    monkeypatch.delenv(ALLOW_UNHASHED_ENV)
+    assert json.loads((cached / "manifest.json").read_text())["artifact_sha256"] is None
+    with pytest.raises(ModelLoadError, match=f"no `{TAG_ARTIFACT_SHA256}` tag"):
+        _fetch(uri, mlflow_server, tmp_path)  # the registry has no hash yet either
+    digest = tag_artifact_sha256(MlflowClient(mlflow_server, mlflow_server), model_name, version)
+    assert _fetch(uri, mlflow_server, tmp_path) == cached
+    assert verify_cached(cached).artifact_sha256 == digest
+    assert _fetch(uri, None, tmp_path) == cached  # and offline from now on
