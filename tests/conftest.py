@@ -8,11 +8,41 @@
 
 from __future__ import annotations
 
+import os
+import pickle
+import sys
 from collections.abc import Iterator
 
 import pytest
 
 from tests.support.names import unique_model_name
+
+# pulumi.dynamic's serialize_provider wraps the pure-Python pickler's `_batch_setitems` again on every call and
+# never puts it back; after some thousand dynamic resources in one process (the mock suites), anything pickled
+# through `pickle._Pickler` (joblib does) recurses past the limit. Each test gets the pickler as Python has it.
+_PICKLER_METHODS = {name: getattr(pickle._Pickler, name) for name in ("_batch_setitems", "save_dict")}  # type: ignore[attr-defined]
+_MLFLOW_URI_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+@pytest.fixture(autouse=True)
+def _process_globals_stay_with_their_test() -> Iterator[None]:
+    """Undo what libraries leave in the process: the pickler patch above, and the tracking and registry
+    URIs `mlflow.set_tracking_uri` sets process-wide and exports to the environment (a later test would
+    otherwise talk to another test's server, and so would every subprocess it starts)."""
+    saved = {key: os.environ.get(key) for key in _MLFLOW_URI_ENV}
+    yield
+    for name, method in _PICKLER_METHODS.items():
+        setattr(pickle._Pickler, name, method)  # type: ignore[attr-defined]
+    if "mlflow" in sys.modules:
+        import mlflow
+
+        mlflow.set_tracking_uri(saved["MLFLOW_TRACKING_URI"])
+        mlflow.set_registry_uri(saved["MLFLOW_REGISTRY_URI"])
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @pytest.fixture(scope="session")
