@@ -107,24 +107,32 @@ def _requirements_pinned_from_this_environment() -> Iterator[None]:
 
 @contextmanager
 def tracking_to(uri: str) -> Iterator[None]:
-    """Point MLflow's fluent API at ``uri`` for the block, then restore exactly what was there before.
+    """Point MLflow's process-wide tracking and registry URIs at ``uri`` for the block, then put back exactly
+    what was there before, including unset.
 
-    ``mlflow.set_tracking_uri`` also writes ``MLFLOW_TRACKING_URI`` into the environment, and
-    ``get_tracking_uri`` reports a default when nothing is set, so both the module-level value and the
-    variable are saved and put back; otherwise a caller's environment would silently be overridden.
+    Both are pinned: ``models:/`` URIs resolve against the registry URI, which a caller (or an earlier
+    ``set_registry_uri`` anywhere in the process) may have pointed at another server. ``set_tracking_uri``
+    and ``set_registry_uri`` also export ``MLFLOW_TRACKING_URI`` and ``MLFLOW_REGISTRY_URI``, so the
+    module-level values and the variables are saved and restored together; otherwise every later client and
+    child process would stay pinned to this server.
     """
     import mlflow
+    from mlflow.tracking._model_registry import utils as registry_utils
     from mlflow.tracking._tracking_service import utils as tracking_utils
 
-    previous_global = tracking_utils._tracking_uri
-    previous_env = os.environ.get("MLFLOW_TRACKING_URI")
+    saved_globals = (tracking_utils._tracking_uri, registry_utils._registry_uri)
+    saved_env = {key: os.environ.get(key) for key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
     try:
         yield
     finally:
-        mlflow.set_tracking_uri(previous_global)  # type: ignore[arg-type]
-        if previous_env is not None:
-            os.environ["MLFLOW_TRACKING_URI"] = previous_env
+        tracking_utils._tracking_uri, registry_utils._registry_uri = saved_globals
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def flatten_params(prefix: str, params: dict[str, Any]) -> dict[str, str]:

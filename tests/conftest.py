@@ -21,7 +21,9 @@ from tests.support.names import unique_model_name
 # never puts it back; after some thousand dynamic resources in one process (the mock suites), anything pickled
 # through `pickle._Pickler` (joblib does) recurses past the limit. Each test gets the pickler as Python has it.
 _PICKLER_METHODS = {name: getattr(pickle._Pickler, name) for name in ("_batch_setitems", "save_dict")}  # type: ignore[attr-defined]
-_MLFLOW_URI_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+# What the session started with, not what the previous test left: a module- or session-scoped fixture that
+# sets a URI runs before any test saves anything, and its value would otherwise be restored forever after.
+_MLFLOW_URI_AT_START = {key: os.environ.get(key) for key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
 
 
 @pytest.fixture(autouse=True)
@@ -29,16 +31,16 @@ def _process_globals_stay_with_their_test() -> Iterator[None]:
     """Undo what libraries leave in the process: the pickler patch above, and the tracking and registry
     URIs `mlflow.set_tracking_uri` sets process-wide and exports to the environment (a later test would
     otherwise talk to another test's server, and so would every subprocess it starts)."""
-    saved = {key: os.environ.get(key) for key in _MLFLOW_URI_ENV}
     yield
     for name, method in _PICKLER_METHODS.items():
         setattr(pickle._Pickler, name, method)  # type: ignore[attr-defined]
     if "mlflow" in sys.modules:
-        import mlflow
+        from mlflow.tracking._model_registry import utils as registry_utils
+        from mlflow.tracking._tracking_service import utils as tracking_utils
 
-        mlflow.set_tracking_uri(saved["MLFLOW_TRACKING_URI"])
-        mlflow.set_registry_uri(saved["MLFLOW_REGISTRY_URI"])
-    for key, value in saved.items():
+        tracking_utils._tracking_uri = _MLFLOW_URI_AT_START["MLFLOW_TRACKING_URI"]
+        registry_utils._registry_uri = _MLFLOW_URI_AT_START["MLFLOW_REGISTRY_URI"]
+    for key, value in _MLFLOW_URI_AT_START.items():
         if value is None:
             os.environ.pop(key, None)
         else:

@@ -27,9 +27,10 @@ from contract import (
     VERSION_TAGS,
 )
 from ml.artifact_hash import artifact_sha256
+from ml.mlflow_log import tracking_to
 from ml.promote.audit import _split as split_tag
 from ml.promote.checks import GateResult
-from ml.promote.versions import ModelVersionRef, get_version, using_tracking
+from ml.promote.versions import ModelVersionRef, get_version
 from ml.registry import HOLDOUT_ARTIFACT, MODEL_CARD_ARTIFACT, PROFILE_ARTIFACT, SPEC_ARTIFACT
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ def copy_version(
         card = workdir / MODEL_CARD_ARTIFACT
         card.write_text(_model_card(candidate, source_env, tags, companions.get(MODEL_CARD_ARTIFACT)))
         companions[MODEL_CARD_ARTIFACT] = card
-        with using_tracking(target_uri):
+        with tracking_to(target_uri):
             mlflow.set_experiment(EXPERIMENT)
             with mlflow.start_run(run_name=f"{candidate.name} v{candidate.version} from {source_env}") as run:
                 mlflow.log_params({k: v[:500] for k, v in candidate.params.items()})

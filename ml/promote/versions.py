@@ -4,45 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from contract import CHALLENGER, TAG_GATES, ModelRef
 from ml.artifact_hash import recorded_sha256, verify_artifacts
+from ml.mlflow_log import tracking_to
 
 
 class VersionNotFound(LookupError):
     """The requested model version or alias does not exist in that registry."""
-
-
-@contextlib.contextmanager
-def using_tracking(uri: str) -> Iterator[None]:
-    """Point MLflow's process-wide tracking and registry URIs at one environment for the block.
-
-    Both are put back exactly as they were, including unset: `set_registry_uri` also exports
-    `MLFLOW_REGISTRY_URI`, which would otherwise pin every later client and child process to this server.
-    """
-    import mlflow
-    from mlflow.tracking._model_registry import utils as registry_utils
-
-    from ml.mlflow_log import tracking_to
-
-    previous_registry = registry_utils._registry_uri
-    previous_env = os.environ.get("MLFLOW_REGISTRY_URI")
-    with tracking_to(uri):
-        mlflow.set_registry_uri(uri)
-        try:
-            yield
-        finally:
-            registry_utils._registry_uri = previous_registry
-            if previous_env is None:
-                os.environ.pop("MLFLOW_REGISTRY_URI", None)
-            else:
-                os.environ["MLFLOW_REGISTRY_URI"] = previous_env
 
 
 @dataclass(frozen=True)
@@ -78,7 +52,7 @@ class ModelVersionRef:
         """A run artifact of this version (e.g. `holdout.parquet`), downloaded into `dst`."""
         import mlflow
 
-        with using_tracking(self.tracking_uri):
+        with tracking_to(self.tracking_uri):
             local = mlflow.artifacts.download_artifacts(
                 run_id=self.run_id, artifact_path=artifact_path, dst_path=str(dst), tracking_uri=self.tracking_uri
             )
@@ -89,7 +63,7 @@ class ModelVersionRef:
         the artifact hash recorded at registration (else `ArtifactIntegrityError`, before anything loads them)."""
         import mlflow
 
-        with using_tracking(self.tracking_uri):
+        with tracking_to(self.tracking_uri):
             local = mlflow.artifacts.download_artifacts(
                 artifact_uri=self.uri,
                 dst_path=str(dst),

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from contract import ModelRef
+from ml import mlflow_log
 from ml.artifact_hash import ArtifactIntegrityError, recorded_sha256, verify_artifacts
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,6 @@ def fetch(uri: str, tracking_uri: str | None, cache: Path) -> Path:
 
 
 def _download(ref: ModelRef, tracking_uri: str, cache: Path) -> Path:
-    import mlflow
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
@@ -124,11 +124,9 @@ def _download(ref: ModelRef, tracking_uri: str, cache: Path) -> Path:
         raise
     target = version_dir(cache, ref.name, str(mv.version))
     if not (target / "manifest.json").exists():
-        # The registry must be named too: without it MLflow resolves models:/ against its default registry,
-        # not the tracking server given here.
-        mlflow.set_tracking_uri(tracking_uri)
-        mlflow.set_registry_uri(tracking_uri)
-        _download_and_publish(ref, mv, tracking_uri, target)
+        # The registry is pinned too: models:/ resolves against the registry URI, not the tracking server.
+        with mlflow_log.tracking_to(tracking_uri):
+            _download_and_publish(ref, mv, tracking_uri, target)
     else:
         _use_published(target, recorded_sha256(mv.tags or {}), tracking_uri)
     if ref.alias is not None:

@@ -81,13 +81,14 @@ def _register_unportable(tracking_uri: str, good_version: str) -> str:
     from mlflow import MlflowClient
     from mlflow.models import Model
 
-    from ml.promote.versions import get_version, using_tracking
+    from ml.mlflow_log import tracking_to
+    from ml.promote.versions import get_version
     from ml.registry import tag_artifact_sha256
     from tests.e2e.unportable import rewrap
 
     good = get_version(tracking_uri, MODEL, version=good_version)
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    with tempfile.TemporaryDirectory() as tmp, using_tracking(tracking_uri):
+    with tempfile.TemporaryDirectory() as tmp, tracking_to(tracking_uri):
         model_dir = good.download_model(Path(tmp) / "model")
         signature = Model.load(str(model_dir / "MLmodel")).signature
         companions = [

@@ -44,21 +44,21 @@ def _recorded(tracking_uri: str, name: str, version: str) -> str:
 def _downloaded_sha256(tracking_uri: str, name: str, version: str) -> str:
     import mlflow
 
-    from ml.promote.versions import using_tracking
+    from ml.mlflow_log import tracking_to
 
-    with tempfile.TemporaryDirectory() as tmp, using_tracking(tracking_uri):
+    with tempfile.TemporaryDirectory() as tmp, tracking_to(tracking_uri):
         local = mlflow.artifacts.download_artifacts(artifact_uri=ModelRef.pinned(name, version).uri, dst_path=tmp)
         return artifact_sha256(Path(local))
 
 
 def _fetch(uri: str, tracking_uri: str | None, cache: Path) -> Path:
     """The server's loader, with MLflow's process-wide URIs put back afterwards (it sets them for its process)."""
-    from ml.promote.versions import using_tracking
+    from ml.mlflow_log import tracking_to
     from ml.serve.loader import fetch
 
     if tracking_uri is None:
         return fetch(uri, None, cache)
-    with using_tracking(tracking_uri):
+    with tracking_to(tracking_uri):
         return fetch(uri, tracking_uri, cache)
 
 
@@ -245,7 +245,7 @@ def test_a_copy_another_replica_published_first_is_checked_and_kept(
     """The loser of the race: its download is discarded, the published copy is verified and used as it is."""
     from mlflow import MlflowClient
 
-    from ml.promote.versions import using_tracking
+    from ml.mlflow_log import tracking_to
     from ml.serve import loader
 
     version = register_small_model(mlflow_server, model_name)
@@ -253,13 +253,13 @@ def test_a_copy_another_replica_published_first_is_checked_and_kept(
     published = _fetch(ref.uri, mlflow_server, tmp_path)
     inode = (published / "model" / "model.pkl").stat().st_ino
     mv = MlflowClient(mlflow_server, mlflow_server).get_model_version(model_name, version)
-    with using_tracking(mlflow_server):
+    with tracking_to(mlflow_server):
         loader._download_and_publish(ref, mv, mlflow_server, published)
     assert (published / "model" / "model.pkl").stat().st_ino == inode
     assert [p.name for p in published.parent.iterdir()] == [version]
 
     (published / "model" / "model.pkl").write_bytes(b"not the registered pickle")
-    with using_tracking(mlflow_server), pytest.raises(loader.ModelLoadError, match=r"delete .* to download it again"):
+    with tracking_to(mlflow_server), pytest.raises(loader.ModelLoadError, match=r"delete .* to download it again"):
         loader._download_and_publish(ref, mv, mlflow_server, published)
     assert [p.name for p in published.parent.iterdir()] == [version]
 

@@ -30,11 +30,11 @@ def log_small_model(tracking_uri: str, registered_model_name: str | None = None)
     from mlflow.models import infer_signature
     from sklearn.linear_model import LogisticRegression
 
-    from ml.promote.versions import using_tracking
+    from ml.mlflow_log import tracking_to
 
     frame, target = small_frame()
     model = LogisticRegression().fit(frame, target)
-    with using_tracking(tracking_uri):
+    with tracking_to(tracking_uri):
         mlflow.set_experiment("artifact-hash-tests")
         with mlflow.start_run():
             return mlflow.sklearn.log_model(

@@ -7,10 +7,11 @@ import json
 import pytest
 
 from contract import TAG_PROMOTION_GATES
+from ml.mlflow_log import tracking_to
 from ml.promote.audit import TAG_CHUNK, _joined
 from ml.promote.checks import GateResult
 from ml.promote.transfer import copy_version, lineage_tags, run_tags
-from ml.promote.versions import get_version, using_tracking
+from ml.promote.versions import get_version
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +24,7 @@ def register(tracking_uri: str, name: str) -> None:
     from ml.registry import register_version
 
     model = DummyClassifier().fit([[0.0], [1.0]], [0, 1])
-    with using_tracking(tracking_uri):
+    with tracking_to(tracking_uri):
         mlflow.set_experiment("transfer-tests")
         with mlflow.start_run() as run:
             info = mlflow.sklearn.log_model(model, name="model")

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import requests
 
+from ml.mlflow_log import tracking_to
 from tests.ml.serve.serve_models import MIXED_MODEL, ServeProcess, mixed_frame
 
 pytestmark = pytest.mark.integration
@@ -48,8 +49,8 @@ def test_predictions_match_the_registered_model(model_server: ServeProcess, mlfl
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["request_id"] == "match-1" and response.headers["x-request-id"] == "match-1"
-    mlflow.set_tracking_uri(mlflow_server)
-    model = mlflow.sklearn.load_model(f"models:/{MIXED_MODEL}@champion")
+    with tracking_to(mlflow_server):
+        model = mlflow.sklearn.load_model(f"models:/{MIXED_MODEL}@champion")
     assert body["predictions"] == model.predict(frame).tolist()
     np.testing.assert_allclose(body["probabilities"], model.predict_proba(frame), rtol=1e-9)
     assert body["classes"] == [0, 1]

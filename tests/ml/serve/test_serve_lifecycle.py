@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import requests
 
+from ml.mlflow_log import tracking_to
 from tests.ml.serve.serve_models import FOREST_MODEL, MIXED_MODEL, ServeProcess, read_s3_jsonl
 from tests.support.names import unique_model_name
 from tests.support.ports import free_port
@@ -188,13 +189,13 @@ def test_serves_the_breast_cancer_example_on_the_fast_path(tmp_path: Path, regis
     import pandas as pd
     from mlflow import MlflowClient
 
-    mlflow.set_tracking_uri(registered_model.tracking_uri)
     client = MlflowClient(registered_model.tracking_uri)
     target = client.get_model_version(registered_model.name, registered_model.version).tags["target"]
-    holdout = pd.read_parquet(
-        mlflow.artifacts.download_artifacts(run_id=registered_model.run_id, artifact_path="holdout.parquet")
-    ).drop(columns=[target])
-    model = mlflow.sklearn.load_model(f"models:/{registered_model.name}/{registered_model.version}")
+    with tracking_to(registered_model.tracking_uri):
+        holdout = pd.read_parquet(
+            mlflow.artifacts.download_artifacts(run_id=registered_model.run_id, artifact_path="holdout.parquet")
+        ).drop(columns=[target])
+        model = mlflow.sklearn.load_model(f"models:/{registered_model.name}/{registered_model.version}")
     server = ServeProcess(
         tmp_path,
         ["--model-uri", f"models:/{registered_model.name}/{registered_model.version}"],

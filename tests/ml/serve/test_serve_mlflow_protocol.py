@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import requests
 
+from ml.mlflow_log import tracking_to
 from tests.ml.serve.serve_models import MIXED_MODEL, ServeProcess, mixed_frame
 
 pytestmark = pytest.mark.integration
@@ -25,9 +26,8 @@ def mlflow_app(mlflow_server: str, serve_models: dict[str, str]) -> Any:
     from fastapi.testclient import TestClient
     from mlflow.pyfunc import scoring_server
 
-    mlflow.set_tracking_uri(mlflow_server)
-    mlflow.set_registry_uri(mlflow_server)
-    model = mlflow.pyfunc.load_model(f"models:/{MIXED_MODEL}/{serve_models[MIXED_MODEL]}")
+    with tracking_to(mlflow_server):
+        model = mlflow.pyfunc.load_model(f"models:/{MIXED_MODEL}/{serve_models[MIXED_MODEL]}")
     return TestClient(scoring_server.init(model))
 
 
@@ -58,7 +58,8 @@ def test_mlflow_client_scores_our_server(model_server: ServeProcess, mlflow_serv
     client.wait_server_ready(timeout=10)
     data = frame(50)
     result = client.invoke(data)
-    model = mlflow.sklearn.load_model(f"models:/{MIXED_MODEL}@champion")
+    with tracking_to(mlflow_server):
+        model = mlflow.sklearn.load_model(f"models:/{MIXED_MODEL}@champion")
     assert result.get_predictions(predictions_format="ndarray").tolist() == model.predict(data).tolist()
     assert client.get_version()
 

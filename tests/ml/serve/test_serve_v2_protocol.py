@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import requests
 
+from ml.mlflow_log import tracking_to
 from tests.ml.serve.serve_models import MIXED_MODEL, ServeProcess, mixed_frame
 
 pytestmark = pytest.mark.integration
@@ -58,8 +59,8 @@ def test_infer_matches_the_registered_model(triton: Any, mlflow_server: str, bin
     import tritonclient.http as httpclient
 
     data, _ = mixed_frame(40, seed=21)
-    mlflow.set_tracking_uri(mlflow_server)
-    model = mlflow.sklearn.load_model(f"models:/{MIXED_MODEL}@champion")
+    with tracking_to(mlflow_server):
+        model = mlflow.sklearn.load_model(f"models:/{MIXED_MODEL}@champion")
     outputs = None
     if not binary:
         outputs = [
