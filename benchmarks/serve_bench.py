@@ -42,6 +42,7 @@ def register_models(tracking_uri: str, wanted: list[str]) -> dict[str, tuple[str
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    from ml.registry import tag_artifact_sha256
     from ml.train import run_training
     from ml.training_config import load_config_and_spec
 
@@ -63,7 +64,10 @@ def register_models(tracking_uri: str, wanted: list[str]) -> dict[str, tuple[str
                 registered_model_name="bench-scaler-lr",
                 serialization_format="pickle",
             )
-        out["scaler + LR"] = ("bench-scaler-lr", str(info.registered_model_version))
+        version = str(info.registered_model_version)
+        # What `mlops train` records for every version: the server loads no version without its files' hash.
+        tag_artifact_sha256(mlflow.MlflowClient(tracking_uri), "bench-scaler-lr", version)
+        out["scaler + LR"] = ("bench-scaler-lr", version)
     return out
 
 
