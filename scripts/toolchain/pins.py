@@ -28,6 +28,11 @@ KUBERNETES_GO_MODULES: dict[str, str] = {
 
 ACTIONLINT_VERSION = "v1.7.12"
 
+# sha256 of downloaded archives, by file name. A pinned value wins over the publisher's checksums file;
+# an archive that neither names is not used (see toolchain.checksums). Add a line when its value is
+# taken from the publisher's release page: a value nobody has seen would only make every download fail.
+ARCHIVE_SHA256: dict[str, str] = {}
+
 BASE_IMAGE = "mlops-base:bookworm-py311"
 BASE_IMAGE_UPSTREAM = "python:3.11-slim-bookworm"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"

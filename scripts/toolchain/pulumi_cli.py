@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toolchain import cache, golang, pins
+from toolchain.checksums import Download, fetch_verified
 from toolchain.context import Context, host_platform
 from toolchain.system import BootstrapError, FetchError
 from toolchain.versions import Version, VersionError, parse_cli_version
@@ -18,6 +19,8 @@ from toolchain.versions import Version, VersionError, parse_cli_version
 log = logging.getLogger("bootstrap")
 
 CLI_URL = "https://get.pulumi.com/releases/sdk/pulumi-v{version}-{os}-{arch}.tar.gz"
+CHECKSUMS_NAME = "pulumi-{version}-checksums.txt"
+"""The publisher's sha256 list for a release, beside its archives."""
 PKG_MODULE = "github.com/pulumi/pulumi/pkg/v3"
 SDK_MODULE = "github.com/pulumi/pulumi/sdk/v3"
 CLI_PACKAGE = "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"
@@ -83,13 +86,15 @@ def _extract(archive: Path, dest: Path) -> None:
 
 
 def from_download(ctx: Context, version: str, urls: Sequence[str]) -> Cli | None:
+    """The official archive, used only when its sha256 matches the pinned one or the release's checksums file."""
     entry = ctx.cache / "pulumi" / f"v{version}-download"
     entry.parent.mkdir(parents=True, exist_ok=True)
     for url in urls:
         try:
             with tempfile.TemporaryDirectory(dir=entry.parent) as tmp:
                 archive = Path(tmp) / "pulumi.tar.gz"
-                ctx.system.fetch(url, archive, ctx.download_timeout)
+                download = Download(url, f"{url.rsplit('/', 1)[0]}/{CHECKSUMS_NAME.format(version=version)}")
+                fetch_verified(ctx.system, download, archive, ctx.download_timeout)
 
                 def produce(scratch: Path, archive: Path = archive) -> None:
                     _extract(archive, scratch / "unpacked")

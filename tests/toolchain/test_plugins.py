@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from toolchain import pins, plugins
+from toolchain.checksums import sha256_of
 from toolchain.context import Context
 from toolchain.system import BootstrapError
 
@@ -80,6 +81,7 @@ def test_download_is_used_when_reachable(ctx: Context, http_root, monkeypatch: p
         info.size, info.mode = len(data), 0o755
         tar.addfile(info, io.BytesIO(data))
     monkeypatch.setattr(plugins, "PLUGIN_URL", base + "/k8s.tar.gz?{name}{version}{os}{arch}")
+    monkeypatch.setitem(pins.ARCHIVE_SHA256, "k8s.tar.gz", sha256_of(root / "k8s.tar.gz"))
     binary = plugins.plugin_binary(ctx, plugins.kubernetes_spec(ctx.repo / "pyproject.toml"))
     assert ctx.system.run([binary]).stdout.strip() == "downloaded"
     assert len(requested) == 1
@@ -120,3 +122,23 @@ def test_install_once_then_skip(ctx: Context, fake_go: Path, fake_pulumi: Path) 
     assert len(fake_pulumi.read_text().splitlines()) == 1
     assert fake_go.read_text().count("build -o") == 1
     assert plugins.check(ctx) == f"resource plugin kubernetes v{VERSION} installed"
+
+
+@pytest.mark.parametrize("pinned", [None, "0" * 64])
+def test_a_plugin_archive_nothing_vouches_for_is_not_used(
+    ctx: Context, http_root, monkeypatch: pytest.MonkeyPatch, fake_go: Path, provider_module: Path, pinned: str | None
+) -> None:
+    """No pinned checksum (Pulumi lists none for plugins), or a pinned one the archive does not match: the
+    plugin is built from the module proxy instead, and the archive never reaches the cache."""
+    root, base, _ = http_root
+    with tarfile.open(root / "k8s.tar.gz", "w:gz") as tar:
+        data = b"#!/bin/sh\necho downloaded\n"
+        info = tarfile.TarInfo("pulumi-resource-kubernetes")
+        info.size, info.mode = len(data), 0o755
+        tar.addfile(info, io.BytesIO(data))
+    monkeypatch.setattr(plugins, "PLUGIN_URL", base + "/k8s.tar.gz?{name}{version}{os}{arch}")
+    if pinned:
+        monkeypatch.setitem(pins.ARCHIVE_SHA256, "k8s.tar.gz", pinned)
+    binary = plugins.plugin_binary(ctx, plugins.kubernetes_spec(ctx.repo / "pyproject.toml"))
+    assert ctx.system.run([binary]).stdout.strip() == VERSION  # the build, not the archive
+    assert "build -o" in fake_go.read_text()

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from toolchain import pulumi_cli
+from toolchain.checksums import sha256_of
 from toolchain.context import Context
 from toolchain.system import BootstrapError
 
@@ -37,7 +38,17 @@ def release(http_root: tuple[Path, str, list[str]]) -> tuple[str, list[str]]:
             "pulumi/pulumi-language-python": "#!/bin/sh\n",
         },
     )
+    _checksums(root, {"pulumi.tar.gz": sha256_of(root / "pulumi.tar.gz")})
     return f"{base}/pulumi.tar.gz", requested
+
+
+def _checksums(root: Path, digests: dict[str, str]) -> None:
+    """The release's checksums file, as the publisher lays it out beside the archives."""
+    lines = "".join(f"{digest}  {name}\n" for name, digest in digests.items())
+    (root / f"pulumi-{PIN}-checksums.txt").write_text(lines)
+
+
+FETCHED = [f"/pulumi-{PIN}-checksums.txt", "/pulumi.tar.gz"]
 
 
 def test_the_pinned_pulumi_on_path_wins(
@@ -59,7 +70,7 @@ def test_newer_pulumi_on_path_falls_through_to_the_download(
     with caplog.at_level("INFO", logger="bootstrap"):
         cli = pulumi_cli.resolve(ctx, PIN, urls=[url])
     assert (cli.origin, str(cli.version)) == ("download", PIN)
-    assert requested == ["/pulumi.tar.gz"]
+    assert requested == FETCHED
     assert f"is v3.280.0, not the pinned v{PIN}; not using it" in caplog.text
 
 
@@ -68,7 +79,7 @@ def test_old_pulumi_on_path_falls_through_to_the_download(ctx: Context, make_exe
     url, requested = release
     cli = pulumi_cli.resolve(ctx, PIN, urls=[url])
     assert cli.origin == "download"
-    assert requested == ["/pulumi.tar.gz"]
+    assert requested == FETCHED
     assert cli.directory == ctx.cache / "pulumi" / f"v{PIN}-download"
     assert str(pulumi_cli.cli_version(ctx, cli.pulumi)) == PIN
     assert (cli.directory / "pulumi-language-python").is_file()
@@ -94,7 +105,7 @@ def test_second_run_reuses_the_download_without_network(ctx: Context, release, u
     pulumi_cli.resolve(ctx, PIN, urls=[url])
     again = pulumi_cli.resolve(ctx, PIN, urls=[unreachable_url])
     assert again.origin == "cache (download)"
-    assert requested == ["/pulumi.tar.gz"]
+    assert requested == FETCHED
 
 
 def test_unreachable_download_builds_from_go_modules(ctx: Context, fake_go: Path, unreachable_url: str) -> None:
@@ -132,6 +143,7 @@ def test_no_download_and_no_go_is_a_clear_error(ctx: Context, bin_dir: Path, unr
 def test_archive_without_pulumi_is_rejected(ctx: Context, http_root, fake_go: Path) -> None:
     root, base, _ = http_root
     _tarball(root / "other.tar.gz", {"README": "not pulumi"})
+    _checksums(root, {"other.tar.gz": sha256_of(root / "other.tar.gz")})
     cli = pulumi_cli.resolve(ctx, PIN, urls=[f"{base}/other.tar.gz"])
     assert cli.origin == "build"
     assert not (ctx.cache / "pulumi" / f"v{PIN}-download").exists()
@@ -140,6 +152,7 @@ def test_archive_without_pulumi_is_rejected(ctx: Context, http_root, fake_go: Pa
 def test_archive_of_another_version_is_rejected(ctx: Context, http_root, fake_go: Path) -> None:
     root, base, _ = http_root
     _tarball(root / "old.tar.gz", {"pulumi/pulumi": "#!/bin/sh\necho v3.1.0\n"})
+    _checksums(root, {"old.tar.gz": sha256_of(root / "old.tar.gz")})
     assert pulumi_cli.resolve(ctx, PIN, urls=[f"{base}/old.tar.gz"]).origin == "build"
     assert not (ctx.cache / "pulumi" / f"v{PIN}-download").exists()
 
@@ -148,3 +161,35 @@ def test_default_urls_name_this_platform() -> None:
     (url,) = pulumi_cli.cli_urls(PIN)
     assert url.startswith(f"https://get.pulumi.com/releases/sdk/pulumi-v{PIN}-")
     assert url.endswith(("-linux-x64.tar.gz", "-linux-arm64.tar.gz", "-darwin-x64.tar.gz", "-darwin-arm64.tar.gz"))
+
+
+def test_an_archive_whose_checksum_differs_is_not_used(
+    ctx: Context, http_root, release, fake_go: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url, requested = release
+    root = http_root[0]
+    listing = (root / f"pulumi-{PIN}-checksums.txt").read_text()
+    (root / f"pulumi-{PIN}-checksums.txt").write_text(listing.replace(listing[:64], "f" * 64))
+    with caplog.at_level("INFO", logger="bootstrap"):
+        cli = pulumi_cli.resolve(ctx, PIN, urls=[url])
+    assert cli.origin == "build"
+    assert "a corrupted or substituted archive; not using it" in caplog.text
+    assert not (ctx.cache / "pulumi" / f"v{PIN}-download").exists()
+    assert requested == FETCHED
+
+
+def test_an_archive_its_release_does_not_list_is_not_used(ctx: Context, http_root, release, fake_go: Path) -> None:
+    url, requested = release
+    (http_root[0] / f"pulumi-{PIN}-checksums.txt").unlink()
+    assert pulumi_cli.resolve(ctx, PIN, urls=[url]).origin == "build"
+    assert set(requested) == {f"/pulumi-{PIN}-checksums.txt"}  # a 404 is logged twice; the archive never fetched
+    assert not (ctx.cache / "pulumi" / f"v{PIN}-download").exists()
+
+
+def test_a_pinned_checksum_wins_over_the_release_listing(
+    ctx: Context, release, fake_go: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, requested = release
+    monkeypatch.setitem(pulumi_cli.pins.ARCHIVE_SHA256, "pulumi.tar.gz", "e" * 64)
+    assert pulumi_cli.resolve(ctx, PIN, urls=[url]).origin == "build"
+    assert requested == ["/pulumi.tar.gz"]  # no listing needed: the pin decides, and refuses
