@@ -12,6 +12,7 @@ from typing import Any
 import pulumi
 
 from contract import Outputs
+from infra.components.monitoring import MonitoringSchedule, MonitoringScheduleArgs
 from infra.components.registry import ContainerRegistry, ContainerRegistryArgs
 from infra.components.serving import ServingCluster, ServingClusterArgs
 from infra.components.storage import ArtifactStore, ArtifactStoreArgs
@@ -24,7 +25,8 @@ from infra.settings import Settings
 
 
 class Platform(pulumi.ComponentResource):
-    """Registry, artifact store, tracking server, training and serving clusters of one environment.
+    """Registry, artifact store, tracking server, training and serving clusters of one environment, and the
+    scheduled monitor of what it serves when the stack sets `mlops:monitoring.schedule`.
 
     `model_uri` is the pinned model to serve (see `infra.model_ref`), or "" for none.
     """
@@ -107,6 +109,22 @@ class Platform(pulumi.ComponentResource):
             ),
             child,
         )
+
+        if settings.monitoring.scheduled and model_uri:
+            # The served version is what the prediction log holds answers of, so it is what a pass judges.
+            MonitoringSchedule(
+                f"{name}-monitoring",
+                MonitoringScheduleArgs(
+                    settings=settings,
+                    image=image("trainer"),
+                    model_uri=model_uri,
+                    tracking_uri=tracking.internal_uri,
+                    prediction_log_uri=serving.prediction_log_uri,
+                    tracking_credentials=tracking_login,
+                    network=base.network,
+                ),
+                child,
+            )
 
         self.outputs = {
             Outputs.TARGET: pulumi.Output.from_input(settings.target),

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 import pulumi
 
 from infra.components import docker, kubernetes
+from infra.components.docker import monitoring as docker_monitoring
 from infra.components.docker import registry as docker_registry
 from infra.components.docker import serving as docker_serving
 from infra.components.docker import storage as docker_storage
 from infra.components.docker import tracking as docker_tracking
 from infra.components.docker import training as docker_training
+from infra.components.kubernetes import monitoring as kubernetes_monitoring
 from infra.components.kubernetes import registry as kubernetes_registry
 from infra.components.kubernetes import serving as kubernetes_serving
 from infra.components.kubernetes import storage as kubernetes_storage
@@ -29,6 +31,8 @@ from infra.components.types import (
     ContainerRegistryArgs,
     ContainerRegistryOutputs,
     Foundation,
+    MonitoringScheduleArgs,
+    MonitoringScheduleOutputs,
     ServingClusterArgs,
     ServingClusterOutputs,
     TrackingServerArgs,
@@ -49,6 +53,7 @@ class Target:
     tracking: Callable[[Component, TrackingServerArgs], TrackingServerOutputs]
     training: Callable[[Component, TrainingClusterArgs], TrainingClusterOutputs]
     serving: Callable[[Component, ServingClusterArgs], ServingClusterOutputs]
+    monitoring: Callable[[Component, MonitoringScheduleArgs], MonitoringScheduleOutputs]
 
 
 TARGETS: Mapping[str, Target] = {
@@ -59,6 +64,7 @@ TARGETS: Mapping[str, Target] = {
         tracking=docker_tracking.create,
         training=docker_training.create,
         serving=docker_serving.create,
+        monitoring=docker_monitoring.create,
     ),
     "kubernetes": Target(
         foundation=kubernetes.foundation,
@@ -67,5 +73,6 @@ TARGETS: Mapping[str, Target] = {
         tracking=kubernetes_tracking.create,
         training=kubernetes_training.create,
         serving=kubernetes_serving.create,
+        monitoring=kubernetes_monitoring.create,
     ),
 }

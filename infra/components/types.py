@@ -147,3 +147,32 @@ class ServingClusterOutputs:
     """The pinned model URI the replicas serve, or empty."""
     prediction_log_uri: pulumi.Output[str]
     """`file://<host dir>` (docker) or `s3://bucket/prefix`."""
+
+
+MONITOR_CPUS = 1.0
+MONITOR_MEMORY_MB = 1024
+"""Limits of a scheduled monitoring pass: it streams the prediction log one row group at a time (about 500 MB
+at peak for a 10M-row window, README "Drift monitoring"), on one core."""
+
+
+@dataclass
+class MonitoringScheduleArgs:
+    settings: Settings
+    image: pulumi.Input[str]
+    """The trainer image (`images["trainer"]`): it holds `ml`, whose `python -m ml.monitor` runs a pass."""
+    model_uri: str
+    """The pinned `models:/NAME/VERSION` the serving cluster serves (empty: nothing served, nothing scheduled)."""
+    tracking_uri: pulumi.Input[str]
+    """The tracking server as the platform's workloads reach it (internal URI)."""
+    prediction_log_uri: pulumi.Input[str]
+    """The serving cluster's prediction log: `file://<host dir>` (docker) or `s3://bucket/prefix`."""
+    tracking_credentials: TrackingCredentials | None = None
+    """The login the monitor reads the registry and logs its runs with, when the tracking server requires one."""
+    network: pulumi.Input[str] | None = None
+    """docker: the network; kubernetes: unused."""
+
+
+@dataclass
+class MonitoringScheduleOutputs:
+    runner: pulumi.Output[str]
+    """The name of the CronJob or scheduler container that runs the monitor."""

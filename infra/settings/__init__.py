@@ -20,7 +20,8 @@ Keys (all optional unless marked; defaults are the `local` stack's embedded defa
     mlops:images            {base}
     mlops:kubernetes        the kubernetes target's section                    infra.settings.kubernetes
     mlops:promotion         read by ml (promotion policy), accepted here
-    mlops:monitoring        read by ml (monitoring policy), accepted here
+    mlops:monitoring        {schedule: a 5-field cron, UTC; absent: no scheduled monitoring} here; the
+                            thresholds and retrain policy are ml's, handed on unparsed  infra.settings.sections
     secrets                 registryPassword, postgresPassword, artifactsAccessKeyId,
                             artifactsSecretAccessKey, trackingDatabaseUrl,
                             trackingPassword                                   infra.settings.secrets
@@ -34,6 +35,7 @@ from infra.settings.secrets import SECRET_KEYS, Secrets
 from infra.settings.sections import (
     ArtifactSettings,
     ImageSettings,
+    MonitoringSettings,
     PredictionLogSettings,
     RegistrySettings,
     ServingSettings,
@@ -49,6 +51,7 @@ __all__ = [
     "ImageSettings",
     "KubernetesSettings",
     "Limits",
+    "MonitoringSettings",
     "PredictionLogSettings",
     "Problem",
     "RegistrySettings",

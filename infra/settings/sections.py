@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from contract import MODEL_URI, MODEL_URI_HELP, TRAINING_WHERE, TrainingWhere
+from contract import MODEL_URI, MODEL_URI_HELP, TRAINING_WHERE, TrainingWhere, cron
 from infra.settings.fields import (
     HTTP_URL_OR_EMPTY,
     NAME,
@@ -114,3 +114,28 @@ class ServingSettings(Section):
 
 class ImageSettings(Section):
     base: str = text("mlops-base:bookworm-py311", r"^[a-z0-9][a-z0-9._/:-]*$", "an image reference")
+
+
+MONITOR_THRESHOLD_KEYS = (
+    "psiThreshold",
+    "ksPValue",
+    "nullRateIncrease",
+    "outOfSchemaRate",
+    "qualityTolerance",
+    "minRows",
+)
+"""The keys of `mlops:monitoring` a scheduled monitor judges with (`ml.monitor.thresholds.Thresholds`). Only these
+travel to it: the section's other keys are the operator's (retrain, promotion requests, a webhook secret)."""
+
+
+class MonitoringSettings(Section):
+    """`mlops:monitoring`: the schedule is the program's (a CronJob or a scheduler container runs the monitor on
+    it); the thresholds are `ml`'s, handed to the scheduled monitor as written (`infra.settings.stack` picks
+    them out) and checked by `ml` where it reads them."""
+
+    schedule: str = Field(default="", description=f"{cron.HELP}; absent: no scheduled monitoring")
+    thresholds: dict[str, Any] = Field(default_factory=dict, strict=False, exclude=True)
+
+    @property
+    def scheduled(self) -> bool:
+        return bool(self.schedule)

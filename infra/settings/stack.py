@@ -14,16 +14,18 @@ from typing import Any
 import pulumi
 from pydantic import Field, ValidationError
 
-from contract import data_dir, stack_labels
+from contract import ModelRef, cron, data_dir, stack_labels
 from infra.settings import secrets as secret_keys
 from infra.settings.errors import Problem, SettingsError, config_key, problems, unknown_key
 from infra.settings.fields import Section, flag
 from infra.settings.kubernetes import KubernetesSettings
 from infra.settings.secrets import Secrets
 from infra.settings.sections import (
+    MONITOR_THRESHOLD_KEYS,
     TARGETS,
     ArtifactSettings,
     ImageSettings,
+    MonitoringSettings,
     RegistrySettings,
     ServingSettings,
     Target,
@@ -31,8 +33,9 @@ from infra.settings.sections import (
     TrainingSettings,
 )
 
-OTHER_READERS = ("promotion", "monitoring")
-"""Keys of the namespace that `ml` reads (promotion and monitoring policies): known here, not parsed."""
+OTHER_READERS = ("promotion",)
+"""Keys of the namespace that `ml` reads (the promotion policy): known here, not parsed. `monitoring` is both
+sides': its `schedule` is parsed here, its thresholds handed on unparsed (`MonitoringSettings`), the rest `ml`'s."""
 
 
 class Settings(Section):
@@ -48,6 +51,7 @@ class Settings(Section):
     training: TrainingSettings = TrainingSettings()
     serving: ServingSettings
     images: ImageSettings = ImageSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
     kubernetes: KubernetesSettings | None = None
     """Parsed for the kubernetes target only; None for docker."""
     secrets: Secrets = Field(default_factory=Secrets, exclude=True)
@@ -90,6 +94,13 @@ def derived_defaults(stack: str, raw: Mapping[str, Any]) -> dict[str, Any]:
     data = {key: copy.deepcopy(value) for key, value in raw.items() if value is not None}
     _section(data, "artifacts").setdefault("volume", f"mlops-{stack}-artifacts")
     _section(data, "serving", "predictionLog").setdefault("dir", str(data_dir() / stack / "predictions"))
+    monitoring = data.get("monitoring")
+    if isinstance(monitoring, dict):
+        # The schedule is the program's; of the rest, only the thresholds travel to the scheduled monitor.
+        split: dict[str, Any] = {"thresholds": {k: v for k, v in monitoring.items() if k in MONITOR_THRESHOLD_KEYS}}
+        if "schedule" in monitoring:
+            split["schedule"] = monitoring["schedule"]
+        data["monitoring"] = split
     tracking = _section(data, "tracking")
     tracking_port = tracking.get("port", TrackingSettings.model_fields["port"].default)
     if data.get("target") == "docker" and isinstance(tracking_port, int):
@@ -161,6 +172,7 @@ def _plain(raw: Mapping[str, Any], *path: str) -> object:
 
 def cross_key_problems(settings: Settings) -> list[Problem]:
     found = _docker_ports(settings) if settings.target == "docker" else []
+    found += _schedule_problems(settings)
     ks = settings.kubernetes
     if ks is None:
         return found
@@ -213,3 +225,27 @@ def _docker_ports(settings: Settings) -> list[Problem]:
         else:
             seen[number] = key
     return found
+
+
+def _schedule_problems(settings: Settings) -> list[Problem]:
+    """A schedule is a cron every scheduler accepts, and there is a served model for it to monitor."""
+    schedule = settings.monitoring.schedule
+    if not schedule:
+        return []
+    try:
+        cron.parse(schedule)
+    except cron.CronError as err:
+        return [
+            Problem(config_key("monitoring.schedule"), f"= {schedule!r} is not a cron expression: {err}", cron.HELP)
+        ]
+    try:
+        ModelRef.parse(settings.serving.model_uri)
+    except ValueError:
+        return [
+            Problem(
+                config_key("monitoring.schedule"),
+                f"= {schedule!r} is set, but mlops:serving.modelUri names no model to monitor",
+                "a schedule with mlops:serving.modelUri set (models:/NAME@ALIAS), or no schedule",
+            )
+        ]
+    return []

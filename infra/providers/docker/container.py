@@ -1,8 +1,8 @@
 """`docker:Container`: one container, started and waited for until it is ready.
 
-Inputs: name, image, command[str] | None, env{str: str}, secret_env{str: str} (secret),
-secret_files{file name: content} (secret; each one a file of mode 0400 owned by the container's user in
-`SECRETS_MOUNT`, never an environment variable or an argument), labels{str: str},
+Inputs: name, image, entrypoint[str] (absent: the image's), command[str] | None, env{str: str},
+secret_env{str: str} (secret), secret_files{file name: content} (secret; each one a file of mode 0400 owned
+by the container's user in `SECRETS_MOUNT`, never an environment variable or an argument), labels{str: str},
 network, aliases[str], ports[Port], mounts[Mount], limits (Limits), restart, user, read_only,
 healthcheck (Healthcheck) | None, ready_timeout_s. Outputs add: container_id.
 """
@@ -59,6 +59,7 @@ class ContainerProvider(ResourceProvider):
         "kind",
         "name",
         "image",
+        "entrypoint",
         "command",
         "env",
         "secret_env",
@@ -194,6 +195,7 @@ def _create(docker_client: Any, props: Mapping[str, Any]) -> Any:
     container = docker_client.containers.create(
         props["image"],
         props.get("command") or None,
+        entrypoint=props.get("entrypoint") or None,
         name=props["name"],
         environment={**(props.get("env") or {}), **(props.get("secret_env") or {})},
         labels=props.get("labels") or {},
@@ -244,6 +246,7 @@ class Container(Resource, module="docker", name="Container"):
         labels: Mapping[str, str],
         limits: Limits,
         command: Sequence[pulumi.Input[str]] | None = None,
+        entrypoint: Sequence[str] | None = None,
         env: pulumi.Input[Mapping[str, pulumi.Input[str]]] | None = None,
         secret_env: Mapping[str, pulumi.Input[str]] | None = None,
         secret_files: Mapping[str, pulumi.Input[str]] | None = None,
@@ -281,4 +284,7 @@ class Container(Resource, module="docker", name="Container"):
             "ready_timeout_s": ready_timeout_s,
             "container_id": None,
         }
+        if entrypoint:
+            # Only when given, so the state of every container created before this input existed is unchanged.
+            props["entrypoint"] = list(entrypoint)
         super().__init__(ContainerProvider(), resource_name, props, opts)

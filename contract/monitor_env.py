@@ -1,0 +1,20 @@
+"""The environment of the scheduled monitor (`python -m ml.monitor`): what the Pulumi program sets on its
+CronJob or scheduler container, and what `ml.monitor.schedule` reads. The tracking login arrives as the
+other workloads get it (`contract.TRACKING_USERNAME_ENV`, `contract.TRACKING_PASSWORD_FILE_ENV`)."""
+
+from __future__ import annotations
+
+TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
+"""Where the monitor reads the reference profile and logs its run (the tracking server's internal URI)."""
+MODEL_URI_ENV = "MLOPS_MONITOR_MODEL_URI"
+"""The served model to judge, `models:/NAME@ALIAS` or `models:/NAME/VERSION` (the stack's `serving.modelUri`)."""
+PREDICTION_LOG_ENV = "MLOPS_MONITOR_PREDICTION_LOG"
+"""The prediction log to read: `file:///path` or `s3://bucket/prefix`."""
+WINDOW_ENV = "MLOPS_MONITOR_WINDOW"
+"""How far back each run looks, as `mlops monitor --window` takes it (`24h` when unset)."""
+THRESHOLDS_ENV = "MLOPS_MONITOR_THRESHOLDS"
+"""JSON of the stack's `mlops:monitoring` thresholds, keys as the stack file spells them (`{}`: defaults)."""
+OUT_DIR_ENV = "MLOPS_MONITOR_OUT"
+"""Scratch directory for each run's report.html and result.json before they are logged (`/tmp/monitoring`)."""
+SCHEDULE_ENV = "MLOPS_MONITOR_SCHEDULE"
+"""The stack's `mlops:monitoring.schedule`, for `--every` when it is not given on the command line."""

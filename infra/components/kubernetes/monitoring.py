@@ -1,0 +1,178 @@
+"""MonitoringSchedule on kubernetes: a CronJob in the platform namespace that runs the monitor on the schedule.
+
+Each tick starts one Job (`concurrencyPolicy: Forbid`: a pass still running makes the next tick skip, so two
+passes never judge the same window at once) whose pod runs `python -m ml.monitor` from the trainer image. The
+pod runs as a ServiceAccount of its own without an API token (it never talks to the Kubernetes API) and with
+no Role: what it reads and writes are the prediction log in S3, with the artifact store's credentials by
+reference, and the tracking server, with a login Secret of its own mounted as a file. A NetworkPolicy lets it
+reach exactly those two, plus DNS to find them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import Any
+from urllib.parse import urlparse
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from contract import TRACKING_PASSWORD_FILE, TRACKING_PASSWORD_FILE_ENV, TRACKING_USERNAME_ENV, monitor_env
+from infra.components.kubernetes import (
+    APP_UID,
+    container_security,
+    kubernetes_settings,
+    labels,
+    metadata,
+    pod_security,
+    resources,
+    s3_env,
+    selector,
+)
+from infra.components.kubernetes.registry import pull_secret_name
+from infra.components.kubernetes.tracking import MLFLOW_PORT
+from infra.components.kubernetes.tracking_database import SECRET_MODE, SECRETS_MOUNT
+from infra.components.types import MONITOR_CPUS, MONITOR_MEMORY_MB, MonitoringScheduleArgs, MonitoringScheduleOutputs
+from infra.settings import KubernetesSettings, Limits
+
+COMPONENT = "monitor"
+COMMAND = ["python", "-m", "ml.monitor"]
+HISTORY = 3
+"""Finished Jobs kept per outcome, for `kubectl logs` of the last few passes."""
+STARTING_DEADLINE_SECONDS = 300
+"""A tick missed by more than this (the controller was down) is skipped, not run late."""
+ACTIVE_DEADLINE_SECONDS = 1800
+"""A pass that runs longer than this is stopped: it would hold up every later tick (Forbid)."""
+
+
+def egress_to_s3(ks: KubernetesSettings) -> dict[str, Any]:
+    """The rule that reaches the S3 endpoint: its address when it is an IP, else its port anywhere (a
+    NetworkPolicy cannot name a host, and a cloud endpoint's addresses change)."""
+    endpoint = urlparse(ks.artifacts.endpoint)
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    rule: dict[str, Any] = {"ports": [{"protocol": "TCP", "port": port}]}
+    try:
+        address = ipaddress.ip_address(endpoint.hostname or "")
+    except ValueError:
+        return rule
+    suffix = 32 if address.version == 4 else 128
+    return {**rule, "to": [{"ipBlock": {"cidr": f"{address}/{suffix}"}}]}
+
+
+def create(component: pulumi.ComponentResource, args: MonitoringScheduleArgs) -> MonitoringScheduleOutputs:
+    s = args.settings
+    ks = kubernetes_settings(s)
+    name = component.pulumi_resource_name
+    object_name = f"{s.prefix}-{COMPONENT}"
+    monitor_labels = labels(s, COMPONENT)
+    opts = pulumi.ResourceOptions(parent=component)
+
+    account = k8s.core.v1.ServiceAccount(
+        f"{name}-account",
+        metadata=metadata(object_name, ks.namespace, monitor_labels),
+        automount_service_account_token=False,
+        image_pull_secrets=[{"name": pull_secret_name(s.prefix)}],
+        opts=opts,
+    )
+    env: list[dict[str, Any]] = [
+        {"name": monitor_env.TRACKING_URI_ENV, "value": args.tracking_uri},
+        {"name": monitor_env.MODEL_URI_ENV, "value": args.model_uri},
+        {"name": monitor_env.PREDICTION_LOG_ENV, "value": args.prediction_log_uri},
+        {"name": monitor_env.THRESHOLDS_ENV, "value": json.dumps(s.monitoring.thresholds, sort_keys=True)},
+        {"name": monitor_env.OUT_DIR_ENV, "value": "/tmp/monitoring"},
+        {"name": "HOME", "value": "/tmp"},
+        *s3_env(s),
+    ]
+    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
+    login = args.tracking_credentials
+    if login is not None:
+        login_secret = k8s.core.v1.Secret(
+            f"{name}-tracking-login",
+            metadata=metadata(f"{object_name}-tracking-login", ks.namespace, monitor_labels),
+            string_data={"password": login.password},
+            opts=pulumi.ResourceOptions(parent=component, additional_secret_outputs=["stringData", "data"]),
+        )
+        env += [
+            {"name": TRACKING_USERNAME_ENV, "value": login.username},
+            {"name": TRACKING_PASSWORD_FILE_ENV, "value": f"{SECRETS_MOUNT}/{TRACKING_PASSWORD_FILE}"},
+        ]
+        mounts.append({"name": "tracking-login", "mountPath": SECRETS_MOUNT, "readOnly": True})
+        volumes.append(
+            {
+                "name": "tracking-login",
+                "secret": {
+                    "secretName": login_secret.metadata.name,
+                    "items": [{"key": "password", "path": TRACKING_PASSWORD_FILE}],
+                    "defaultMode": SECRET_MODE,
+                },
+            }
+        )
+    pod = {
+        "metadata": {"labels": monitor_labels},
+        "spec": {
+            "serviceAccountName": account.metadata.name,
+            "automountServiceAccountToken": False,
+            "restartPolicy": "Never",
+            "securityContext": pod_security(APP_UID),
+            "imagePullSecrets": [{"name": pull_secret_name(s.prefix)}],
+            "containers": [
+                {
+                    "name": COMPONENT,
+                    "image": args.image,
+                    "imagePullPolicy": ks.image_pull_policy,
+                    "command": COMMAND,
+                    "env": env,
+                    "resources": resources(Limits(cpus=MONITOR_CPUS, memory_mb=MONITOR_MEMORY_MB), ks.request_fraction),
+                    "securityContext": container_security(APP_UID, read_only_root=True),
+                    "volumeMounts": mounts,
+                }
+            ],
+            "volumes": volumes,
+        },
+    }
+    cron_job = k8s.batch.v1.CronJob(
+        f"{name}-cronjob",
+        metadata=metadata(object_name, ks.namespace, monitor_labels),
+        spec={
+            "schedule": s.monitoring.schedule,
+            # The schedule is UTC wherever the controller runs, as GitHub and the docker scheduler read it.
+            "timeZone": "Etc/UTC",
+            "concurrencyPolicy": "Forbid",
+            "startingDeadlineSeconds": STARTING_DEADLINE_SECONDS,
+            "successfulJobsHistoryLimit": HISTORY,
+            "failedJobsHistoryLimit": HISTORY,
+            "jobTemplate": {
+                "metadata": {"labels": monitor_labels},
+                "spec": {
+                    # A pass that finds drift exits 3: a finding, not a crash to retry; the next tick comes anyway.
+                    "backoffLimit": 0,
+                    "activeDeadlineSeconds": ACTIVE_DEADLINE_SECONDS,
+                    "template": pod,
+                },
+            },
+        },
+        opts=opts,
+    )
+    dns = {
+        "to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+    }
+    tracking = {
+        "to": [{"podSelector": {"matchLabels": selector(s, "tracking")}}],
+        "ports": [{"protocol": "TCP", "port": MLFLOW_PORT}],
+    }
+    k8s.networking.v1.NetworkPolicy(
+        f"{name}-egress",
+        metadata=metadata(object_name, ks.namespace, monitor_labels),
+        spec={
+            "podSelector": {"matchLabels": selector(s, COMPONENT)},
+            "policyTypes": ["Ingress", "Egress"],
+            # Nothing reaches the monitor; it reaches the tracking server, the prediction log's S3 and DNS.
+            "ingress": [],
+            "egress": [tracking, egress_to_s3(ks), dns],
+        },
+        opts=opts,
+    )
+    return MonitoringScheduleOutputs(runner=cron_job.metadata.apply(lambda m: m["name"]))
