@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-from contextlib import suppress
 from pathlib import Path
 
 from contract import LABEL_ROLE, LABEL_STACK
@@ -45,12 +44,12 @@ def image_exists(ref: str) -> bool:
     return True
 
 
-def build(spec: ImageSpec, ref: str) -> None:
+def build(spec: ImageSpec, ref: str, label: str = TEST_STACK_LABEL) -> None:
     """Build `spec` as `ref` from exactly its listed files, unless an image of that content tag exists."""
     if image_exists(ref):
         return
     args = [*_build_command(), "--file", str(spec.dockerfile), "--tag", ref]
-    args += ["--label", f"{LABEL_STACK}={TEST_STACK_LABEL}", "--label", f"{LABEL_ROLE}={spec.role}"]
+    args += ["--label", f"{LABEL_STACK}={label}", "--label", f"{LABEL_ROLE}={spec.role}"]
     for key, value in sorted(spec.build_args.items()):
         args += ["--build-arg", f"{key}={value}"]
     if ca := ca_bundle():
@@ -68,25 +67,31 @@ def build(spec: ImageSpec, ref: str) -> None:
         raise RuntimeError(f"building {ref} failed:\n{tail}")
 
 
-def trainer_images() -> tuple[str, str]:
-    """`(deps_ref, trainer_ref)`, built if missing."""
-    specs = stack_specs(TEST_PREFIX, BASE_IMAGE)
-    deps_ref = f"{TEST_PREFIX}/deps:{specs['deps'].tag}"
-    trainer_ref = f"{TEST_PREFIX}/trainer:{specs['trainer'].tag}"
-    build(specs["deps"], deps_ref)
-    build(specs["trainer"], trainer_ref)
+def trainer_images(prefix: str = TEST_PREFIX, label: str = TEST_STACK_LABEL) -> tuple[str, str]:
+    """`(deps_ref, trainer_ref)`, built if missing. A suite with its own `prefix` and `label` keeps its images
+    out of reach of another suite's `remove_images`, which may run at the same time."""
+    specs = stack_specs(prefix, BASE_IMAGE)
+    deps_ref = f"{prefix}/deps:{specs['deps'].tag}"
+    trainer_ref = f"{prefix}/trainer:{specs['trainer'].tag}"
+    build(specs["deps"], deps_ref, label)
+    build(specs["trainer"], trainer_ref, label)
     return deps_ref, trainer_ref
 
 
-def remove_images() -> None:
+def remove_images(label: str = TEST_STACK_LABEL) -> None:
     """Every image of the test label, trainers (built FROM deps) first; older sessions' ones too."""
     import docker
 
     client = docker.from_env()
-    images = client.images.list(filters={"label": f"{LABEL_STACK}={TEST_STACK_LABEL}"})
+    images = client.images.list(filters={"label": f"{LABEL_STACK}={label}"})
     for image in sorted(images, key=lambda i: i.labels.get(LABEL_ROLE) == "deps"):
-        with suppress(docker.errors.NotFound):
+        try:
             client.images.remove(image.id, force=True, noprune=False)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:  # 409: a running container of another test session still uses it
+                raise
 
 
 if __name__ == "__main__":
