@@ -161,6 +161,19 @@ TAG_LINEAGE_SOURCE_VERSION = "lineage.source_version"
 TAG_ARTIFACT_SHA256 = "artifact.sha256"
 """SHA-256 of a version's model files, recorded at registration and checked before every load (ml.artifact_hash)."""
 
+TriggerKind = Literal["drift", "quality"]
+TRIGGER_KINDS: tuple[TriggerKind, ...] = ("drift", "quality")
+TAG_TRIGGER_KIND = "trigger.kind"
+"""Why a retrain ran: `drift` (features or predictions moved) or `quality` (live metrics decayed)."""
+TAG_TRIGGER_MONITORING_RUN_ID = "trigger.monitoring_run_id"
+"""The run of the `monitoring` experiment that asked for the retrain."""
+TAG_TRIGGER_DRIFTED_FEATURES = "trigger.drifted_features"
+"""The drifted features of that monitoring run, comma-separated."""
+TAG_TRIGGER_WINDOW = "trigger.window"
+"""The monitored window, `START/END` in ISO-8601."""
+TRIGGER_TAGS = (TAG_TRIGGER_KIND, TAG_TRIGGER_MONITORING_RUN_ID, TAG_TRIGGER_DRIFTED_FEATURES, TAG_TRIGGER_WINDOW)
+"""The lineage of a version retrained by `mlops monitor --retrain`: what triggered it."""
+
 # --- the model server's environment variables (docs/architecture.md) ---------------------------------------
 
 SERVER_ENV: dict[str, str] = {

@@ -10,7 +10,10 @@ The values come from the environment's ``mlops:monitoring`` stack config, parsed
       outOfSchemaRate: 0.01     # share of values outside the spec's range or categories
       qualityTolerance: 0.05    # allowed drop of a live metric below its registered value
       minRows: 200              # fewer rows than this: report, but judge nothing
-      retrain: {onDrift: true, onQualityDecay: true, includeReference: false}
+      retrain: {onDrift: true, onQualityDecay: true, includeReference: false, trainConfig: PATH}
+
+and the closed loop's keys (labels, promoteTo, promotionRequest, webhookSecret, schedule): see
+`ml.monitor.loop_policy`.
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ from collections.abc import Mapping
 from enum import IntEnum
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from ml.config_section import Flag, Number, Section, SectionError, Whole, parse_section
+from ml.monitor.loop_policy import SET_SECRET, CronExpression, EnvName, PromotionRequestPolicy, PulumiSecret, Text
 
 
 class ExitCode(IntEnum):
@@ -56,6 +60,9 @@ class RetrainPolicy(Section):
     on_drift: Flag = True
     on_quality_decay: Flag = True
     include_reference: Flag = False
+    train_config: Text | None = Field(
+        default=None, description="the path of the model's training config, relative to the project"
+    )
 
 
 class Thresholds(Section):
@@ -67,11 +74,26 @@ class Thresholds(Section):
     quality_tolerance: Number = _share(0.05)
     min_rows: Whole = Field(default=200, ge=0, description="a whole number, 0 or more")
     retrain: RetrainPolicy = RetrainPolicy()
+    labels: Text | None = Field(default=None, description="the ground-truth sink, a path or URI like --labels")
+    promote_to: EnvName | None = Field(default=None, description="the name of the stack a challenger goes to next")
+    promotion_request: PromotionRequestPolicy = PromotionRequestPolicy()
+    webhook_secret: PulumiSecret | None = Field(default=None, repr=False)
+    schedule: CronExpression | None = Field(default=None, description="a 5-field cron expression (UTC)")
+    """Read by the schedulers (infra, the workflows); accepted here so the section parses."""
 
-    @field_validator("retrain", mode="before")
+    @field_validator("retrain", "promotion_request", mode="before")
     @classmethod
-    def _retrain_defaults(cls, value: Any) -> Any:
+    def _section_defaults(cls, value: Any) -> Any:
         return {} if value is None else value
+
+    @model_validator(mode="after")
+    def _signed_webhook(self) -> Thresholds:
+        if self.promotion_request.webhook_url and self.webhook_secret is None:
+            raise ValueError(
+                "needs webhookSecret (a Pulumi secret) when promotionRequest.webhookUrl is set: the webhook's "
+                f"receiver checks the signature with it; run `{SET_SECRET}`"
+            )
+        return self
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any] | None, *, stack: str | None = None, **overrides: Any) -> Thresholds:
