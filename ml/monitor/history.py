@@ -11,6 +11,9 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 EXPERIMENT = "monitoring"
+TAG_STATUS = "monitor.status"
+TAG_DRIFTED_FEATURES = "monitor.drifted_features"
+"""The drifted features of the pass, comma-separated (`mlops loop status` shows them)."""
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-./ ]")
 
 
@@ -51,7 +54,8 @@ def log_monitoring_run(tracking_uri: str, result: dict[str, Any], artifacts: lis
         "mlops.kind": "monitoring",
         "model.name": result["model"],
         "model.version": str(result.get("model_version") or ""),
-        "monitor.status": result["status"],
+        TAG_STATUS: result["status"],
+        TAG_DRIFTED_FEATURES: ",".join(result["drifted_features"])[:5000],
         "window.start": str(result["window"]["start"] or ""),
         "window.end": str(result["window"]["end"] or ""),
         "mlflow.runName": f"monitor-{result['model']}-{result['generated_at'][:19]}",

@@ -1,5 +1,9 @@
 """Close the loop: retrain on the monitored window's labelled rows and register a challenger.
 
+`assemble` gathers the rows (the window's labelled rows, plus the reference data by policy);
+`write_training_inputs` hands them to a training job as a local file with the model's own spec;
+`retrain_challenger` trains them in this process when no stack (no training cluster) is given.
+
 The new version goes through the same validation, gates and registration as ``mlops train``
 (``ml.train.run_training``); it gets the ``challenger`` alias only when its gates pass, and nothing here
 touches ``champion``: promotion stays with ``mlops promote`` and its gates.
@@ -9,18 +13,23 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import yaml
 
 from ml.monitor import logsource
 from ml.monitor.judge import MonitorOutcome
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from ml.spec import DatasetSpec
+    from ml.training_config import TrainingConfig
 
 log = logging.getLogger(__name__)
 
@@ -67,14 +76,25 @@ def _fingerprint(frame: pd.DataFrame) -> tuple[str, int]:
     return hashlib.sha256(raw).hexdigest(), len(raw)
 
 
-def retrain_challenger(
-    outcome: MonitorOutcome, *, tracking_uri: str, log_uri: str, train_config: Path, progress: Any = None
-) -> Any:
-    """Train the model of ``train_config`` on the window (plus its reference data, by policy)."""
+@dataclass(frozen=True)
+class RetrainData:
+    """What a retrain trains on: the model's config and spec, and the rows assembled from the window."""
+
+    config: TrainingConfig
+    spec: DatasetSpec
+    frame: pd.DataFrame
+    sources: list[str]
+
+    @property
+    def uri(self) -> str:
+        return " + ".join(self.sources)
+
+
+def assemble(outcome: MonitorOutcome, *, log_uri: str, train_config: Path) -> RetrainData:
+    """The window's labelled rows, after the reference data when the policy says `includeReference`."""
     import pandas as pd
 
-    from ml.data import LoadedData, load_dataset
-    from ml.train import run_training
+    from ml.data import load_dataset
     from ml.training_config import load_config_and_spec
 
     config, spec = load_config_and_spec(train_config)
@@ -94,7 +114,36 @@ def retrain_challenger(
             f"only {len(frame)} labelled rows to retrain on (need {MIN_TRAINING_ROWS}): widen the "
             "window or set mlops:monitoring.retrain.includeReference"
         )
-    digest, size = _fingerprint(frame)
-    data = LoadedData(frame=frame, uri=" + ".join(sources), sha256=digest, size_bytes=size)
-    log.info("retraining %s on %d rows (%s)", config.model_name, len(frame), data.uri)
-    return run_training(config, spec, tracking_uri, data=data, progress=progress)
+    return RetrainData(config, spec, frame, sources)
+
+
+def write_training_inputs(data: RetrainData, train_config: Path, directory: Path) -> Path:
+    """The assembled rows as a Parquet file, the model's dataset spec reading it, and a training config
+    using that spec, in `directory`; returns the config's path. The spec is the model's own (same columns,
+    ranges and checks), only its source changes, so the job validates the window like any dataset."""
+    dataset = directory / "retrain-data.parquet"
+    data.frame.to_parquet(dataset, index=False)
+    spec_raw = yaml.safe_load(data.config.dataset_spec_path().read_text()) or {}
+    spec_raw["source"] = {"uri": str(dataset), "format": "parquet"}
+    spec_path = directory / "retrain-dataset.yaml"
+    spec_path.write_text(yaml.safe_dump(spec_raw, sort_keys=False))
+    config_raw = yaml.safe_load(train_config.read_text()) or {}
+    config_raw["dataset"] = str(spec_path)
+    config_path = directory / "retrain-train.yaml"
+    config_path.write_text(yaml.safe_dump(config_raw, sort_keys=False))
+    return config_path
+
+
+def retrain_challenger(
+    outcome: MonitorOutcome, *, tracking_uri: str, log_uri: str, train_config: Path, progress: Any = None
+) -> Any:
+    """Train the model of `train_config` on the window (plus its reference data, by policy) in this process,
+    for a monitor run without a stack; with a stack, the operator runs it as a job (`mlops.loop`)."""
+    from ml.data import LoadedData
+    from ml.train import run_training
+
+    data = assemble(outcome, log_uri=log_uri, train_config=train_config)
+    digest, size = _fingerprint(data.frame)
+    loaded = LoadedData(frame=data.frame, uri=data.uri, sha256=digest, size_bytes=size)
+    log.info("retraining %s on %d rows (%s)", data.config.model_name, len(data.frame), data.uri)
+    return run_training(data.config, data.spec, tracking_uri, data=loaded, progress=progress)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,8 +111,11 @@ def run_training_job(
     s3_endpoint: str | None = None,
     launcher: JobLauncher | None = None,
     sink: LogSink | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> JobOutcome:
-    """Train `config_path` as a job of `environment`; never raises for a failure the user can fix."""
+    """Train `config_path` as a job of `environment`; never raises for a failure the user can fix.
+
+    `tags`: more lineage for the run and the registered version (a retrain's trigger, `mlops.loop`)."""
     from ml.spec import SpecError
     from ml.training_config import load_config_and_spec
 
@@ -129,7 +132,8 @@ def run_training_job(
             code = FAILED_TO_START_EXIT if isinstance(exc, JobFailedToStart | JobSpecError) else BAD_CONFIG_EXIT
             return JobOutcome(code, None, None)
         # The job's own parts; its files and labels come once they are written.
-        parts = JobParts(job_name(spec, config.model_name), job_args(spec, s3_endpoint), login_env, secret_files)
+        name = job_name(spec, config.model_name)
+        parts = JobParts(name, job_args(spec, s3_endpoint), login_env, secret_files, dict(tags or {}))
         return _run_job(environment, config, config_path, plan, spec, launcher, parts, console, sink)
 
 
@@ -139,6 +143,7 @@ class JobParts:
     args: list[str]
     env: dict[str, str]
     secret_files: dict[str, Path]
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 def _run_job(
@@ -156,7 +161,7 @@ def _run_job(
     from ml.gitinfo import git_info
 
     name = parts.name
-    tags = job_tags(spec, name)
+    tags = {**parts.tags, **job_tags(spec, name)}
     data_uri = data_sha256 = None
     if isinstance(plan, LocalFile):
         with console.status(f"uploading {plan.path} to the artifact store of '{environment.name}'"):
