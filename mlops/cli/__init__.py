@@ -10,7 +10,7 @@ import logging
 
 import typer
 
-from mlops.cli import ci, cluster, data, demo, env, models, monitor, promote, serve, train
+from mlops.cli import ci, cluster, data, demo, env, loop, models, monitor, promote, serve, train
 
 app = typer.Typer(
     name="mlops",
@@ -31,7 +31,7 @@ def _root(
     )
 
 
-for _module in (env, cluster, data, train, models, serve, monitor, promote, ci, demo):
+for _module in (env, cluster, data, train, models, serve, monitor, loop, promote, ci, demo):
     _module.register(app)
 
 

@@ -29,14 +29,14 @@ def register(app: typer.Typer) -> None:
     app.command("monitor", help=HELP + EXIT_CODES_HELP)(monitor)
 
 
-def _from_env(env: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+def _from_env(env: str | None) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     if env is None:
-        return {}, {}
+        return None, {}, {}
     from mlops.stacks import EnvironmentUnavailable, resolve
 
     try:
         environment = resolve(env)
-        return dict(environment.outputs), dict(environment.section("monitoring"))
+        return environment, dict(environment.outputs), dict(environment.section("monitoring"))
     except EnvironmentUnavailable as exc:
         # Re-raised as LookupError so the command reports it like any other missing input.
         raise LookupError(f"{exc} Or run without a stack: --log-uri, --tracking-uri and --model.") from exc
@@ -67,7 +67,10 @@ def monitor(
         None, "--reference", help="A local reference_profile.json instead of the registry's."
     ),
     labels: str = typer.Option(
-        None, "--labels", help="Ground truth: CSV/Parquet file or prefix with request_id,row,label."
+        None,
+        "--labels",
+        help="Ground truth: CSV/Parquet file or prefix with request_id,row,label (default: the stack's "
+        "mlops:monitoring.labels).",
     ),
     out: Path = typer.Option(Path("monitoring-reports"), "--out", help="Directory for report.html and result.json."),
     psi_threshold: float | None = typer.Option(None, "--psi-threshold", help="PSI above this is drift (default 0.2)."),
@@ -76,9 +79,17 @@ def monitor(
     min_rows: int | None = typer.Option(None, "--min-rows", help="Judge nothing below this many rows (default 200)."),
     log_run: bool = typer.Option(True, "--log-run/--no-log-run", help="Log a monitoring run to the tracking server."),
     as_json: bool = typer.Option(False, "--json", help="Print the JSON result instead of the table."),
-    retrain: bool = typer.Option(False, "--retrain", help="If the policy says so, retrain and register a challenger."),
+    retrain: bool = typer.Option(
+        False,
+        "--retrain",
+        help="If the policy says so, retrain and register a challenger: with --env as a job on the stack's "
+        "training cluster, followed by a promotion request to mlops:monitoring.promoteTo (never a promotion).",
+    ),
     train_config: Path | None = typer.Option(
-        None, "--train-config", help="With --retrain: the model's training config (e.g. examples/x/train.yaml)."
+        None,
+        "--train-config",
+        help="With --retrain: the model's training config (default: the stack's mlops:monitoring.retrain."
+        "trainConfig, relative to the project).",
     ),
 ) -> None:
     from rich.console import Console
@@ -90,7 +101,7 @@ def monitor(
 
     console = Console(stderr=as_json)
     try:
-        outputs, config = _from_env(env)
+        environment, outputs, config = _from_env(env)
         served_name, served_alias = _model_from_uri(outputs.get(Outputs.SERVING_MODEL_URI))
         model = model or served_name
         log_uri = log_uri or outputs.get("prediction_log_uri")
@@ -107,6 +118,8 @@ def monitor(
             quality_tolerance=quality_tolerance,
             min_rows=min_rows,
         )
+        labels_source = labels or thresholds.labels
+        train_config = train_config or _project_path(thresholds.retrain.train_config)
         span = logsource.parse_window(window, since, until)
         registered = None
         if reference is not None:
@@ -129,7 +142,7 @@ def monitor(
             window=span,
             model_version=registered.version if registered else model_version,
             task=registered.task if registered else None,
-            labels=load_labels(labels) if labels else None,
+            labels=load_labels(labels_source) if labels_source else None,
             registered_metrics=registered.metrics if registered else {},
         )
         with console.status(f"monitoring {model} from {log_uri}"):
@@ -161,8 +174,49 @@ def monitor(
         from ml.mlflow_log import run_links_off_stdout
 
         with run_links_off_stdout():
-            _retrain(outcome, console, tracking_uri, log_uri, train_config)
+            if environment is not None:
+                _retrain_as_job(environment, outcome, result.get("tracking_run_id"), console, log_uri, train_config)
+            else:
+                _retrain(outcome, console, tracking_uri, log_uri, train_config)
     raise typer.Exit(code=int(outcome.exit_code))
+
+
+def _project_path(path: str | None) -> Path | None:
+    """A path the stack names, relative to the project (where Pulumi.yaml is)."""
+    if path is None:
+        return None
+    from mlops.project import project
+
+    return project().root / path
+
+
+def _retrain_as_job(
+    environment: Any, outcome: Any, run_id: str | None, console: Any, log_uri: str, train_config: Path | None
+) -> None:
+    """The closed loop (`mlops.loop.close`): a training job, then a promotion request."""
+    wanted, reason = outcome.retrain
+    if not wanted:
+        console.print(f"no retrain: {reason}")
+        return
+    if not (train_config and outcome.request.labels is not None):
+        typer.secho(
+            f"error: --retrain needs labels for the window (--labels, or mlops:monitoring.labels of "
+            f"'{environment.name}') and a training config (--train-config, or mlops:monitoring.retrain.trainConfig)",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(code=1)
+    from ml.validate import DataValidationError
+    from mlops.loop.close import close_loop
+
+    console.print(f"retraining as a job on the training cluster of '{environment.name}' because {reason}")
+    try:
+        code = close_loop(environment, outcome, run_id, log_uri=log_uri, train_config=train_config, console=console)
+    except (ValueError, LookupError, OSError, DataValidationError) as exc:
+        typer.secho(f"error: retrain failed: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1) from exc
+    if code:
+        raise typer.Exit(code=code)
 
 
 def _retrain(outcome: Any, console: Any, tracking_uri: str | None, log_uri: str, train_config: Path | None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 import typer
 
@@ -15,8 +16,16 @@ EXIT_CODES = (
 
 
 def register(app: typer.Typer) -> None:
-    app.command("promote", help=f"Promote MODEL from one environment to the next, or roll back. {EXIT_CODES}")(promote)
-    app.command("promotions", help="The promotion audit log of an environment, newest first.")(promotions)
+    app.command(
+        "promote",
+        help="Promote MODEL from one environment to the next, or roll back, or promote what a pending promotion "
+        f"request asks for (--request ID --env ENV). {EXIT_CODES}",
+    )(promote)
+    app.command(
+        "promotions",
+        help="The pending promotion requests recorded on an environment (its monitor's retrains), then its "
+        "promotion audit log, newest first.",
+    )(promotions)
 
 
 def _target(env: str, say, wait: float):
@@ -49,7 +58,15 @@ def promote(
         help="Settle an interrupted promotion or rollback of --env: complete it if its smoke test passed, "
         "else put back the previous champion and serving.",
     ),
-    env: str = typer.Option(None, "--env", help="With --rollback or --recover: the environment."),
+    env: str = typer.Option(
+        None, "--env", help="With --rollback or --recover: the environment. With --request: where it was recorded."
+    ),
+    request: str = typer.Option(
+        None,
+        "--request",
+        help="A pending promotion request's id (`mlops promotions ENV`): promote exactly its version to its "
+        "target through the gates and approval, then mark it promoted or refused.",
+    ),
     wait: float = typer.Option(
         0.0, "--wait", min=0.0, help="Seconds to wait while another promotion holds the target (default: refuse)."
     ),
@@ -58,6 +75,7 @@ def promote(
     from ml.promote.flow import Outcome
     from ml.promote.flow import promote as run_promotion
     from ml.promote.promotion_policy import PolicyError
+    from ml.promote.promotion_requests import RequestNotFound, RequestSettled
     from ml.promote.recovery import recover as run_recover
     from ml.promote.recovery import rollback as run_rollback
     from ml.promote.versions import VersionNotFound
@@ -65,9 +83,24 @@ def promote(
 
     say = typer.echo
     try:
-        if rollback and recover:
-            raise typer.BadParameter("give --rollback or --recover, not both")
-        if recover:
+        if sum(map(bool, (rollback, recover, request))) > 1:
+            raise typer.BadParameter("give one of --rollback, --recover and --request")
+        if request:
+            if not env or model or source or target or version or alias:
+                raise typer.BadParameter(
+                    "--request needs --env ENV (where the request was recorded) and nothing else: the request "
+                    "names the model, the version and both environments"
+                )
+            from mlops.loop.requested import promote_requested
+
+            report = promote_requested(
+                request,
+                env,
+                approved_by=os.environ.get("MLOPS_APPROVED_BY") or (_actor() if approve else None),
+                say=say,
+                target_for=lambda name: _target(name, say, wait),
+            )
+        elif recover:
             if not env:
                 raise typer.BadParameter("--recover needs --env ENV")
             report = run_recover(_target(env, say, wait), say=say)
@@ -93,7 +126,14 @@ def promote(
                 approved_by=approved_by,
                 say=say,
             )
-    except (EnvironmentUnavailable, PolicyError, VersionNotFound, ArtifactIntegrityError) as exc:
+    except (
+        EnvironmentUnavailable,
+        PolicyError,
+        VersionNotFound,
+        ArtifactIntegrityError,
+        RequestNotFound,
+        RequestSettled,
+    ) as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(code=int(Outcome.ERROR)) from exc
     _print_gates(report.gates)
@@ -132,16 +172,21 @@ def promotions(
     from rich.table import Table
 
     from ml.promote.audit import history
+    from ml.promote.promotion_requests import PENDING, list_requests
     from mlops.stacks import EnvironmentUnavailable, resolve
 
     try:
-        entries = history(resolve(env).tracking_uri, model, limit)
+        tracking_uri = resolve(env).tracking_uri
+        entries = history(tracking_uri, model, limit)
     except EnvironmentUnavailable as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(code=1) from exc
-    if as_json:
+    if as_json:  # the audit log only, as before; `mlops loop status --json` has the requests
         typer.echo(json.dumps([asdict(e) for e in entries], indent=2))
         return
+    pending = list_requests(tracking_uri, status=PENDING, model=model)
+    if pending:
+        Console().print(_requests_table(env, pending))
     table = Table(
         "when",
         "who",
@@ -167,3 +212,17 @@ def promotions(
             e.reason[:80],
         )
     Console().print(table)
+
+
+def _requests_table(env: str, pending: list[Any]) -> Any:
+    from rich.table import Table
+
+    from contract import TAG_TRIGGER_DRIFTED_FEATURES, TAG_TRIGGER_KIND
+
+    table = Table("id", "opened", "model", "version", "to", "trigger", "webhook", title=f"pending requests of {env}")
+    for r in pending:
+        trigger = r.trigger.get(TAG_TRIGGER_KIND, "?")
+        if features := r.trigger.get(TAG_TRIGGER_DRIFTED_FEATURES):
+            trigger += f": {features}"
+        table.add_row(r.request_id, r.created, r.model, r.version, r.target_env, trigger[:60], r.delivery)
+    return table

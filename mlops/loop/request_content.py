@@ -1,0 +1,87 @@
+"""The content of a promotion request: the combined comment's model section (metrics and gates of the
+serving champion and the retrained challenger side by side, `mlops.previews.comment_models`) under a heading
+that says what triggered it, as markdown, and the same as JSON for a webhook's receiver."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import Any
+
+from contract import (
+    CHAMPION,
+    TAG_TRIGGER_DRIFTED_FEATURES,
+    TAG_TRIGGER_KIND,
+    TAG_TRIGGER_MONITORING_RUN_ID,
+    TAG_TRIGGER_WINDOW,
+    ModelRef,
+)
+from mlops.previews.markdown import cell, code
+
+MARKER = "<!-- mlops:loop:promotion-request -->"
+KIND = "promotion-request"
+
+
+def promote_command(request_id: str, source_env: str) -> str:
+    return f"mlops promote --request {request_id} --env {source_env}"
+
+
+def _trigger_lines(trigger: Mapping[str, str]) -> list[str]:
+    kind = trigger.get(TAG_TRIGGER_KIND, "?")
+    why = "live model quality fell below the registered metrics" if kind == "quality" else "drift"
+    features = trigger.get(TAG_TRIGGER_DRIFTED_FEATURES) or "none"
+    return [
+        f"**Triggered by** {cell(why)} in the window {code(trigger.get(TAG_TRIGGER_WINDOW, '?'))} "
+        f"(monitoring run {code(trigger.get(TAG_TRIGGER_MONITORING_RUN_ID, '?'))}).",
+        "",
+        f"Drifted features: {cell(features)}.",
+        "",
+    ]
+
+
+def render(
+    *,
+    request_id: str,
+    tracking_uri: str,
+    model: str,
+    version: str,
+    source_env: str,
+    target_env: str,
+    trigger: Mapping[str, str],
+) -> tuple[str, dict[str, Any]]:
+    """(markdown, document) of one request; the comparison is read from the source environment's registry."""
+    from ml.promote.versions import find_alias
+    from mlops.previews.comment_models import model_section
+    from mlops.previews.models import compare
+    from mlops.previews.records import ModelRefChange
+
+    champion = find_alias(tracking_uri, model, CHAMPION)
+    old = ModelRef.pinned(model, champion.version).uri if champion else None
+    new = ModelRef.pinned(model, version).uri
+    change = ModelRefChange(old=old, new=new, source=f"{source_env}, proposed for {target_env}")
+    comparison = compare(change, tracking_uri)
+    command = promote_command(request_id, source_env)
+    lines = [
+        MARKER,
+        f"## Promotion request: {code(model)} v{version}, {code(source_env)} → {code(target_env)}",
+        "",
+        *_trigger_lines(trigger),
+        *model_section(comparison),
+        f"To promote it through {code(target_env)}'s gates and approval: {code(command)}",
+        "",
+        f"<sub>Request {code(request_id)}, opened by `mlops monitor --retrain`; it never promotes by itself.</sub>",
+    ]
+    markdown = "\n".join(lines) + "\n"
+    document = {
+        "kind": KIND,
+        "request_id": request_id,
+        "model": model,
+        "version": str(version),
+        "from_env": source_env,
+        "to_env": target_env,
+        "trigger": dict(trigger),
+        "comparison": asdict(comparison),
+        "promote_command": command,
+        "markdown": markdown,
+    }
+    return markdown, document

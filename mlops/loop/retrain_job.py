@@ -1,0 +1,63 @@
+"""A retrain as a training job: the monitored window's rows (`ml.monitor.retrain.assemble`) handed to the
+stack's training cluster as a local file (uploaded once per content hash by the job machinery), and the
+trigger recorded as lineage on the job's run and on the version it registers."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from contract import (
+    TAG_TRIGGER_DRIFTED_FEATURES,
+    TAG_TRIGGER_KIND,
+    TAG_TRIGGER_MONITORING_RUN_ID,
+    TAG_TRIGGER_WINDOW,
+    TriggerKind,
+)
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ml.monitor.judge import MonitorOutcome
+    from mlops.jobs.search_jobs import JobOutcome
+    from mlops.stacks import Environment
+
+
+def trigger_kind(outcome: MonitorOutcome) -> TriggerKind:
+    """The finding the policy retrained on; quality decay first, as `should_retrain` weighs it."""
+    policy = outcome.request.thresholds.retrain
+    return "quality" if outcome.quality_decay and policy.on_quality_decay else "drift"
+
+
+def trigger_tags(outcome: MonitorOutcome, monitoring_run_id: str | None) -> dict[str, str]:
+    """The lineage of the retrained version: what found it necessary, and on which window."""
+    result = outcome.to_dict()
+    window = result["window"]
+    return {
+        TAG_TRIGGER_KIND: trigger_kind(outcome),
+        TAG_TRIGGER_MONITORING_RUN_ID: monitoring_run_id or "",
+        TAG_TRIGGER_DRIFTED_FEATURES: ",".join(result["drifted_features"]),
+        TAG_TRIGGER_WINDOW: f"{window['start'] or ''}/{window['end'] or ''}",
+    }
+
+
+def retrain_as_job(
+    environment: Environment,
+    outcome: MonitorOutcome,
+    *,
+    log_uri: str,
+    train_config: Path,
+    tags: dict[str, str],
+    console: Console,
+    sink: Any = None,
+) -> JobOutcome:
+    """Assemble the rows here (they come from the prediction log the operator reads), train them as a job."""
+    from ml.monitor.retrain import assemble, write_training_inputs
+    from mlops.jobs.launch import run_training_job
+
+    data = assemble(outcome, log_uri=log_uri, train_config=train_config)
+    console.print(f"- retraining {data.config.model_name} on {len(data.frame)} rows ({data.uri})", highlight=False)
+    with tempfile.TemporaryDirectory(prefix="mlops-retrain-") as tmp:
+        config_path = write_training_inputs(data, train_config, Path(tmp))
+        return run_training_job(environment, config_path, console, tags=tags, sink=sink)
