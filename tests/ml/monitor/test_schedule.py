@@ -1,17 +1,20 @@
-"""The scheduled monitor (`python -m ml.monitor`): its environment, its loop, and the container's command run
-for real against a real MLflow server and a prediction log on disk."""
+"""The scheduled monitor (`python -m ml.monitor`): its environment, its loop, and the docker target's scheduler
+container run for real against a real MLflow server and a prediction log on disk."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
-import subprocess
-import sys
+import tempfile
 import threading
 import time
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,7 +22,6 @@ from contract import ModelRef, monitor_env
 from ml.monitor.schedule import Clock, MonitorConfigError, MonitorJob, run_every
 from ml.monitor.thresholds import ExitCode
 from tests.support.drift_data import log_frame, make_frame, write_log
-from tests.support.paths import REPO
 
 ENV = {
     monitor_env.TRACKING_URI_ENV: "http://mlops-x-tracking:5000",
@@ -143,49 +145,108 @@ def _monitoring_runs(tracking_uri: str, model: str) -> list[dict[str, str]]:
     return [{**run.data.tags, "run_id": run.info.run_id, "rows": str(run.data.metrics.get("rows"))} for run in runs]
 
 
-@pytest.mark.integration
-def test_the_scheduler_command_logs_a_monitoring_run_on_every_tick(
-    mlflow_server: str, registered_reference: tuple[str, str], tmp_path: Path
-) -> None:
-    """What the docker target's scheduler container runs, as a process: `python -m ml.monitor --every CRON`, the
-    schedule shortened to every minute (and a pass at start), until SIGTERM."""
-    name, version = registered_reference
-    start = datetime.now(UTC) - timedelta(minutes=30)
-    write_log(
-        tmp_path / "log", log_frame(make_frame(600, seed=7, shift={"age": 0.8}), model=name, start=start), model=name
-    )
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO),
-        monitor_env.TRACKING_URI_ENV: mlflow_server,
-        monitor_env.MODEL_URI_ENV: f"models:/{name}@champion",
-        monitor_env.PREDICTION_LOG_ENV: f"file://{tmp_path / 'log'}",
-        monitor_env.THRESHOLDS_ENV: json.dumps({"minRows": 100}),
-        monitor_env.WINDOW_ENV: "2h",
-        monitor_env.OUT_DIR_ENV: str(tmp_path / "out"),
+SCHEDULER_STACK = "sched-test"
+"""The stack label and image prefix of the scheduler container test: nothing of a real stack is touched."""
+
+
+def _scheduler_props(name: str, version: str, image: str, log_dir: Path, tracking_uri: str) -> dict[str, Any]:
+    """The scheduler container exactly as the docker target declares it for a stack whose schedule is shortened
+    to every minute (rendered under Pulumi mocks), pointed at this test's image, tracking server and log."""
+    from tests.support.pulumi_mocks import run_program, stack_config
+
+    config = stack_config("local")
+    config["monitoring"] = {**config["monitoring"], "schedule": "* * * * *", "minRows": 100}
+    run = run_program(SCHEDULER_STACK, config, resolved_model=f"models:/{name}/{version}")
+    (props,) = [c for c in run.of_kind("docker:Container") if c["name"] == f"mlops-{SCHEDULER_STACK}-monitor"]
+    (log_mount,) = [m for m in props["mounts"] if m["type"] == "bind"]
+    log_mount["source"] = str(log_dir)
+    return {
+        **props,
+        "image": image,
+        # The test's MLflow server listens on this machine's loopback; the stack's container reaches its own
+        # tracking container by name on the stack network instead.
+        "network": "host",
+        "env": {**props["env"], monitor_env.TRACKING_URI_ENV: tracking_uri, monitor_env.WINDOW_ENV: "2h"},
+        # And a first pass at once, so two passes take one minute, not two.
+        "command": [*props["command"], "--at-start"],
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ml.monitor", "--every", "* * * * *", "--at-start"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+
+
+@pytest.fixture
+def scheduler_image() -> Iterator[str]:
+    import docker
+
+    try:
+        docker.from_env().ping()
+    except Exception as exc:  # no engine, no socket, no permission
+        pytest.skip(f"no Docker engine answers: {exc}")
+    from tests.mlops.jobs.images import remove_images, trainer_images
+
+    _, trainer = trainer_images(prefix=f"mlops-{SCHEDULER_STACK}", label=SCHEDULER_STACK)
+    yield trainer
+    remove_images(SCHEDULER_STACK)
+
+
+@pytest.mark.integration
+def test_the_scheduler_container_logs_a_monitoring_run_on_every_tick(
+    mlflow_server: str, registered_reference: tuple[str, str], scheduler_image: str
+) -> None:
+    """The docker target's scheduler container, for real: the trainer image, `python -m ml.monitor --every CRON`
+    with the schedule shortened to every minute, the prediction log mounted read-only, a real MLflow server.
+    Two passes are logged; killed, the engine restarts it; stopped, it ends at once and cleanly."""
+    import docker
+
+    from infra.providers.docker.container import ContainerProvider
+
+    name, version = registered_reference
+    log_dir = Path(tempfile.mkdtemp(prefix="mlops-sched-log-"))
+    start = datetime.now(UTC) - timedelta(minutes=30)
+    write_log(log_dir, log_frame(make_frame(600, seed=7, shift={"age": 0.8}), model=name, start=start), model=name)
+    for path in [log_dir, *log_dir.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)  # the container's user is 10001, not this one
+    props = _scheduler_props(name, version, scheduler_image, log_dir, mlflow_server)
+    props["name"] = f"{props['name']}-{uuid.uuid4().hex[:6]}"
+    provider = ContainerProvider()
+    created = provider.create(props)
+    container = docker.from_env().containers.get(created.id)
     try:
         deadline = time.monotonic() + 150
         while len(_monitoring_runs(mlflow_server, name)) < 2 and time.monotonic() < deadline:
-            assert process.poll() is None, process.communicate()[0]
+            container.reload()
+            assert container.status == "running", container.logs().decode()
             time.sleep(2)
         runs = _monitoring_runs(mlflow_server, name)
+        logs = container.logs().decode()
+        assert len(runs) >= 2, logs
+        for run in runs:
+            assert run["model.version"] == version and run["monitor.status"] == "drift" and run["rows"] == "600.0"
+        assert logs.count("monitoring run ") >= 2 and "drifted: age" in logs, logs
+        # The first pass ran at start, the second on a minute's tick, not right after the first.
+        ends = sorted(datetime.fromisoformat(run["window.end"]) for run in runs)
+        assert ends[1] - ends[0] >= timedelta(seconds=15) and ends[1].second < 45, ends
+        config = container.attrs["HostConfig"]
+        assert config["ReadonlyRootfs"] is True and config["RestartPolicy"]["Name"] == "unless-stopped"
+        assert container.attrs["Config"]["User"] == "10001:10001"
+        assert container.attrs["Config"]["Entrypoint"] == ["python", "-m", "ml.monitor"]
+
+        # A crash (its process killed from outside; `docker kill` would count as a deliberate stop): the engine
+        # brings the schedule back, as it does after a reboot.
+        os.kill(container.attrs["State"]["Pid"], signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            container.reload()
+            if container.attrs["RestartCount"] >= 1 and container.status == "running":
+                break
+            time.sleep(1)
+        assert container.attrs["RestartCount"] >= 1 and container.status == "running"
+
+        time.sleep(3)  # the restarted process installs its SIGTERM handler
+        started = time.monotonic()
+        container.stop(timeout=20)
+        container.reload()
+        assert container.attrs["State"]["ExitCode"] == 0, container.logs().decode()[-2000:]
+        assert time.monotonic() - started < 15
+        assert "signal 15: stopping the schedule" in container.logs().decode()
     finally:
-        process.send_signal(signal.SIGTERM)
-        output = process.communicate(timeout=30)[0]
-    assert len(runs) >= 2, output
-    for run in runs:
-        assert run["model.version"] == version and run["monitor.status"] == "drift" and run["rows"] == "600.0", run
-    assert process.returncode == 0, output
-    assert output.count("monitoring run ") >= 2 and "drifted: age" in output, output
-    assert "signal 15: stopping the schedule" in output
-    # The first pass ran at start, the second on a minute's tick, not right after the first.
-    ends = sorted(datetime.fromisoformat(run["window.end"]) for run in runs)
-    assert ends[1] - ends[0] >= timedelta(seconds=15) and ends[1].second < 45, ends
+        provider.delete(created.id, props)
+        shutil.rmtree(log_dir, ignore_errors=True)
