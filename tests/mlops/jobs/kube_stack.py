@@ -42,30 +42,6 @@ POD_SECURITY = {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001, "
 STARTUP_TIMEOUT_S = 300.0
 
 
-def skip_reason() -> str | None:
-    """Why a cluster of the tests' own cannot run here (None: it can)."""
-    from mlops.cluster.layout import ClusterError, Layout, Toolchain
-    from mlops.cluster.preflight import listening, port_conflicts
-    from mlops.cluster.processes import alive
-    from mlops.cluster.state import State
-
-    if os.geteuid() != 0:
-        return "the local cluster needs root"
-    try:
-        Toolchain.load()
-    except ClusterError as exc:
-        return f"the cluster toolchain is not built: {exc.problem}"
-    users = State.load(Layout().state_file)
-    if any(alive(r) for r in users.daemons.values()):
-        return f"a cluster the user started is running ({users.path}); these tests only use a cluster of their own"
-    conflicts = port_conflicts(Layout().listeners(), listening())
-    if conflicts:
-        return "the cluster's ports are taken: " + "; ".join(conflicts)
-    if subprocess.run(["ip", "link", "show", Layout().network.bridge], capture_output=True).returncode == 0:
-        return f"the bridge {Layout().network.bridge} exists: another cluster of ours is up"
-    return None
-
-
 @dataclass
 class KubeJobStack:
     kubeconfig: Path

@@ -33,7 +33,8 @@ from tests.mlops.jobs.job_cli import (
     search_runs,
     summary,
 )
-from tests.mlops.jobs.kube_stack import TRAINING_NAMESPACE, KubeJobStack, kube_job_stack, skip_reason
+from tests.mlops.jobs.kube_stack import TRAINING_NAMESPACE, KubeJobStack, kube_job_stack
+from tests.support.local_cluster import skip_reason
 from tests.support.paths import REPO
 
 pytestmark = pytest.mark.integration
