@@ -263,7 +263,8 @@ def test_network_policies_fence_the_tracking_server_and_its_database(stack: str)
         (postgres,) = k8s(run, "apps/v1:StatefulSet")
         assert db["podSelector"] == postgres["spec"]["selector"]
     else:
-        assert set(policies) == {f"mlops-{stack}-tracking"}
+        # The tracking server's fence, and the scheduled monitor's egress (tests/infra/test_monitoring_schedule.py).
+        assert set(policies) == {f"mlops-{stack}-tracking", f"mlops-{stack}-monitor"}
 
 
 @pytest.mark.parametrize("stack", KUBERNETES_STACKS)

@@ -17,7 +17,7 @@ import yaml
 from tests.support.paths import REPO as ROOT
 
 WORKFLOWS = ROOT / ".github" / "workflows"
-NAMES = ("ci.yml", "preview.yml", "deploy.yml", "promote.yml")
+NAMES = ("ci.yml", "preview.yml", "deploy.yml", "promote.yml", "monitor.yml")
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 
 
@@ -187,3 +187,85 @@ def test_preview_selects_the_stacks_a_change_touches(tmp_path: Path) -> None:
     (repo / "README.md").write_text("docs\n")
     commits.append(_commit(repo, "docs"))
     assert selected(commits[2], commits[3]) == []
+
+
+def _stack_schedules() -> dict[str, str]:
+    """Each stack's `mlops:monitoring.schedule`, for the stacks that set one."""
+    schedules = {}
+    for path in sorted((ROOT / "stacks").glob("Pulumi.*.yaml")):
+        config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+        schedule = (config.get("mlops:monitoring") or {}).get("schedule")
+        if schedule:
+            schedules[path.name.removeprefix("Pulumi.").removesuffix(".yaml")] = schedule
+    return schedules
+
+
+def _monitor_select_step() -> dict[str, Any]:
+    return next(s for s in _load("monitor.yml")["jobs"]["select"]["steps"] if s.get("id") == "pick")
+
+
+def test_monitor_crons_are_the_stack_schedules() -> None:
+    """GitHub cannot read the stacks: the workflow's cron entries and its table must equal them."""
+    from contract import cron
+
+    schedules = _stack_schedules()
+    assert set(schedules) == {"dev", "staging", "prod"}, "dev, staging and prod schedule monitoring; local does not"
+    for expression in schedules.values():
+        cron.parse(expression)  # every scheduler of the platform accepts it
+    workflow = _load("monitor.yml")
+    crons = [entry["cron"] for entry in workflow["on"]["schedule"]]
+    assert sorted(crons) == sorted(set(schedules.values())), "on.schedule must list each stack's schedule once"
+    table = dict(line.split("=", 1) for line in _monitor_select_step()["env"]["SCHEDULES"].splitlines() if line)
+    assert table == schedules
+    assert sorted(workflow["on"]["workflow_dispatch"]["inputs"]["environment"]["options"]) == sorted(schedules)
+
+
+def _select(event: str, fired: str = "", chosen: str = "", tmp_path: Path = Path("/tmp")) -> list[str]:
+    step = _monitor_select_step()
+    output = tmp_path / "github_output"
+    output.write_text("")
+    env = {
+        "PATH": os.environ["PATH"],
+        "GITHUB_OUTPUT": str(output),
+        "EVENT": event,
+        "FIRED": fired,
+        "CHOSEN": chosen,
+        "SCHEDULES": step["env"]["SCHEDULES"],
+    }
+    subprocess.run(["bash", "-eo", "pipefail", "-c", step["run"]], env=env, check=True, capture_output=True)
+    key, _, value = output.read_text().strip().partition("=")
+    assert key == "environments"
+    return list(json.loads(value))
+
+
+def test_monitor_runs_the_environments_whose_schedule_fired(tmp_path: Path) -> None:
+    """The `select` job's script, run as GitHub runs it."""
+    schedules = _stack_schedules()
+    for stack, expression in schedules.items():
+        due = _select("schedule", fired=expression, tmp_path=tmp_path)
+        assert due == [s for s, e in schedules.items() if e == expression] and stack in due
+    assert _select("schedule", fired="1 2 3 4 5", tmp_path=tmp_path) == []
+    assert _select("workflow_dispatch", chosen="staging", tmp_path=tmp_path) == ["staging"]
+
+
+def test_monitor_checks_each_environment_with_its_secrets_and_keeps_the_reports() -> None:
+    workflow = _load("monitor.yml")
+    job = workflow["jobs"]["monitor"]
+    assert job["strategy"]["matrix"]["environment"] == "${{ fromJSON(needs.select.outputs.environments) }}"
+    assert job["environment"] == "${{ matrix.environment }}"
+    assert job["concurrency"] == {"group": "monitor-${{ matrix.environment }}", "cancel-in-progress": False}
+    assert 'mlops monitor --env "$ENVIRONMENT" --retrain --json --out monitoring-reports' in _runs(workflow)
+    assert {"PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "MLFLOW_TRACKING_PASSWORD"} <= set(job["env"])
+    (upload,) = [s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact@")]
+    assert upload["if"] == "always()"
+    assert upload["with"]["path"].split() == ["monitoring-reports/report.html", "monitoring-reports/result.json"]
+
+
+@pytest.mark.parametrize(
+    ("code", "fails", "says"), [("0", 0, "healthy"), ("3", 3, "drift"), ("4", 4, "decay"), ("", 1, "failed")]
+)
+def test_monitor_fails_the_run_on_a_finding(code: str, fails: int, says: str) -> None:
+    judge = next(s for s in _load("monitor.yml")["jobs"]["monitor"]["steps"] if s.get("name") == "Judge the result")
+    env = {"PATH": os.environ["PATH"], "CODE": code, "ENVIRONMENT": "prod"}
+    result = subprocess.run(["bash", "-eo", "pipefail", "-c", judge["run"]], env=env, capture_output=True, text=True)
+    assert result.returncode == fails and says in result.stdout
