@@ -18,13 +18,15 @@ def register(app: typer.Typer) -> None:
     app.add_typer(loop_app, name="loop")
 
 
-@loop_app.command("status")
+@loop_app.command(
+    "status",
+    help="When monitoring last ran and what it found, the retraining jobs running now and the pending promotion "
+    "requests. Exit 1 when the environment cannot be read.",
+)
 def status(
     env: str = typer.Option(..., "--env", help="Environment (stack) whose loop to show."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """When monitoring last ran and what it found, the retraining jobs running now and the pending promotion
-    requests. Exit 1 when the environment cannot be read."""
     from mlops.loop.status import loop_status
     from mlops.stacks import EnvironmentUnavailable, resolve
 

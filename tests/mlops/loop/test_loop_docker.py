@@ -240,6 +240,10 @@ def test_drift_retrains_as_a_job_and_opens_a_request_that_promotes_through_the_g
     assert "mean texture" in state["last_monitoring"]["drifted_features"]
     assert state["open_retrains"] == [] and state["open_retrains_unknown"] == ""
     assert [r["request_id"] for r in state["pending_requests"]] == [request.request_id]
+    shown = _mlops(["loop", "status", "--env", loop.source], env, timeout=300)
+    assert shown.returncode == 0, _said(shown)
+    assert f"drifted: mean texture (run {monitoring_run})" in " ".join(shown.stdout.split())
+    assert "open retrains: none" in shown.stdout and request.request_id in shown.stdout
 
     # The promotion: only when asked, through the target's gates; then the request is settled.
     try:
