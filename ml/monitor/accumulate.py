@@ -6,6 +6,7 @@ of tens of millions of predictions be monitored chunk by chunk.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,8 +15,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ml.monitor.binning import GridBinner
+from ml.monitor.binning import GridBinner, Scratch
 from ml.profile import OTHER
+
+BLOCK_VALUES = 16_384
+"""Values folded at a time: a block and its work arrays stay in a core's cache through every pass."""
 
 
 def _as_float(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, int]:
@@ -61,20 +65,35 @@ class NumericAccumulator:
         x, invalid = _as_float(values)
         self.rows += x.size
         self.invalid += invalid
-        mask = np.isfinite(x)
-        finite = x if mask.all() else x[mask]
-        self.nulls += x.size - finite.size - invalid
-        if finite.size == 0:
-            return
-        self.counts += np.bincount(self.binner(finite), minlength=self.counts.size)
-        self.total += float(finite.sum())
-        self.total_sq += float(np.dot(finite, finite))
+        scratch = Scratch(min(x.size, BLOCK_VALUES))
+        # Squares of huge values overflow to inf, as a sum of squares should: no warning per block.
+        with np.errstate(over="ignore"):
+            finite = sum(
+                self._fold(x[start : start + BLOCK_VALUES], scratch) for start in range(0, x.size, BLOCK_VALUES)
+            )
+        self.nulls += x.size - finite - invalid
+
+    def _fold(self, block: np.ndarray, scratch: Scratch) -> int:
+        """Fold one block; returns how many of its values are finite (NaN and infinities are not)."""
+        # A finite sum means every value is finite (one NaN or infinity makes it NaN or infinite), so a
+        # clean block needs no mask; otherwise the sum is taken again over the finite values.
+        finite, total = block, float(block.sum())
+        if not math.isfinite(total):
+            finite = block[np.isfinite(block)]
+            if finite.size == 0:
+                return 0
+            total = float(finite.sum())
+        self.binner.count(finite, self.counts, scratch)
+        self.total += total
+        # Squares summed by NumPy, not np.dot: BLAS's dot rounds differently with its thread count.
+        self.total_sq += float(np.multiply(finite, finite, out=scratch.floats[: finite.size]).sum())
         self.minimum = min(self.minimum, float(finite.min()))
         self.maximum = max(self.maximum, float(finite.max()))
         if self.schema_min is not None:
             self.below_schema += int(np.count_nonzero(finite < self.schema_min))
         if self.schema_max is not None:
             self.above_schema += int(np.count_nonzero(finite > self.schema_max))
+        return int(finite.size)
 
     @property
     def count(self) -> int:
@@ -118,13 +137,16 @@ class CategoricalAccumulator:
     def update(self, values: pa.Array | pa.ChunkedArray) -> None:
         self.rows += len(values)
         self.nulls += values.null_count
-        present = pc.drop_null(_as_strings(values))
+        present = pc.drop_null(values)
         if len(present) == 0:
             return
-        counted = pc.value_counts(present)
-        self.seen.update(
-            dict(zip(counted.field("values").to_pylist(), counted.field("counts").to_pylist(), strict=True))
-        )
+        # Integers and booleans are counted first and only their distinct values turned into text: equal
+        # values give equal text, and the cast per row cost more than all the rest of the column.
+        exact = pa.types.is_integer(values.type) or pa.types.is_boolean(values.type)
+        counted = pc.value_counts(present if exact else _as_strings(present))
+        keys = _as_strings(counted.field("values")).to_pylist()
+        for key, n in zip(keys, counted.field("counts").to_pylist(), strict=True):
+            self.seen[key] += n
 
     @property
     def count(self) -> int:

@@ -11,6 +11,7 @@ import logging
 import os
 import re
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlparse
@@ -139,13 +140,19 @@ def filter_window(batch: pa.RecordBatch | pa.Table, window: Window) -> pa.Record
 def _parquet_batches(fs: pafs.FileSystem, path: str, columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
     import pyarrow.parquet as pq
 
-    with fs.open_input_file(path) as handle:
+    with fs.open_input_file(path) as handle, ThreadPoolExecutor(1, thread_name_prefix="log-read") as ahead:
         reader = pq.ParquetFile(handle)
         present = [c for c in columns if c in reader.schema_arrow.names]
         # One row group at a time: ParquetFile.iter_batches with a column selection kept every
         # decoded row group alive until the file was done (1.8 GB for a 10M-row file in pyarrow 25).
-        for group in range(reader.num_row_groups):
-            yield from reader.read_row_group(group, columns=present).to_batches(max_chunksize=BATCH_ROWS)
+        # The next group is decoded on a thread of its own (Arrow releases the GIL) while the caller
+        # folds this one, so at most two groups are in memory.
+        reads = (ahead.submit(reader.read_row_group, group, columns=present) for group in range(reader.num_row_groups))
+        pending = next(reads, None)
+        while pending is not None:
+            table, pending = pending.result(), next(reads, None)
+            yield from table.to_batches(max_chunksize=BATCH_ROWS)
+            del table
 
 
 def _jsonl_batches(fs: pafs.FileSystem, path: str, numeric: Sequence[str]) -> Iterator[pa.RecordBatch]:
@@ -168,7 +175,9 @@ def iter_batches(
     fs: pafs.FileSystem, files: Sequence[str], columns: Sequence[str], numeric: Sequence[str], window: Window
 ) -> Iterator[pa.RecordBatch | pa.Table]:
     """Batches of the wanted columns (those that exist) within the window, file by file."""
-    wanted = list(dict.fromkeys([*columns, "_ts"]))
+    # _ts is read only to apply a bounded window: decoding a string column per row is not free.
+    bounded = window.start is not None or window.end is not None
+    wanted = list(dict.fromkeys([*columns, "_ts"] if bounded else columns))
     for path in files:
         log.debug("reading %s", path)
         source = _parquet_batches(fs, path, wanted) if path.endswith(".parquet") else _jsonl_batches(fs, path, numeric)
