@@ -7,6 +7,8 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -143,6 +145,47 @@ def _monitoring_runs(tracking_uri: str, model: str) -> list[dict[str, str]]:
         return []
     runs = client.search_runs([experiment.experiment_id], filter_string=f"tags.`model.name` = '{model}'")
     return [{**run.data.tags, "run_id": run.info.run_id, "rows": str(run.data.metrics.get("rows"))} for run in runs]
+
+
+def _one_pass(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ml.monitor"],
+        env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_one_pass_without_its_environment_names_what_is_missing() -> None:
+    result = _one_pass({k: v for k, v in ENV.items() if k != monitor_env.PREDICTION_LOG_ENV})
+    assert result.returncode == 1
+    assert "error: MLOPS_MONITOR_PREDICTION_LOG is not set" in result.stderr
+
+
+@pytest.mark.integration
+def test_one_pass_as_the_cronjob_runs_it_exits_with_the_finding(
+    mlflow_server: str, registered_reference: tuple[str, str], tmp_path: Path
+) -> None:
+    """`python -m ml.monitor` without --every, the CronJob's command: one pass, logged, its exit code the finding's."""
+    name, version = registered_reference
+    start = datetime.now(UTC) - timedelta(minutes=30)
+    write_log(
+        tmp_path / "log", log_frame(make_frame(600, seed=5, shift={"age": 0.8}), model=name, start=start), model=name
+    )
+    env = {
+        monitor_env.TRACKING_URI_ENV: mlflow_server,
+        monitor_env.MODEL_URI_ENV: f"models:/{name}/{version}",
+        monitor_env.PREDICTION_LOG_ENV: f"file://{tmp_path / 'log'}",
+        monitor_env.THRESHOLDS_ENV: json.dumps({"minRows": 100}),
+        monitor_env.OUT_DIR_ENV: str(tmp_path / "out"),
+    }
+    result = _one_pass(env)
+    assert result.returncode == int(ExitCode.DRIFT), result.stderr
+    (run,) = _monitoring_runs(mlflow_server, name)
+    assert run["monitor.status"] == "drift" and run["model.version"] == version and run["rows"] == "600.0"
+    assert f"monitoring run {run['run_id']} of {name} version {version}: drift" in result.stderr
+    assert json.loads((tmp_path / "out" / "result.json").read_text())["drifted_features"] == ["age"]
 
 
 SCHEDULER_STACK = "sched-test"
