@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from contract import DEPLOYED_MODEL_ENV
 from mlops.leftovers import purge
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,6 +55,9 @@ def _stack(root: Path, name: str, config: dict[str, Any]) -> Any:
         "PULUMI_RUNTIME_VIRTUALENV": str(VENV),
         "XDG_DATA_HOME": str(root / "data"),
         "PATH": f"{VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+        # What `mlops env` hands the program of a stack that never completed an `up`: with no tracking
+        # server to ask, it plans no serving instead of refusing to guess what is deployed.
+        DEPLOYED_MODEL_ENV: json.dumps({"stack": name, "deployed": False, "served": ""}),
     }
     os.environ.update(env)
     work = root / "project"
@@ -119,7 +123,10 @@ def run(skip_docker: bool) -> dict[str, Any]:
                     purge(BENCH)
         for name in ("dev", "staging", "prod"):
             document = yaml.safe_load((REPO / "stacks" / f"Pulumi.{name}.yaml").read_text())
-            stack = _stack(root / name, name, dict(document.get("config") or {}))
+            config = dict(document.get("config") or {})
+            # prod requires a resolvable model (requireModel); there is no tracking server to resolve it here.
+            config["mlops:serving"] = {**config.get("mlops:serving", {}), "requireModel": False}
+            stack = _stack(root / name, name, config)
             from pulumi import automation as auto
 
             for key in (
