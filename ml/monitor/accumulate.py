@@ -18,8 +18,9 @@ import pyarrow.compute as pc
 from ml.monitor.binning import GridBinner, Scratch
 from ml.profile import OTHER
 
-BLOCK_VALUES = 16_384
-"""Values folded at a time: a block and its work arrays stay in a core's cache through every pass."""
+BLOCK_VALUES = 32_768
+"""Values folded at a time: a block and its work arrays (about 1 MB) stay in the cores' caches through
+every pass. On a 10M-row window 16K values took 10-20% more CPU (twice the calls), 128K about 40% more."""
 
 
 def _as_float(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, int]:
