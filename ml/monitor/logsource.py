@@ -146,13 +146,15 @@ def _parquet_batches(fs: pafs.FileSystem, path: str, columns: Sequence[str]) -> 
         # One row group at a time: ParquetFile.iter_batches with a column selection kept every
         # decoded row group alive until the file was done (1.8 GB for a 10M-row file in pyarrow 25).
         # The next group is decoded on a thread of its own (Arrow releases the GIL) while the caller
-        # folds this one, so at most two groups are in memory.
+        # folds this one, so about two groups are in memory; the allocator is told to hand back the
+        # pages of the groups already done, which it otherwise kept (a 10M-row peak of 413-450 MB, not 380).
         reads = (ahead.submit(reader.read_row_group, group, columns=present) for group in range(reader.num_row_groups))
         pending = next(reads, None)
         while pending is not None:
             table, pending = pending.result(), next(reads, None)
             yield from table.to_batches(max_chunksize=BATCH_ROWS)
             del table
+            pa.default_memory_pool().release_unused()
 
 
 def _jsonl_batches(fs: pafs.FileSystem, path: str, numeric: Sequence[str]) -> Iterator[pa.RecordBatch]:
