@@ -5,7 +5,9 @@ FROM ${DEPS_IMAGE}
 COPY contract /app/contract
 COPY ml /app/ml
 RUN mkdir -p /work && chown 10001:10001 /work
-ENV PYTHONPATH=/app
+# No git in the image (the operator records the checkout's commit): without this, MLflow's import of
+# GitPython prints GitPython's set-up help into the job's log at every run it starts.
+ENV PYTHONPATH=/app GIT_PYTHON_REFRESH=quiet
 WORKDIR /work
 USER 10001:10001
 ENTRYPOINT ["python", "-m", "ml.train"]

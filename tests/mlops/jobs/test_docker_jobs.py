@@ -98,6 +98,9 @@ def test_a_job_trains_the_example_registers_it_and_matches_the_in_process_traini
     summary = json.loads(job.stdout.strip().splitlines()[-1])
     assert summary["version"] == "1" and summary["challenger"] is True
     assert "data ok: 569 rows" in job.stderr  # the job's progress streamed to the terminal
+    # The image has no git: without GIT_PYTHON_REFRESH=quiet, MLflow's import of GitPython printed GitPython's
+    # set-up help (about 50 lines) into every job's log at each run it started.
+    assert "git executable" not in job.stderr, _said(job)
 
     tags = _version_tags(docker_stack, model_name)
     assert set(VERSION_TAGS) <= set(tags)
