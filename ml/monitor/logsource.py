@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -140,21 +140,13 @@ def filter_window(batch: pa.RecordBatch | pa.Table, window: Window) -> pa.Record
 def _parquet_batches(fs: pafs.FileSystem, path: str, columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
     import pyarrow.parquet as pq
 
-    with fs.open_input_file(path) as handle, ThreadPoolExecutor(1, thread_name_prefix="log-read") as ahead:
+    with fs.open_input_file(path) as handle:
         reader = pq.ParquetFile(handle)
         present = [c for c in columns if c in reader.schema_arrow.names]
         # One row group at a time: ParquetFile.iter_batches with a column selection kept every
         # decoded row group alive until the file was done (1.8 GB for a 10M-row file in pyarrow 25).
-        # The next group is decoded on a thread of its own (Arrow releases the GIL) while the caller
-        # folds this one, so about two groups are in memory; the allocator is told to hand back the
-        # pages of the groups already done, which it otherwise kept (a 10M-row peak of 413-450 MB, not 380).
-        reads = (ahead.submit(reader.read_row_group, group, columns=present) for group in range(reader.num_row_groups))
-        pending = next(reads, None)
-        while pending is not None:
-            table, pending = pending.result(), next(reads, None)
-            yield from table.to_batches(max_chunksize=BATCH_ROWS)
-            del table
-            pa.default_memory_pool().release_unused()
+        for group in range(reader.num_row_groups):
+            yield from reader.read_row_group(group, columns=present).to_batches(max_chunksize=BATCH_ROWS)
 
 
 def _jsonl_batches(fs: pafs.FileSystem, path: str, numeric: Sequence[str]) -> Iterator[pa.RecordBatch]:
@@ -175,11 +167,17 @@ def _jsonl_batches(fs: pafs.FileSystem, path: str, numeric: Sequence[str]) -> It
 
 def iter_batches(
     fs: pafs.FileSystem, files: Sequence[str], columns: Sequence[str], numeric: Sequence[str], window: Window
-) -> Iterator[pa.RecordBatch | pa.Table]:
+) -> Generator[pa.RecordBatch | pa.Table, None, None]:
     """Batches of the wanted columns (those that exist) within the window, file by file."""
     # _ts is read only to apply a bounded window: decoding a string column per row is not free.
     bounded = window.start is not None or window.end is not None
     wanted = list(dict.fromkeys([*columns, "_ts"] if bounded else columns))
+    return _read_ahead(_window_batches(fs, files, wanted, numeric, window))
+
+
+def _window_batches(
+    fs: pafs.FileSystem, files: Sequence[str], wanted: Sequence[str], numeric: Sequence[str], window: Window
+) -> Generator[pa.RecordBatch | pa.Table, None, None]:
     for path in files:
         log.debug("reading %s", path)
         source = _parquet_batches(fs, path, wanted) if path.endswith(".parquet") else _jsonl_batches(fs, path, numeric)
@@ -187,3 +185,36 @@ def iter_batches(
             batch = filter_window(batch, window)
             if batch.num_rows:
                 yield batch
+
+
+READ_AHEAD_BYTES = 64 << 20
+"""Largest batch after which the next one is read ahead: that is a second batch in memory, and a wider one
+(a 262K-row group of 100 columns is 210 MB) would crowd the 1 GB a scheduled monitor is given."""
+RELEASE_BYTES = 64 << 20
+"""Batches read between two hand-backs of freed pages to the allocator."""
+
+
+def _read_ahead(
+    batches: Generator[pa.RecordBatch | pa.Table, None, None],
+) -> Generator[pa.RecordBatch | pa.Table, None, None]:
+    """The batches, each next one read and decoded on a thread of its own (Arrow releases the GIL) while the
+    caller folds the one before, across file boundaries: the server writes a file per flush."""
+    read = 0
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="log-read") as ahead:
+            pending = ahead.submit(next, batches, None)
+            while (batch := pending.result()) is not None:
+                size = batch.nbytes
+                if size <= READ_AHEAD_BYTES:
+                    pending = ahead.submit(next, batches, None)
+                yield batch
+                del batch
+                if size > READ_AHEAD_BYTES:
+                    pending = ahead.submit(next, batches, None)
+                read += size
+                if read >= RELEASE_BYTES:
+                    # mimalloc keeps the pages of freed batches: a 10M-row window peaked at 413-450 MB, not 355-386.
+                    pa.default_memory_pool().release_unused()
+                    read = 0
+    finally:
+        batches.close()

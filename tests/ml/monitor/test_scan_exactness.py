@@ -9,6 +9,7 @@ quantile edges crowd the grid, a column of ties, and integer and string categori
 from __future__ import annotations
 
 import math
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -180,3 +181,43 @@ def test_read_ahead_log_scan_equals_the_plain_computation(
     state = drift.scan(iter(read), profile)
     used = table.combine_chunks().to_batches(max_chunksize=60_000)
     _assert_scan_matches(state, used, profile)
+
+
+def _write_files(root: Path, table: pa.Table, rows_per_file: int) -> None:
+    """The server's layout: one small file per flush, over two days."""
+    for number, start in enumerate(range(0, table.num_rows, rows_per_file)):
+        folder = root / "m" / f"date=2026-11-2{5 + number % 2}"
+        folder.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table.slice(start, rows_per_file), folder / f"{number // 2:02d}-flush.parquet")
+
+
+def test_read_ahead_crosses_files_in_order(
+    tmp_path: Path, profile: dict[str, Any], batches: list[pa.RecordBatch]
+) -> None:
+    table = pa.Table.from_batches(batches)
+    _write_files(tmp_path, table, 40_000)
+    window = logsource.Window()
+    fs, files = logsource.list_files(str(tmp_path), "m", window)
+    assert len(files) > 2
+    read = list(logsource.iter_batches(fs, files, [*NUMERIC, "k", "s", "_prediction"], NUMERIC, window))
+    got = pa.Table.from_batches(read)
+    expected = pa.concat_tables(pq.read_table(path) for path in files).select(got.schema.names)
+    for name in got.schema.names:  # row for row, NaN and null where they were
+        assert got.column(name).is_null().equals(expected.column(name).is_null())
+        values = [c.to_numpy(zero_copy_only=False) for c in (got.column(name), expected.column(name))]
+        assert np.array_equal(*values, equal_nan=not pa.types.is_string(got.column(name).type))
+    state = drift.scan(iter(read), profile)
+    _assert_scan_matches(state, read, profile)
+
+
+def test_a_reader_left_early_stops_reading(tmp_path: Path, batches: list[pa.RecordBatch]) -> None:
+    """A caller that stops after one batch (a failed fold) leaves no reading thread behind."""
+    _write_files(tmp_path, pa.Table.from_batches(batches), 40_000)
+    window = logsource.Window()
+    fs, files = logsource.list_files(str(tmp_path), "m", window)
+    before = {t.ident for t in threading.enumerate()}
+    reader = logsource.iter_batches(fs, files, NUMERIC, NUMERIC, window)
+    assert next(iter(reader)).num_rows == 40_000
+    assert any(t.name.startswith("log-read") for t in threading.enumerate())
+    reader.close()
+    assert {t.ident for t in threading.enumerate() if t.name.startswith("log-read")} <= before
