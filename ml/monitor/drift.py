@@ -79,7 +79,8 @@ class Scan:
         # Each column has an accumulator of its own, fed its batches in order, so the columns of one batch
         # fold on all cores at once (NumPy and Arrow release the GIL) with results that do not depend on
         # which thread ran them; the batch is done, or has failed, before the next one starts.
-        futures = [_pool().submit(acc.update, column) for acc, column in present]
+        pool = _pool(os.getpid())
+        futures = [pool.submit(acc.update, column) for acc, column in present]
         wait(futures)
         for future in futures:
             future.result()
@@ -90,7 +91,8 @@ PARALLEL_MIN_ROWS = 32_768
 
 
 @functools.cache
-def _pool() -> ThreadPoolExecutor:
+def _pool(pid: int) -> ThreadPoolExecutor:
+    """The scan's threads, per process: a forked child inherits the pool but none of its threads."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return ThreadPoolExecutor(max_workers=min(8, cores), thread_name_prefix="drift-scan")
 

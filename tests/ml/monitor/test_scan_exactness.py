@@ -221,3 +221,31 @@ def test_a_reader_left_early_stops_reading(tmp_path: Path, batches: list[pa.Reco
     assert any(t.name.startswith("log-read") for t in threading.enumerate())
     reader.close()
     assert {t.ident for t in threading.enumerate() if t.name.startswith("log-read")} <= before
+
+
+def _scan_counts(profile: dict[str, Any], batches: list[pa.RecordBatch]) -> list[list[int]]:
+    state = drift.scan(batches, profile)
+    return [state.accumulators[name].counts.tolist() for name in NUMERIC]  # type: ignore[union-attr]
+
+
+def _scan_in_child(profile: dict[str, Any], batches: list[pa.RecordBatch], out: Any) -> None:
+    out.put(_scan_counts(profile, batches))
+
+
+def test_a_forked_child_scans_on_threads_of_its_own(profile: dict[str, Any], batches: list[pa.RecordBatch]) -> None:
+    """A process forked after a parallel scan (a worker of a forking server) inherits the pool but not its
+    threads; its scan must not wait for them forever."""
+    import multiprocessing
+
+    counts = _scan_counts(profile, batches)
+    context = multiprocessing.get_context("fork")
+    out = context.Queue()
+    child = context.Process(target=_scan_in_child, args=(profile, batches[:1], out))
+    child.start()
+    try:
+        assert out.get(timeout=30) == _scan_counts(profile, batches[:1])
+    finally:
+        child.join(timeout=10)
+        if child.is_alive():
+            child.kill()
+    assert counts == _scan_counts(profile, batches)
