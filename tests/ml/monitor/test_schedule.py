@@ -147,6 +147,14 @@ def _monitoring_runs(tracking_uri: str, model: str) -> list[dict[str, str]]:
     return [{**run.data.tags, "run_id": run.info.run_id, "rows": str(run.data.metrics.get("rows"))} for run in runs]
 
 
+WAITING = "next monitoring pass of"
+"""What the scheduler logs when it sleeps until the next tick."""
+
+
+def _finished(runs: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [run for run in runs if run["rows"] != "None"]
+
+
 def _one_pass(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "ml.monitor"],
@@ -254,11 +262,12 @@ def test_the_scheduler_container_logs_a_monitoring_run_on_every_tick(
     container = docker.from_env().containers.get(created.id)
     try:
         deadline = time.monotonic() + 150
-        while len(_monitoring_runs(mlflow_server, name)) < 2 and time.monotonic() < deadline:
+        # A run is listed as soon as it starts, before its metrics are logged: count only finished ones.
+        while len(_finished(_monitoring_runs(mlflow_server, name))) < 2 and time.monotonic() < deadline:
             container.reload()
             assert container.status == "running", container.logs().decode()
             time.sleep(2)
-        runs = _monitoring_runs(mlflow_server, name)
+        runs = _finished(_monitoring_runs(mlflow_server, name))
         logs = container.logs().decode()
         assert len(runs) >= 2, logs
         for run in runs:
@@ -274,6 +283,7 @@ def test_the_scheduler_container_logs_a_monitoring_run_on_every_tick(
 
         # A crash (its process killed from outside; `docker kill` would count as a deliberate stop): the engine
         # brings the schedule back, as it does after a reboot.
+        waits_before = container.logs().decode().count(WAITING)
         os.kill(container.attrs["State"]["Pid"], signal.SIGKILL)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -283,7 +293,12 @@ def test_the_scheduler_container_logs_a_monitoring_run_on_every_tick(
             time.sleep(1)
         assert container.attrs["RestartCount"] >= 1 and container.status == "running"
 
-        time.sleep(3)  # the restarted process installs its SIGTERM handler
+        # The restarted process has installed its SIGTERM handler (before anything else) and finished its pass at
+        # start once it says when the next one is; a stop before that would wait for the pass or be ignored.
+        deadline = time.monotonic() + 120
+        while container.logs().decode().count(WAITING) <= waits_before and time.monotonic() < deadline:
+            time.sleep(1)
+        assert container.logs().decode().count(WAITING) > waits_before, container.logs().decode()[-2000:]
         started = time.monotonic()
         container.stop(timeout=20)
         container.reload()
