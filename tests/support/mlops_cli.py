@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -60,19 +61,35 @@ def own_stack(root: Path, base: str, role: str) -> str:
 
 def clear_stale_e2e_objects() -> None:
     """Containers, networks and images of `e2e-*` stacks that a killed earlier run left behind (their state
-    went with its temp dir). Only objects labelled with an e2e stack name are touched."""
+    went with its temp dir). Only objects labelled with an e2e stack name are touched, and only of a stack
+    with no container or network younger than `STALE_AFTER`: another test session running at the same time
+    (its stack's network is made first, at the start of its `up`) keeps everything it has built."""
     import docker
 
     client = docker.from_env()
+    containers = client.containers.list(all=True)
+    networks = client.networks.list()
+
+    def stack_of(labels: dict[str, str] | None) -> str:
+        name = str((labels or {}).get(LABEL_STACK, ""))
+        return name if name.startswith(E2E_PREFIX) else ""
+
+    cutoff = datetime.now(UTC) - STALE_AFTER
+    live = {
+        stack_of(o.attrs.get("Labels") or o.attrs.get("Config", {}).get("Labels"))
+        for o in [*containers, *networks]
+        if _created(o.attrs.get("Created", "")) > cutoff
+    }
 
     def stale(labels: dict[str, str] | None) -> bool:
-        return str((labels or {}).get(LABEL_STACK, "")).startswith(E2E_PREFIX)
+        stack = stack_of(labels)
+        return bool(stack) and stack not in live
 
-    for container in client.containers.list(all=True):
+    for container in containers:
         if stale(container.labels):
             print(f"removing container {container.name} that a killed e2e run left")
             container.remove(force=True)
-    for network in client.networks.list():
+    for network in networks:
         if stale(network.attrs.get("Labels")):
             print(f"removing network {network.name} that a killed e2e run left")
             network.remove()
@@ -80,3 +97,15 @@ def clear_stale_e2e_objects() -> None:
         if stale(image.labels):
             print(f"removing image {', '.join(image.tags) or image.short_id} that a killed e2e run left")
             client.images.remove(image.id, force=True)
+
+
+STALE_AFTER = timedelta(hours=2)
+"""Longer than any e2e test may run (their timeouts are at most 30 minutes)."""
+
+
+def _created(text: str) -> datetime:
+    """The engine's RFC 3339 time with nanoseconds (`2026-12-03T08:31:02.123456789Z`); the epoch if unreadable."""
+    try:
+        return datetime.fromisoformat(text[:26].rstrip("Z").split("+")[0].rstrip(".") + "+00:00")
+    except ValueError:
+        return datetime.fromtimestamp(0, UTC)
