@@ -15,12 +15,11 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -121,45 +120,6 @@ def post_json(url: str, body: Any) -> Any:
     request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
-
-
-@dataclass
-class PodWatch:
-    """Every pod seen in `namespace` while the watch runs, by name: its spec and last status."""
-
-    kubectl: Any
-    namespace: str
-    pods: dict[str, dict[str, Any]] = field(default_factory=dict)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def __enter__(self) -> PodWatch:
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-
-    def _poll(self) -> None:
-        while not self._stop.is_set():
-            found = self.kubectl.get(["-n", self.namespace, "pods"]) or {}
-            for pod in found.get("items", []):
-                self.pods[pod["metadata"]["name"]] = pod
-            self._stop.wait(0.5)
-
-    def images(self) -> set[str]:
-        return {c["image"] for pod in self.pods.values() for c in pod["spec"]["containers"]}
-
-    def pulled(self) -> dict[str, str]:
-        """Image reference -> the image ID the runtime reports for it (set once a container started)."""
-        return {
-            status["image"]: status.get("imageID", "")
-            for pod in self.pods.values()
-            for status in pod.get("status", {}).get("containerStatuses", [])
-        }
 
 
 def events(kubectl: Any, namespace: str, reason: str) -> list[str]:

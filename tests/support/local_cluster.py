@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mlops.cluster.cluster import Cluster
@@ -68,3 +71,56 @@ def own_cluster(name: str, steps: list[str] | None = None) -> Iterator[Cluster]:
         yield cluster
     finally:
         down(Cluster(layout=layout), purge=True)
+
+
+@dataclass
+class PodWatch:
+    """Every pod seen in `namespace` while the watch runs, by name: its spec and last status."""
+
+    kubectl: Any
+    namespace: str
+    pods: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __enter__(self) -> PodWatch:
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            found = self.kubectl.get(["-n", self.namespace, "pods"]) or {}
+            for pod in found.get("items", []):
+                self.pods[pod["metadata"]["name"]] = pod
+            self._stop.wait(0.5)
+
+    def images(self) -> set[str]:
+        return {c["image"] for pod in self.pods.values() for c in pod["spec"]["containers"]}
+
+    def pulled(self) -> dict[str, str]:
+        """Image reference -> the image ID the runtime reports for it (set once a container started)."""
+        return {
+            status["image"]: status.get("imageID", "")
+            for pod in self.pods.values()
+            for status in pod.get("status", {}).get("containerStatuses", [])
+        }
+
+    def running_spans(self) -> list[tuple[datetime, datetime]]:
+        """(started, finished) of every container that ran to its end while watched, in start order."""
+        spans = []
+        for pod in self.pods.values():
+            for status in pod.get("status", {}).get("containerStatuses", []):
+                ended = (status.get("state") or {}).get("terminated") or {}
+                if ended.get("startedAt") and ended.get("finishedAt"):
+                    spans.append((_k8s_time(ended["startedAt"]), _k8s_time(ended["finishedAt"])))
+        return sorted(spans)
+
+
+def _k8s_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
