@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 import pulumi
 import pulumi_kubernetes as k8s
 
-from contract import TRACKING_PASSWORD_FILE, TRACKING_PASSWORD_FILE_ENV, TRACKING_USERNAME_ENV, monitor_env
+from contract import monitor_env
 from infra.components.kubernetes import (
     APP_UID,
     container_security,
@@ -32,7 +32,7 @@ from infra.components.kubernetes import (
 )
 from infra.components.kubernetes.registry import pull_secret_name
 from infra.components.kubernetes.tracking import MLFLOW_PORT
-from infra.components.kubernetes.tracking_database import SECRET_MODE, SECRETS_MOUNT
+from infra.components.kubernetes.tracking_database import tracking_login_file
 from infra.components.types import MONITOR_CPUS, MONITOR_MEMORY_MB, MonitoringScheduleArgs, MonitoringScheduleOutputs
 from infra.settings import KubernetesSettings, Limits
 
@@ -88,27 +88,12 @@ def create(component: pulumi.ComponentResource, args: MonitoringScheduleArgs) ->
     volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
     login = args.tracking_credentials
     if login is not None:
-        login_secret = k8s.core.v1.Secret(
-            f"{name}-tracking-login",
-            metadata=metadata(f"{object_name}-tracking-login", ks.namespace, monitor_labels),
-            string_data={"password": login.password},
-            opts=pulumi.ResourceOptions(parent=component, additional_secret_outputs=["stringData", "data"]),
+        login_env, login_mount, login_volume = tracking_login_file(
+            component, object_name, ks.namespace, monitor_labels, login
         )
-        env += [
-            {"name": TRACKING_USERNAME_ENV, "value": login.username},
-            {"name": TRACKING_PASSWORD_FILE_ENV, "value": f"{SECRETS_MOUNT}/{TRACKING_PASSWORD_FILE}"},
-        ]
-        mounts.append({"name": "tracking-login", "mountPath": SECRETS_MOUNT, "readOnly": True})
-        volumes.append(
-            {
-                "name": "tracking-login",
-                "secret": {
-                    "secretName": login_secret.metadata.name,
-                    "items": [{"key": "password", "path": TRACKING_PASSWORD_FILE}],
-                    "defaultMode": SECRET_MODE,
-                },
-            }
-        )
+        env += login_env
+        mounts.append(login_mount)
+        volumes.append(login_volume)
     pod = {
         "metadata": {"labels": monitor_labels},
         "spec": {

@@ -12,7 +12,6 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from contract import TRACKING_PASSWORD_FILE, TRACKING_PASSWORD_FILE_ENV, TRACKING_USERNAME_ENV
 from infra.components.kubernetes import (
     APP_UID,
     container_security,
@@ -28,7 +27,7 @@ from infra.components.kubernetes import (
     service_url,
 )
 from infra.components.kubernetes.registry import pull_secret_name
-from infra.components.kubernetes.tracking_database import SECRET_MODE, SECRETS_MOUNT
+from infra.components.kubernetes.tracking_database import tracking_login_file
 from infra.components.types import ServingClusterArgs, ServingClusterOutputs
 
 PORT = 8080
@@ -72,28 +71,13 @@ def create(component: pulumi.ComponentResource, args: ServingClusterArgs) -> Ser
     volumes: list[dict[str, Any]] = [{"name": "model-cache", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}]
     login = args.tracking_credentials
     if login is not None:
-        # The tracking server's login, to download the model: a Secret of serving's own, mounted as a file.
-        login_secret = k8s.core.v1.Secret(
-            f"{name}-tracking-login",
-            metadata=metadata(f"{service_name}-tracking-login", ks.namespace, serving_labels),
-            string_data={"password": login.password},
-            opts=pulumi.ResourceOptions(parent=component, additional_secret_outputs=["stringData", "data"]),
+        # The tracking server's login, to download the model.
+        login_env, login_mount, login_volume = tracking_login_file(
+            component, service_name, ks.namespace, serving_labels, login
         )
-        env += [
-            {"name": TRACKING_USERNAME_ENV, "value": login.username},
-            {"name": TRACKING_PASSWORD_FILE_ENV, "value": f"{SECRETS_MOUNT}/{TRACKING_PASSWORD_FILE}"},
-        ]
-        mounts.append({"name": "tracking-login", "mountPath": SECRETS_MOUNT, "readOnly": True})
-        volumes.append(
-            {
-                "name": "tracking-login",
-                "secret": {
-                    "secretName": login_secret.metadata.name,
-                    "items": [{"key": "password", "path": TRACKING_PASSWORD_FILE}],
-                    "defaultMode": SECRET_MODE,
-                },
-            }
-        )
+        env += login_env
+        mounts.append(login_mount)
+        volumes.append(login_volume)
     spec: dict[str, Any] = {
         "replicas": sv.replicas,
         "selector": {"matchLabels": pod_selector},

@@ -4,9 +4,12 @@ tracking server may reach it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pulumi
 import pulumi_kubernetes as k8s
 
+from contract import TRACKING_PASSWORD_FILE, TRACKING_PASSWORD_FILE_ENV, TRACKING_USERNAME_ENV
 from infra.components.kubernetes import (
     container_security,
     ingress_only_from,
@@ -20,7 +23,7 @@ from infra.components.kubernetes import (
     volume_owner,
 )
 from infra.components.kubernetes.registry import pull_secret_name
-from infra.components.types import TrackingServerArgs
+from infra.components.types import TrackingCredentials, TrackingServerArgs
 
 POSTGRES_PORT = 5432
 POSTGRES_UID = 999
@@ -143,3 +146,34 @@ def postgres(
         component,
     )
     return f"{host}.{ks.namespace}.svc.cluster.local"
+
+
+def tracking_login_file(
+    component: pulumi.ComponentResource,
+    object_name: str,
+    namespace: str,
+    object_labels: dict[str, str],
+    login: TrackingCredentials,
+) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
+    """A pod's login to the tracking server: a Secret of the pod's own holding the password, mounted as a file
+    (never an environment variable). Returns the container's env entries, its volume mount and the volume."""
+    secret = k8s.core.v1.Secret(
+        f"{component.pulumi_resource_name}-tracking-login",
+        metadata=metadata(f"{object_name}-tracking-login", namespace, object_labels),
+        string_data={"password": login.password},
+        opts=pulumi.ResourceOptions(parent=component, additional_secret_outputs=["stringData", "data"]),
+    )
+    env = [
+        {"name": TRACKING_USERNAME_ENV, "value": login.username},
+        {"name": TRACKING_PASSWORD_FILE_ENV, "value": f"{SECRETS_MOUNT}/{TRACKING_PASSWORD_FILE}"},
+    ]
+    mount = {"name": "tracking-login", "mountPath": SECRETS_MOUNT, "readOnly": True}
+    volume = {
+        "name": "tracking-login",
+        "secret": {
+            "secretName": secret.metadata.name,
+            "items": [{"key": "password", "path": TRACKING_PASSWORD_FILE}],
+            "defaultMode": SECRET_MODE,
+        },
+    }
+    return env, mount, volume
