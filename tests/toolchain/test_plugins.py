@@ -73,13 +73,18 @@ def test_embedded_files_are_what_generate_go_writes(provider_module: Path) -> No
     assert files["main.go"] == b"package main\n"
 
 
-def test_download_is_used_when_reachable(ctx: Context, http_root, monkeypatch: pytest.MonkeyPatch) -> None:
-    root, base, requested = http_root
-    with tarfile.open(root / "k8s.tar.gz", "w:gz") as tar:
+def _plugin_archive(path: Path) -> None:
+    """A plugin archive as Pulumi lays it out: the provider binary at its root."""
+    with tarfile.open(path, "w:gz") as tar:
         data = b"#!/bin/sh\necho downloaded\n"
         info = tarfile.TarInfo("pulumi-resource-kubernetes")
         info.size, info.mode = len(data), 0o755
         tar.addfile(info, io.BytesIO(data))
+
+
+def test_download_is_used_when_reachable(ctx: Context, http_root, monkeypatch: pytest.MonkeyPatch) -> None:
+    root, base, requested = http_root
+    _plugin_archive(root / "k8s.tar.gz")
     monkeypatch.setattr(plugins, "PLUGIN_URL", base + "/k8s.tar.gz?{name}{version}{os}{arch}")
     monkeypatch.setitem(pins.ARCHIVE_SHA256, "k8s.tar.gz", sha256_of(root / "k8s.tar.gz"))
     binary = plugins.plugin_binary(ctx, plugins.kubernetes_spec(ctx.repo / "pyproject.toml"))
@@ -131,11 +136,7 @@ def test_a_plugin_archive_nothing_vouches_for_is_not_used(
     """No pinned checksum (Pulumi lists none for plugins), or a pinned one the archive does not match: the
     plugin is built from the module proxy instead, and the archive never reaches the cache."""
     root, base, _ = http_root
-    with tarfile.open(root / "k8s.tar.gz", "w:gz") as tar:
-        data = b"#!/bin/sh\necho downloaded\n"
-        info = tarfile.TarInfo("pulumi-resource-kubernetes")
-        info.size, info.mode = len(data), 0o755
-        tar.addfile(info, io.BytesIO(data))
+    _plugin_archive(root / "k8s.tar.gz")
     monkeypatch.setattr(plugins, "PLUGIN_URL", base + "/k8s.tar.gz?{name}{version}{os}{arch}")
     if pinned:
         monkeypatch.setitem(pins.ARCHIVE_SHA256, "k8s.tar.gz", pinned)
