@@ -25,7 +25,6 @@ from contract import VERSION_TAGS
 from mlops.jobs.spec import TAG_JOB_IMAGE, TAG_JOB_NAME
 from tests.e2e.dev_cluster import (
     DevCopy,
-    PodWatch,
     copy_dev,
     events,
     http_status,
@@ -33,7 +32,7 @@ from tests.e2e.dev_cluster import (
     tracking_login,
     wait_answering,
 )
-from tests.support.local_cluster import own_cluster, skip_reason
+from tests.support.local_cluster import PodWatch, own_cluster, skip_reason
 from tests.support.mlops_cli import mlops, tear_down
 from tests.support.paths import EXAMPLES
 
