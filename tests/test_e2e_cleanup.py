@@ -23,9 +23,9 @@ def test_a_live_runs_objects_stay_and_an_old_runs_go(monkeypatch: pytest.MonkeyP
     old = client.networks.create(f"e2e-old-{uuid.uuid4().hex[:6]}", labels={LABEL_STACK: "e2e-old-x"})
     real_created = mlops_cli._created
 
-    def created(text: str) -> datetime:  # the old run's network as if made three hours ago
+    def created(text: str) -> datetime | None:  # the old run's network as if made three hours ago
         when = real_created(text)
-        return when - timedelta(hours=3) if text == old.attrs["Created"] else when
+        return when - timedelta(hours=3) if when is not None and text == old.attrs["Created"] else when
 
     monkeypatch.setattr(mlops_cli, "_created", created)
     try:
@@ -39,7 +39,7 @@ def test_a_live_runs_objects_stay_and_an_old_runs_go(monkeypatch: pytest.MonkeyP
                 network.remove()
 
 
-def test_engine_times_are_read_with_their_nanoseconds_or_as_the_epoch() -> None:
+def test_engine_times_are_read_with_their_nanoseconds_or_not_at_all() -> None:
     assert mlops_cli._created("2026-12-03T08:31:02.123456789Z") == datetime(2026, 12, 3, 8, 31, 2, 123456, UTC)
     assert mlops_cli._created("2026-12-03T08:31:02Z") == datetime(2026, 12, 3, 8, 31, 2, tzinfo=UTC)
-    assert mlops_cli._created("not a time") == datetime.fromtimestamp(0, UTC)
+    assert mlops_cli._created("not a time") is None  # an object of unknown age is kept

@@ -78,7 +78,7 @@ def clear_stale_e2e_objects() -> None:
     live = {
         stack_of(o.attrs.get("Labels") or o.attrs.get("Config", {}).get("Labels"))
         for o in [*containers, *networks]
-        if _created(o.attrs.get("Created", "")) > cutoff
+        if (_created(o.attrs.get("Created", "")) or cutoff + STALE_AFTER) > cutoff  # unreadable: keep it
     }
 
     def stale(labels: dict[str, str] | None) -> bool:
@@ -103,9 +103,9 @@ STALE_AFTER = timedelta(hours=2)
 """Longer than any e2e test may run (their timeouts are at most 30 minutes)."""
 
 
-def _created(text: str) -> datetime:
-    """The engine's RFC 3339 time with nanoseconds (`2026-12-03T08:31:02.123456789Z`); the epoch if unreadable."""
+def _created(text: str) -> datetime | None:
+    """The engine's RFC 3339 time with nanoseconds (`2026-12-03T08:31:02.123456789Z`); None if unreadable."""
     try:
         return datetime.fromisoformat(text[:26].rstrip("Z").split("+")[0].rstrip(".") + "+00:00")
     except ValueError:
-        return datetime.fromtimestamp(0, UTC)
+        return None
