@@ -2,7 +2,7 @@
 a training Job in the stack's training namespace from the stack's own registry, the champion rolled out and
 answering on its NodePort, `mlops env down --purge`, and the cluster purged whatever happened.
 
-Every step is the real CLI in a subprocess on a copy of `stacks/Pulumi.dev.yaml` (`dev_cluster.copy_dev`:
+Every step is the real CLI in a subprocess on a copy of `stacks/Pulumi.dev.yaml` (`cluster_stacks.copy_stack`:
 a stack name, namespaces, node ports, Pulumi backend and passphrase of its own). Skipped, saying why,
 without root, without the cluster toolchain, or while another cluster of ours (a user's) runs. Each step's
 duration is printed.
@@ -23,9 +23,9 @@ import yaml
 
 from contract import VERSION_TAGS
 from mlops.jobs.spec import TAG_JOB_IMAGE, TAG_JOB_NAME
-from tests.e2e.dev_cluster import (
-    DevCopy,
-    copy_dev,
+from tests.e2e.cluster_stacks import (
+    StackCopy,
+    copy_stack,
     events,
     http_status,
     post_json,
@@ -109,7 +109,7 @@ def _train_config(root: Path, model: str) -> Path:
     return path
 
 
-def _check_tracking(copy: DevCopy, outputs: dict, env: dict[str, str]) -> tuple[str, str]:  # type: ignore[type-arg]
+def _check_tracking(copy: StackCopy, outputs: dict, env: dict[str, str]) -> tuple[str, str]:  # type: ignore[type-arg]
     assert outputs["tracking_uri"] == copy.tracking_uri
     assert wait_answering(f"{copy.tracking_uri}/health") == 200
     assert http_status(f"{copy.tracking_uri}{SEARCH}", b'{"max_results": 1}') == 401  # basic auth on
@@ -133,7 +133,7 @@ def _amounts(resources: dict) -> dict:  # type: ignore[type-arg]
     return {kind: {k: number(str(v)) for k, v in values.items()} for kind, values in resources.items()}
 
 
-def _check_job(copy: DevCopy, outputs: dict, watch: PodWatch, kubectl, model: str) -> None:  # type: ignore[no-untyped-def,type-arg]
+def _check_job(copy: StackCopy, outputs: dict, watch: PodWatch, kubectl, model: str) -> None:  # type: ignore[no-untyped-def,type-arg]
     training, trainer = outputs["training"], outputs["images"]["trainer"]
     assert trainer.startswith(f"{copy.registry}/") and training["image"] == trainer
     assert training["namespace"] == copy.training_namespace
@@ -160,7 +160,7 @@ def _check_job(copy: DevCopy, outputs: dict, watch: PodWatch, kubectl, model: st
     assert tags[TAG_JOB_NAME].startswith("train-") and job_names == {tags[TAG_JOB_NAME]}
 
 
-def _check_serving(copy: DevCopy, outputs: dict, kubectl, model: str) -> None:  # type: ignore[no-untyped-def,type-arg]
+def _check_serving(copy: StackCopy, outputs: dict, kubectl, model: str) -> None:  # type: ignore[no-untyped-def,type-arg]
     import mlflow
 
     from ml import mlflow_log
@@ -190,7 +190,7 @@ def test_dev_comes_up_trains_as_a_job_serves_the_champion_and_goes(
 
     layout = cluster.layout
     kubectl = cluster.kubectl()
-    copy = copy_dev(tmp_path, e2e_env, layout.admin_kubeconfig, layout.containerd_socket, model_name)
+    copy = copy_stack("dev", tmp_path, e2e_env, layout.admin_kubeconfig, layout.containerd_socket, model_name)
     logs = tmp_path / "logs"
     print(f"\nthe commands' output: {logs}")
     down = None

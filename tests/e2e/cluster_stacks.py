@@ -1,7 +1,8 @@
-"""The `dev` stack on a local cluster of the test's own: its copy, its secrets, and what the cluster shows of it.
+"""The cluster stacks (`dev`, `staging`, `prod`) on a local cluster of the test's own: their copies, their
+secrets, and what the cluster shows of them.
 
-`copy_dev` copies `stacks/Pulumi.dev.yaml` the way `own_stack` copies `local`: a stack name of its own
-(`e2e-dev-<hex>`), namespaces, node ports and a bucket of its own, in the project dir `e2e_env` points
+`copy_stack` copies `stacks/Pulumi.<base>.yaml` the way `own_stack` copies `local`: a stack name of its own
+(`e2e-<base>-<hex>`), namespaces, node ports and a bucket of its own, in the project dir `e2e_env` points
 `MLOPS_PROJECT_DIR` at. It stays `cluster: local` (the defaults under test) with the kubeconfig and the
 containerd socket of the test's cluster instead of `mlops cluster up`'s. Its secrets are set with the
 Pulumi CLI under the test's own passphrase and backend, as a team sets them.
@@ -33,7 +34,7 @@ from tests.support.pulumi_stacks import project_dir
 
 
 @dataclass(frozen=True)
-class DevCopy:
+class StackCopy:
     name: str
     namespace: str
     training_namespace: str
@@ -68,16 +69,18 @@ def _pulumi(args: list[str], env: dict[str, str]) -> str:
     return done.stdout
 
 
-def copy_dev(root: Path, env: dict[str, str], kubeconfig: Path, containerd_socket: Path, model: str) -> DevCopy:
-    """`dev` as a stack of the test's own on the test's cluster, serving `models:/<model>@champion`."""
-    name = f"{E2E_PREFIX}dev-{uuid.uuid4().hex[:6]}"
-    document = yaml.safe_load((STACKS / "Pulumi.dev.yaml").read_text())
+def copy_stack(
+    base: str, root: Path, env: dict[str, str], kubeconfig: Path, containerd_socket: Path, model: str
+) -> StackCopy:
+    """`base` as a stack of the test's own on the test's cluster, serving `models:/<model>@champion`."""
+    name = f"{E2E_PREFIX}{base}-{uuid.uuid4().hex[:6]}"
+    document = yaml.safe_load((STACKS / f"Pulumi.{base}.yaml").read_text())
     prefix = f"{CONFIG_NAMESPACE}:"
     config = {key.removeprefix(prefix): value for key, value in document["config"].items() if key.startswith(prefix)}
     registry, tracking, serving = free_node_ports(3)
-    copy = DevCopy(name, name, f"{name}-training", registry, tracking, serving)
+    copy = StackCopy(name, name, f"{name}-training", registry, tracking, serving)
     k8s = config["kubernetes"]
-    assert k8s["cluster"] == "local", "the test copies dev as the local cluster's stack"
+    assert k8s["cluster"] == "local", f"the test copies {base} as the local cluster's stack"
     k8s["namespace"] = copy.namespace
     k8s["training"]["namespace"] = copy.training_namespace
     k8s["registry"]["nodePort"] = registry
@@ -90,7 +93,10 @@ def copy_dev(root: Path, env: dict[str, str], kubeconfig: Path, containerd_socke
     config["serving"]["modelUri"] = f"models:/{model}@champion"
     project_dir(root, name, config)
     _pulumi(["stack", "init", name], env)
-    for key in ("registryPassword", "artifactsAccessKeyId", "artifactsSecretAccessKey"):
+    keys = ["registryPassword", "artifactsAccessKeyId", "artifactsSecretAccessKey"]
+    if config["tracking"].get("backend") == "postgres":
+        keys.append("postgresPassword")
+    for key in keys:
         _pulumi(["config", "set", "--secret", f"{prefix}{key}", secrets.token_urlsafe(18), "--stack", name], env)
     return copy
 
