@@ -21,9 +21,9 @@ from contextlib import suppress
 from dataclasses import replace
 from typing import Any
 
+from ml.jobs.request import JOB_DIR, SECRETS_DIR
+from ml.jobs.spec import LABEL_JOB, TrainingJobSpec
 from mlops.jobs.launcher import (
-    JOB_DIR,
-    SECRETS_DIR,
     TAIL_LINES,
     TRIAL_INDEX_ENV,
     JobFailedToStart,
@@ -33,7 +33,6 @@ from mlops.jobs.launcher import (
     TrialsResult,
 )
 from mlops.jobs.signals import sigterm_as_interrupt, uninterruptible
-from mlops.jobs.spec import LABEL_JOB, TrainingJobSpec
 
 log = logging.getLogger(__name__)
 

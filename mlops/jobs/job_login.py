@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from contract import TRACKING_PASSWORD_FILE, TRACKING_PASSWORD_FILE_ENV, TRACKING_USERNAME_ENV
-from mlops.jobs.launcher import SECRETS_DIR
-from mlops.jobs.spec import JobSpecError, TrainingJobSpec
+from ml.jobs.request import SECRETS_DIR
+from ml.jobs.spec import JobSpecError, TrainingJobSpec
 
 
 def login_for_job(

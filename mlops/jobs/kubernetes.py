@@ -16,6 +16,9 @@ import time
 from collections import deque
 from typing import Any
 
+from ml.jobs.kubernetes_manifests import CONTAINER, LABEL_JOB_NAME, configmap_name, files_configmap, job_manifest
+from ml.jobs.kubernetes_spec import KubernetesJob
+from ml.jobs.spec import TrainingJobSpec
 from mlops.jobs.kube_api import KubeApi, KubeApiError, KubeConfigError, KubeUnreachable
 from mlops.jobs.kube_watch import (
     PULL_ERRORS,
@@ -28,11 +31,8 @@ from mlops.jobs.kube_watch import (
     pod_state,
     quantity,
 )
-from mlops.jobs.kubernetes_manifests import CONTAINER, LABEL_JOB_NAME, configmap_name, files_configmap, job_manifest
-from mlops.jobs.kubernetes_spec import KubernetesJob
 from mlops.jobs.launcher import TAIL_LINES, JobFailedToStart, JobRequest, JobResult, LogSink, TrialsResult
 from mlops.jobs.signals import sigterm_as_interrupt, uninterruptible
-from mlops.jobs.spec import TrainingJobSpec
 
 INTERRUPTED_EXIT = 130
 UNREACHABLE_GRACE_S = 60.0

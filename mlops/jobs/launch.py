@@ -17,16 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from contract import CHALLENGER, TRAINING_WHERE, Outputs, TrainingWhere
-from mlops.jobs.datasets import DataPlan, DataRefused, LocalFile, plan_for, upload_dataset
-from mlops.jobs.docker import DockerLauncher, stderr_sink
-from mlops.jobs.job_login import login_for_job
-from mlops.jobs.kubernetes import KubernetesLauncher
-from mlops.jobs.launcher import JOB_DIR, JobFailedToStart, JobLauncher, JobRequest, LogSink
-from mlops.jobs.search_jobs import JobOutcome, run_trials_step, trials_ended
-from mlops.jobs.spec import (
+from ml.jobs.request import job_args, write_job_files
+from ml.jobs.spec import (
     TAG_JOB_DATA_ORIGIN,
     JobSpecError,
     TrainingJobSpec,
@@ -35,6 +28,12 @@ from mlops.jobs.spec import (
     job_name,
     job_tags,
 )
+from mlops.jobs.datasets import DataPlan, DataRefused, LocalFile, plan_for, upload_dataset
+from mlops.jobs.docker import DockerLauncher, stderr_sink
+from mlops.jobs.job_login import login_for_job
+from mlops.jobs.kubernetes import KubernetesLauncher
+from mlops.jobs.launcher import JobFailedToStart, JobLauncher, JobRequest, LogSink
+from mlops.jobs.search_jobs import JobOutcome, run_trials_step, trials_ended
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -46,9 +45,6 @@ Where = TrainingWhere
 WHERES = TRAINING_WHERE
 WHERE_KEY = "where"
 """`mlops:training.where` in a stack file."""
-CONFIG_FILE = "train.yaml"
-SPEC_FILE = "dataset.yaml"
-CONTEXT_FILE = "job.json"
 BAD_CONFIG_EXIT = 2
 FAILED_TO_START_EXIT = 4
 EXIT_MEANINGS = {
@@ -78,29 +74,6 @@ def launcher_for(spec: TrainingJobSpec) -> JobLauncher:
             "train in this process with --where local"
         )
     return LAUNCHERS[spec.target]()
-
-
-def job_args(spec: TrainingJobSpec, s3_endpoint: str | None) -> list[str]:
-    """Arguments of `python -m ml.train` inside the job: the stack's internal tracking URI, JSON summary."""
-    args = ["--config", f"{JOB_DIR}/{CONFIG_FILE}", "--tracking-uri", spec.tracking_uri, "--json"]
-    args += ["--job", f"{JOB_DIR}/{CONTEXT_FILE}"]
-    if s3_endpoint:
-        args += ["--s3-endpoint", s3_endpoint]
-    return args
-
-
-def write_job_files(directory: Path, config_path: Path, spec_path: Path, context_json: str) -> None:
-    """The config (its `dataset:` pointing at the copied spec), the spec as written, the job context.
-
-    Readable by the job's non-root user: the directory is mounted read-only into the container."""
-    raw = yaml.safe_load(config_path.read_text()) or {}
-    raw["dataset"] = SPEC_FILE
-    (directory / CONFIG_FILE).write_text(yaml.safe_dump(raw, sort_keys=False))
-    (directory / SPEC_FILE).write_text(spec_path.read_text())
-    (directory / CONTEXT_FILE).write_text(context_json)
-    directory.chmod(0o755)
-    for path in directory.iterdir():
-        path.chmod(0o644)
 
 
 def run_training_job(

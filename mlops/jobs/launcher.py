@@ -12,16 +12,12 @@ container per trial; kubernetes: one Indexed Job, which sets that variable itsel
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Protocol
 
-from mlops.jobs.spec import TrainingJobSpec
+from ml.jobs.request import JobRequest
+from ml.jobs.spec import TrainingJobSpec
 
-SECRETS_DIR = "/run/mlops-secrets"
-"""Where a job finds its secret files (the tracking password: `contract.TRACKING_PASSWORD_FILE`), read-only."""
-JOB_DIR = "/job"
-"""Where the job finds its files (training config, dataset spec, job context), read-only."""
 TAIL_LINES = 20
 TRIAL_INDEX_ENV = "JOB_COMPLETION_INDEX"
 """The trial a search's job runs (0-based): what Kubernetes sets in each pod of an Indexed Job."""
@@ -32,21 +28,6 @@ LogSink = Callable[[str], None]
 
 class JobFailedToStart(RuntimeError):
     """The job could not be started (no image, no network, engine refused); the message says what to do."""
-
-
-@dataclass(frozen=True)
-class JobRequest:
-    name: str
-    args: Sequence[str]
-    """Arguments of the trainer image's entry point, `python -m ml.train`."""
-    files: Path
-    """A host directory mounted read-only at JOB_DIR."""
-    labels: Mapping[str, str] = field(default_factory=dict)
-    env: Mapping[str, str] = field(default_factory=dict)
-    """Plain, non-secret environment variables of the job."""
-    secret_files: Mapping[str, Path] = field(default_factory=dict)
-    """File name -> host file, mounted read-only under SECRETS_DIR (docker; a Kubernetes Job mounts the
-    stack's Secrets instead)."""
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from ml.jobs.spec import LABEL_JOB, TrainingJobSpec
 from mlops.jobs.launcher import JobLauncher, JobRequest, JobResult, LogSink, TrialsResult
-from mlops.jobs.spec import LABEL_JOB, TrainingJobSpec
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -66,34 +66,22 @@ def close_loop(
 def open_request(
     environment: Environment, model: str, version: str, target_env: str, trigger: dict[str, str]
 ) -> requests.PromotionRequest:
-    from mlops.loop.request_content import render
+    from ml.promote.request_content import open_request as open_with_content
 
-    def content(request_id: str) -> tuple[str, dict[str, object]]:
-        return render(
-            request_id=request_id,
-            tracking_uri=environment.tracking_uri,
-            model=model,
-            version=version,
-            source_env=environment.name,
-            target_env=target_env,
-            trigger=trigger,
-        )
-
-    return requests.open_request(
+    return open_with_content(
         environment.tracking_uri,
         model=model,
         version=version,
         source_env=environment.name,
         target_env=target_env,
         trigger=trigger,
-        render=content,
     )
 
 
 def announce(environment: Environment, request_id: str, policy: PromotionRequestPolicy, console: Console) -> None:
     """POST the request's recorded JSON, signed; the outcome is recorded on the request either way."""
+    from ml.promote.webhook import deliver
     from mlops.loop import stack_secret
-    from mlops.loop.webhook import deliver
     from mlops.project import EnvironmentUnavailable
 
     assert policy.webhook_url is not None

@@ -76,7 +76,7 @@ def last_monitoring(tracking_uri: str) -> LastMonitoring | None:
 
 def running_jobs(environment: Environment) -> list[dict[str, str]]:
     """The training jobs of the environment running now; raises when the cluster cannot be asked."""
-    from mlops.jobs.spec import LABEL_JOB, ROLE_TRAINING_JOB, TrainingJobSpec
+    from ml.jobs.spec import LABEL_JOB, ROLE_TRAINING_JOB, TrainingJobSpec
 
     spec = TrainingJobSpec.from_output(environment.name, environment.outputs.get(Outputs.TRAINING))
     if spec.kubernetes is None:

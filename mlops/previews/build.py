@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from ml.promote.model_change import ModelComparison, compare
 from mlops.previews.comment import StackReport
-from mlops.previews.models import ModelComparison, compare
 from mlops.previews.preview import PreviewFormatError, load_preview
 from mlops.previews.records import ModelRefChange, StackPreview
 

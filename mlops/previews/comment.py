@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mlops.previews.comment_models import model_section
-from mlops.previews.markdown import cell as _cell
-from mlops.previews.markdown import code as _code
-from mlops.previews.models import ModelComparison
+from ml.markdown import cell as _cell
+from ml.markdown import code as _code
+from ml.promote.model_change import ModelComparison
+from ml.promote.model_section import model_section
 from mlops.previews.records import ResourceChange, StackPreview
 
 MARKER = "<!-- mlops:ci:preview-comment -->"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ml.promote.model_change import ModelRefChange
+
 # Pulumi's placeholder for a value that is only known after the update.
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
@@ -30,16 +32,6 @@ class PolicyViolation:
     level: str
     message: str
     urn: str | None
-
-
-@dataclass(frozen=True)
-class ModelRefChange:
-    """The serving model reference before and after (None: no serving resource on that side)."""
-
-    old: str | None
-    new: str | None
-    source: str
-    resources: tuple[str, ...] = ()
 
 
 @dataclass

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from contract import VERSION_TAGS
-from mlops.jobs.spec import TAG_JOB_IMAGE, TAG_JOB_NAME
+from ml.jobs.spec import TAG_JOB_IMAGE, TAG_JOB_NAME
 from tests.e2e.cluster_stacks import (
     StackCopy,
     copy_stack,

@@ -7,10 +7,8 @@ from pathlib import Path
 import pytest
 
 from contract import LABEL_PROJECT, LABEL_ROLE, LABEL_STACK
-from mlops.jobs.docker import container_kwargs, scratch_volume_name
-from mlops.jobs.launch import job_args
-from mlops.jobs.launcher import JobRequest
-from mlops.jobs.spec import (
+from ml.jobs.request import JobRequest, job_args
+from ml.jobs.spec import (
     LABEL_JOB,
     TAG_JOB_IMAGE,
     TAG_JOB_NAME,
@@ -20,6 +18,7 @@ from mlops.jobs.spec import (
     job_name,
     job_tags,
 )
+from mlops.jobs.docker import container_kwargs, scratch_volume_name
 
 OUTPUT = {
     "target": "docker",

@@ -13,9 +13,9 @@ import time
 import pytest
 
 from contract import LABEL_STACK
+from ml.jobs.spec import LABEL_JOB
 from ml.search import candidates
 from ml.training_config import load_config_and_spec
-from mlops.jobs.spec import LABEL_JOB
 from tests.mlops.jobs.job_cli import env_for, example_config, mlops_command, run_mlops, said, search_runs, summary
 from tests.support.paths import REPO
 

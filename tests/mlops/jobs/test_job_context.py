@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 from ml.gitinfo import GitInfo
+from ml.jobs.spec import job_context_json
 from ml.train.job import JobContext
-from mlops.jobs.spec import job_context_json
 
 
 def test_what_the_launcher_writes_is_what_the_job_reads(tmp_path):

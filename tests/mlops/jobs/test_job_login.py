@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from contract import TRACKING_PASSWORD_FILE, TRACKING_PASSWORD_FILE_ENV, TRACKING_USERNAME_ENV
+from ml.jobs.kubernetes_manifests import job_manifest
+from ml.jobs.request import SECRETS_DIR, JobRequest
+from ml.jobs.spec import JobSpecError, TrainingJobSpec
 from mlops.jobs.docker import container_kwargs
 from mlops.jobs.job_login import login_for_job
-from mlops.jobs.kubernetes_manifests import job_manifest
-from mlops.jobs.launcher import SECRETS_DIR, JobRequest
-from mlops.jobs.spec import JobSpecError, TrainingJobSpec
 from tests.mlops.jobs.job_cli import env_for, example_config, run_mlops, said, summary
 from tests.mlops.jobs.test_docker_spec import OUTPUT as DOCKER_OUTPUT
 from tests.mlops.jobs.test_kubernetes_spec import OUTPUT as KUBE_OUTPUT

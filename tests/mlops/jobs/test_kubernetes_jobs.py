@@ -20,9 +20,9 @@ from collections.abc import Iterator
 import pytest
 
 from contract import VERSION_TAGS
+from ml.jobs.spec import TAG_JOB_IMAGE, TAG_JOB_NAME
 from ml.search import candidates
 from ml.training_config import load_config_and_spec
-from mlops.jobs.spec import TAG_JOB_IMAGE, TAG_JOB_NAME
 from tests.mlops.jobs.job_cli import (
     env_for,
     example_config,

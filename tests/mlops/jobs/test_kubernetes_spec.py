@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from ml.jobs.kubernetes_manifests import configmap_name, files_configmap, job_manifest
+from ml.jobs.request import JOB_DIR, JobRequest, job_args
+from ml.jobs.spec import JobSpecError, TrainingJobSpec, job_labels, job_name
 from mlops.jobs.kube_watch import failed_creates, is_summary, job_state, over_quota, pod_state, quantity
-from mlops.jobs.kubernetes_manifests import configmap_name, files_configmap, job_manifest
-from mlops.jobs.launch import job_args
-from mlops.jobs.launcher import JOB_DIR, JobRequest
-from mlops.jobs.spec import JobSpecError, TrainingJobSpec, job_labels, job_name
 from tests.support.kubernetes_schema import kubernetes_schema_problem
 
 RESOURCES = {"requests": {"cpu": "50m", "memory": "102Mi"}, "limits": {"cpu": "1000m", "memory": "2048Mi"}}

@@ -7,7 +7,8 @@ import json
 import pytest
 import yaml
 
-from mlops.jobs.launch import choose_where, parse_summary, write_job_files
+from ml.jobs.request import write_job_files
+from mlops.jobs.launch import choose_where, parse_summary
 
 
 @pytest.mark.parametrize(

@@ -13,9 +13,9 @@ import yaml
 from rich.console import Console
 
 from contract import Outputs
+from ml.jobs.spec import TAG_JOB_IMAGE, TAG_JOB_NAME, TrainingJobSpec
 from mlops.jobs.launch import FAILED_TO_START_EXIT, report, run_training_job
 from mlops.jobs.launcher import JobFailedToStart, JobRequest, JobResult, LogSink
-from mlops.jobs.spec import TAG_JOB_IMAGE, TAG_JOB_NAME, TrainingJobSpec
 from mlops.stacks import Environment
 from tests.support.paths import EXAMPLES
 

@@ -43,7 +43,7 @@ class Receiver:
 
 
 def _verified(body: bytes, secret: str, header: str | None) -> bool:
-    """Independent of `mlops.loop.webhook`: the HMAC-SHA256 a receiver computes from the documented scheme."""
+    """Independent of `ml.promote.webhook`: the HMAC-SHA256 a receiver computes from the documented scheme."""
     expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return header is not None and hmac.compare_digest(expected, header)
 

@@ -10,7 +10,7 @@ from contextlib import suppress
 import pytest
 
 from contract import LABEL_ROLE, LABEL_STACK, Outputs
-from mlops.jobs.spec import LABEL_JOB, ROLE_TRAINING_JOB
+from ml.jobs.spec import LABEL_JOB, ROLE_TRAINING_JOB
 from mlops.loop.status import running_jobs
 from mlops.stacks import Environment
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from contract import MODEL_URI_HELP
+from ml.promote.model_change import ModelRef, compare
 from mlops.previews.comment import StackReport, render
-from mlops.previews.models import ModelRef, compare
 from mlops.previews.preview import load_preview
 from mlops.previews.records import ModelRefChange
 from tests.support.ports import free_port
@@ -127,7 +127,7 @@ def test_other_references_are_rejected_with_the_expected_forms(uri: str) -> None
 
 
 def test_gates_written_as_a_mapping_are_read_too() -> None:
-    from mlops.previews.models import facts_from
+    from ml.promote.model_change import facts_from
 
     facts = facts_from(
         "m", "1", {"gates": '{"schema": {"passed": true}, "quality": false}', "gates.passed": "false"}, {}

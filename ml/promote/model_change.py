@@ -16,7 +16,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from contract import TAG_GATES_PASSED, ModelRef
-from mlops.previews.records import ModelRefChange
+
+
+@dataclass(frozen=True)
+class ModelRefChange:
+    """The serving model reference before and after (None: no serving resource on that side)."""
+
+    old: str | None
+    new: str | None
+    source: str
+    resources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

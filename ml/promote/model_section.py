@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from mlops.previews.markdown import cell as _cell
-from mlops.previews.markdown import code as _code
-from mlops.previews.models import Gate, ModelComparison, Side
+from ml.markdown import cell as _cell
+from ml.markdown import code as _code
+from ml.promote.model_change import Gate, ModelComparison, Side
 
 
 def _fmt(value: float | None) -> str:

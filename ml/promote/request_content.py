@@ -1,12 +1,12 @@
 """The content of a promotion request: the combined comment's model section (metrics and gates of the
-serving champion and the retrained challenger side by side, `mlops.previews.comment_models`) under a heading
+serving champion and the retrained challenger side by side, `ml.promote.model_section`) under a heading
 that says what triggered it, as markdown, and the same as JSON for a webhook's receiver."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from contract import (
     CHAMPION,
@@ -16,10 +16,15 @@ from contract import (
     TAG_TRIGGER_WINDOW,
     ModelRef,
 )
-from mlops.previews.markdown import cell, code
+from ml.markdown import cell, code
+
+if TYPE_CHECKING:
+    from ml.promote.promotion_requests import PromotionRequest
 
 MARKER = "<!-- mlops:loop:promotion-request -->"
 KIND = "promotion-request"
+OPENED_BY_OPERATOR = "`mlops monitor --retrain`"
+OPENED_BY_SCHEDULE = "the scheduled monitor"
 
 
 def promote_command(request_id: str, source_env: str) -> str:
@@ -48,12 +53,12 @@ def render(
     source_env: str,
     target_env: str,
     trigger: Mapping[str, str],
+    opened_by: str = OPENED_BY_OPERATOR,
 ) -> tuple[str, dict[str, Any]]:
     """(markdown, document) of one request; the comparison is read from the source environment's registry."""
+    from ml.promote.model_change import ModelRefChange, compare
+    from ml.promote.model_section import model_section
     from ml.promote.versions import find_alias
-    from mlops.previews.comment_models import model_section
-    from mlops.previews.models import compare
-    from mlops.previews.records import ModelRefChange
 
     champion = find_alias(tracking_uri, model, CHAMPION)
     old = ModelRef.pinned(model, champion.version).uri if champion else None
@@ -69,7 +74,7 @@ def render(
         *model_section(comparison),
         f"To promote it through {code(target_env)}'s gates and approval: {code(command)}",
         "",
-        f"<sub>Request {code(request_id)}, opened by `mlops monitor --retrain`; it never promotes by itself.</sub>",
+        f"<sub>Request {code(request_id)}, opened by {opened_by}; it never promotes by itself.</sub>",
     ]
     markdown = "\n".join(lines) + "\n"
     document = {
@@ -85,3 +90,40 @@ def render(
         "markdown": markdown,
     }
     return markdown, document
+
+
+def open_request(
+    tracking_uri: str,
+    *,
+    model: str,
+    version: str,
+    source_env: str,
+    target_env: str,
+    trigger: dict[str, str],
+    opened_by: str = OPENED_BY_OPERATOR,
+) -> PromotionRequest:
+    """A pending request for `model` `version` on `tracking_uri`, with the combined comment as its content:
+    the one call both routes make (`mlops monitor --retrain` and the scheduled monitor)."""
+    from ml.promote import promotion_requests
+
+    def content(request_id: str) -> tuple[str, dict[str, object]]:
+        return render(
+            request_id=request_id,
+            tracking_uri=tracking_uri,
+            model=model,
+            version=version,
+            source_env=source_env,
+            target_env=target_env,
+            trigger=trigger,
+            opened_by=opened_by,
+        )
+
+    return promotion_requests.open_request(
+        tracking_uri,
+        model=model,
+        version=version,
+        source_env=source_env,
+        target_env=target_env,
+        trigger=trigger,
+        render=content,
+    )

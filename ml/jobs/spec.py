@@ -3,7 +3,7 @@
 docker: `{target, image, tracking_uri, limits: {cpus, memory_mb}, network, labels, user}` (infra's
 `components/docker/training.py` writes it, docs/architecture.md documents it). kubernetes: the same common
 keys plus the cluster, namespace, ServiceAccount, resources, security contexts, the Job's retry, deadline
-and TTL, and the S3 Secret (`components/kubernetes/training.py`; parsed by `mlops.jobs.kubernetes_spec`).
+and TTL, and the S3 Secret (`components/kubernetes/training.py`; parsed by `ml.jobs.kubernetes_spec`).
 A missing or malformed key is an error that says to re-run `mlops env up`, never a default: a job must not
 run with limits or a network the stack did not declare.
 """
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contract import LABEL_ROLE
-from mlops.jobs.kubernetes_spec import KubernetesJob, OutputError
+from ml.jobs.kubernetes_spec import KubernetesJob, OutputError
 
 LABEL_JOB = "mlops.job"
 """The label naming a training job on every object it creates (container, scratch volume)."""

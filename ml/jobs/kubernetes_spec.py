@@ -16,7 +16,7 @@ from typing import Any
 
 
 class OutputError(ValueError):
-    """What is missing or malformed in the output (`mlops.jobs.spec` turns it into a JobSpecError)."""
+    """What is missing or malformed in the output (`ml.jobs.spec` turns it into a JobSpecError)."""
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import time
 
-from mlops.loop.webhook import SIGNATURE_HEADER, deliver, sign, verify
+from ml.promote.webhook import SIGNATURE_HEADER, deliver, sign, verify
 from tests.mlops.loop.receiver import no_sleep, webhook_receiver
 
 BODY = b'{"kind": "promotion-request", "model": "m", "version": "2"}'

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from contract import TRACKING_PASSWORD_FILE, TRACKING_PASSWORD_FILE_ENV, TRACKING_USERNAME_ENV
-from mlops.jobs.kubernetes_spec import KubernetesJob
-from mlops.jobs.launcher import JOB_DIR, SECRETS_DIR, JobRequest
-from mlops.jobs.spec import TrainingJobSpec
+from ml.jobs.kubernetes_spec import KubernetesJob
+from ml.jobs.request import JOB_DIR, SECRETS_DIR, JobRequest
+from ml.jobs.spec import TrainingJobSpec
 
 CONTAINER = "trainer"
 SCRATCH_DIR = "/work"
