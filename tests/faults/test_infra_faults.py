@@ -7,9 +7,8 @@ brings it up, trains and registers a model, gives it the alias and rolls serving
 that the registered model is still there and that serving answers afterwards.
 
 Not here, and why:
-- restarting dockerd: the engine is shared by everyone on this machine (other stacks, other test runs,
-  the toolchain's builds); restarting it would break their work. `MLOPS_FAULTS_RESTART_DOCKERD=1` runs it
-  on a machine where this suite is alone with the engine.
+- restarting dockerd: the machine's engine is shared by everyone on it (the user's `local` stack, other test
+  runs, the toolchain's builds). That case runs on an engine of its own, in test_dockerd_restart.py.
 - a rotated Postgres password on this stack: it runs SQLite (a Postgres backend doubles the build). That
   case runs the Postgres container on its own, through the same provider and image.
 """
@@ -18,16 +17,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
-import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +31,8 @@ import yaml
 
 from contract import CONFIG_NAMESPACE
 from tests.support.docker_objects import purge
-from tests.support.paths import BIN, EXAMPLES, REPO
+from tests.support.fault_stack import Client, example_rows, registered_version, snapshot, train_and_alias, wait_healthy
+from tests.support.paths import BIN
 from tests.support.ports import free_ports
 from tests.support.pulumi_mocks import stack_config
 from tests.support.pulumi_stacks import environment, project_dir, why_not_runnable
@@ -50,63 +46,6 @@ pytestmark = pytest.mark.integration
 
 MAX_FAILURES_IN_PLACE = 0
 """An in-place update of limits restarts nothing: not one request may fail."""
-
-
-@dataclass
-class Client:
-    """Sends one prediction every 0.2 s to the endpoint and counts the failures, with their times."""
-
-    endpoint: str
-    rows: list[dict[str, Any]]
-    sent: int = 0
-    failures: list[tuple[float, str]] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def _one(self) -> None:
-        request = urllib.request.Request(
-            f"{self.endpoint}/predict",
-            data=json.dumps({"records": self.rows}).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        self.sent += 1
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                if response.status != 200:
-                    self.failures.append((time.monotonic(), f"HTTP {response.status}"))
-        except urllib.error.HTTPError as err:
-            body = err.read(200).decode(errors="replace").replace("\n", " ")
-            self.failures.append((time.monotonic(), f"{err} {body}"))
-        except (urllib.error.URLError, OSError) as err:
-            self.failures.append((time.monotonic(), str(err)))
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._one()
-            self._stop.wait(0.2)
-
-    def start(self) -> Client:
-        self.sent, self.failures = 0, []
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> Client:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=30)
-        return self
-
-    def answers(self, within_s: float = 120) -> bool:
-        deadline = time.monotonic() + within_s
-        while time.monotonic() < deadline:
-            before = len(self.failures)
-            self._one()
-            if len(self.failures) == before:
-                return True
-            time.sleep(1)
-        return False
 
 
 @dataclass
@@ -145,20 +84,6 @@ class Faulted:
         return f"http://127.0.0.1:{self.ports['tracking']}"
 
 
-def snapshot(work: Path) -> Path:
-    """The code this suite deploys, copied into its project dir and put first on PYTHONPATH: image tags hash
-    the files they contain, so an edit in the checkout while the suite runs (a shared working tree) would
-    otherwise roll out new images mid-case and be counted as the fault's failures."""
-    (work / "infra").unlink()
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for package in ("contract", "ml", "infra", "mlops"):
-        shutil.copytree(REPO / package, work / package, ignore=ignore)
-    for name in ("pyproject.toml", "constraints.txt"):
-        if (REPO / name).is_file():
-            shutil.copy2(REPO / name, work / name)
-    return work
-
-
 def docker_client() -> Any:
     import docker
 
@@ -194,46 +119,6 @@ def running(name: str) -> bool:
         return False
 
 
-def registered_version(tracking: str) -> str:
-    url = f"{tracking}/api/2.0/mlflow/registered-models/alias?name={MODEL}&alias=champion"
-    with urllib.request.urlopen(url, timeout=30) as response:
-        return str(json.loads(response.read())["model_version"]["version"])
-
-
-def wait_healthy(url: str, within_s: float = 600) -> None:
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(2)
-    raise AssertionError(f"{url} did not answer within {within_s} s")
-
-
-def train_and_alias(tracking: str) -> str:
-    from mlflow import MlflowClient
-
-    from ml.train import run_training
-    from ml.training_config import load_config_and_spec
-
-    config, spec = load_config_and_spec(EXAMPLES / "breast_cancer" / "train.yaml")
-    result = run_training(config.model_copy(update={"model_name": MODEL}), spec, tracking)
-    MlflowClient(tracking).set_registered_model_alias(MODEL, "champion", result.version)
-    return str(result.version)
-
-
-def example_rows() -> list[dict[str, Any]]:
-    from ml.data import load_dataset
-    from ml.spec import load_dataset_spec
-
-    spec = load_dataset_spec(EXAMPLES / "breast_cancer" / "dataset.yaml")
-    frame = load_dataset(spec).frame.drop(columns=[spec.target]).head(3)
-    return json.loads(frame.to_json(orient="records"))
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Faulted]:
     reason = why_not_runnable()
@@ -260,7 +145,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Faulted]:
     try:
         faulted.up()  # first deployment: registry, images, tracking server; nothing to serve yet
         assert faulted.outputs()["serving_endpoint"] == ""
-        train_and_alias(faulted.tracking)
+        train_and_alias(faulted.tracking, MODEL)
         faulted.up()  # the alias resolves: serving rolls out
         endpoint = faulted.outputs()["serving_endpoint"]
         faulted.client = Client(endpoint, example_rows())
@@ -273,7 +158,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Faulted]:
 
 def nothing_lost(stack: Faulted) -> None:
     wait_healthy(f"{stack.tracking}/health")
-    assert registered_version(stack.tracking) == "1"
+    assert registered_version(stack.tracking, MODEL) == "1"
     assert stack.client is not None and stack.client.answers(), "serving did not come back"
 
 
@@ -340,20 +225,6 @@ def test_a_restarted_component_container_comes_back_by_itself(stack: Faulted, co
     nothing_lost(stack)
 
 
-def restart_dockerd() -> None:
-    """As the machine's service manager does where there is one, else as the bootstrap does: stop the
-    engine (it stops every container) and start it again."""
-    if shutil.which("systemctl") and subprocess.run(["systemctl", "is-active", "--quiet", "docker"]).returncode == 0:
-        subprocess.run(["systemctl", "restart", "docker"], check=True, timeout=300)
-        return
-    pid = int(Path("/var/run/docker.pid").read_text())
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 120
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-        time.sleep(1)
-    subprocess.run(["python3", str(REPO / "scripts" / "bootstrap.py"), "--steps", "docker"], check=True, timeout=300)
-
-
 def test_an_up_killed_mid_create_is_finished_by_the_next_up(stack: Faulted) -> None:
     assert stack.client is not None
     docker_client().containers.get(f"{PREFIX}-balancer").remove(force=True)
@@ -399,18 +270,6 @@ def test_changing_cpus_updates_serving_in_place(stack: Faulted) -> None:
     for container_id in before.values():
         assert docker_client().containers.get(container_id).attrs["HostConfig"]["NanoCpus"] == 750_000_000
     assert len(client.failures) <= MAX_FAILURES_IN_PLACE, client.failures[:5]
-    nothing_lost(stack)
-
-
-@pytest.mark.skipif(
-    os.environ.get("MLOPS_FAULTS_RESTART_DOCKERD") != "1",
-    reason="restarting dockerd disturbs every other user of this shared engine; set MLOPS_FAULTS_RESTART_DOCKERD=1 "
-    "where this suite is alone with it",
-)
-def test_a_dockerd_restart_is_survived_through_restart_policies(stack: Faulted) -> None:
-    restart_dockerd()
-    for name in container_ids():
-        wait_container_healthy(name, within_s=300)
     nothing_lost(stack)
 
 
