@@ -72,6 +72,12 @@ DEPLOYED_MODEL_ENV = "MLOPS_DEPLOYED_MODEL"
 from the stack's state before preview/up, so an unreachable tracking server keeps the served version
 (`infra.model_ref`)."""
 
+BASE_IMAGES_ENV = "MLOPS_BASE_IMAGES"
+"""Set by the operator for the Pulumi program of one stack: JSON `{NAME: {"identity", "id"}}`, the base images
+the stack's images were last built FROM, read from its state. `infra.images.base` uses it only where
+the bootstrap's record of the base is missing (a CI runner previewing without an engine), so such a preview
+plans the tags the last deploy made."""
+
 TRACKING_CREDENTIALS_ENV = "MLOPS_TRACKING_CREDENTIALS"
 """Set by the operator, in its own process only, while the Pulumi program of one stack runs: JSON
 `{"stack", "username", "password"}` read from the stack's secret outputs, so the program's model lookup can

@@ -1,15 +1,17 @@
 """What a stack's own state says before a preview or an update: the model it serves now (handed to the
-program, so an unreachable tracking server never plans serving away) and the lock a killed run left."""
+program, so an unreachable tracking server never plans serving away), the base images its images were built
+FROM (for a machine with no record of them) and the lock a killed run left."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from contract import DEPLOYED_MODEL_ENV, TRACKING_CREDENTIALS_ENV, Outputs
+from contract import BASE_IMAGES_ENV, DEPLOYED_MODEL_ENV, TRACKING_CREDENTIALS_ENV, Outputs
 from mlops.project import EnvironmentUnavailable, backend_url, project
 
 if TYPE_CHECKING:
@@ -18,7 +20,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def deployed_model(selected: auto.Stack) -> dict[str, Any]:
+def deployed_model(selected: auto.Stack, deployment: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """What the stack's state says is served now, as `infra.model_ref` reads it from `DEPLOYED_MODEL_ENV`.
 
     Read from the state (one `pulumi stack export`), never from the infrastructure: the tracking server or
@@ -26,13 +28,26 @@ def deployed_model(selected: auto.Stack) -> dict[str, Any]:
     completed with a tracking server (its `tracking_uri` output): before that, the reference cannot exist
     anywhere, so the first `up` (or a retry of a failed first `up`) plans no serving.
     """
-    deployment = selected.export_stack().deployment or {}
+    if deployment is None:
+        deployment = selected.export_stack().deployment or {}
     resources = deployment.get("resources") or []
     root: dict[str, Any] = next((r for r in resources if r.get("type") == "pulumi:pulumi:Stack"), {})
     outputs = root.get("outputs") or {}
     served = outputs.get(Outputs.SERVED_MODEL_URI) or ""
     deployed = bool(outputs.get(Outputs.TRACKING_URI))
     return {"stack": selected.name, "deployed": deployed, "served": served if isinstance(served, str) else ""}
+
+
+def deployed_bases(deployment: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """`{NAME: {"identity", "id"}}`: the base images the stack's images were last built FROM, from their inputs
+    in the state (`infra.images.base` reads it from `BASE_IMAGES_ENV` where no record exists)."""
+    bases: dict[str, dict[str, str]] = {}
+    for resource in deployment.get("resources") or []:
+        inputs = resource.get("inputs") or {}
+        if inputs.get("kind") == "docker:Image" and inputs.get("base_image") and inputs.get("base_id"):
+            identity = inputs.get("base_identity") or inputs["base_id"]
+            bases[str(inputs["base_image"])] = {"identity": str(identity), "id": str(inputs["base_id"])}
+    return bases
 
 
 def tracking_login_hint(selected: auto.Stack) -> str:
@@ -48,9 +63,12 @@ def tracking_login_hint(selected: auto.Stack) -> str:
 def hand_deployed_model(selected: auto.Stack) -> None:
     """Attach the stack's served model (and its tracking login, which the model lookup needs) to its program:
     set in this process for the program's run only, keyed by the stack; never in a child's environment."""
+    deployment = selected.export_stack().deployment or {}
+    bases = deployed_bases(deployment)
     hints = {
-        DEPLOYED_MODEL_ENV: json.dumps(deployed_model(selected)),
+        DEPLOYED_MODEL_ENV: json.dumps(deployed_model(selected, deployment)),
         TRACKING_CREDENTIALS_ENV: tracking_login_hint(selected),
+        BASE_IMAGES_ENV: json.dumps(bases) if bases else "",
     }
     program = selected.workspace.program
 

@@ -1,7 +1,8 @@
 """The platform's own images: what goes into each build context and its content tag.
 
 A tag is a hash of the Dockerfile, every file of the build context and the build args (which carry
-the tag of the image built FROM), so an image is rebuilt exactly when one of them changes. The build
+the tag of the image built FROM), and, for the images built FROM the base image, of the base's recorded
+identity (`infra.images.base`), so an image is rebuilt exactly when one of them changes. The build
 context is exactly the listed files: the runtime images get the `contract` and `ml` packages and nothing
 else, so a change to the docs or to the operator package (`mlops`) rebuilds and rolls out nothing.
 `python -m infra.images [--root DIR]` prints every tag of a stack; every function takes the repository
@@ -14,6 +15,8 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from infra.images.base import BaseImage, base_identity
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 IMAGES_DIR = Path(__file__).resolve().parent
@@ -32,6 +35,8 @@ class ImageSpec:
     """Pushed to the environment's registry (the registry's own image and the deps layer stay local)."""
     root: Path = REPO_ROOT
     """The repository the files are read from (the build context)."""
+    base: BaseImage | None = None
+    """The base image built FROM (its identity is part of the tag), or None for images built FROM another."""
 
     @property
     def tag(self) -> str:
@@ -42,6 +47,8 @@ class ImageSpec:
             digest.update((self.root / rel).read_bytes())
         for key, value in sorted(self.build_args.items()):
             digest.update(f"\0{key}={value}".encode())
+        if self.base is not None and self.base.identity:
+            digest.update(f"\0base={self.base.identity}".encode())
         return digest.hexdigest()[:20]
 
 
@@ -68,9 +75,11 @@ def specs(
     images_dir = root / IMAGES_REL
     probe = f"{IMAGES_REL}/probe.py"
     base_args = {"BASE_IMAGE": base_image}
+    base = base_identity(base_image)
 
     def spec(role: str, files: tuple[str, ...], args: Mapping[str, str], pushed: bool = True) -> ImageSpec:
-        return ImageSpec(role, images_dir / f"{role}.Dockerfile", files, args, pushed=pushed, root=root)
+        from_base = base if "BASE_IMAGE" in args else None
+        return ImageSpec(role, images_dir / f"{role}.Dockerfile", files, args, pushed=pushed, root=root, base=from_base)
 
     result = {
         "deps": spec("deps", _existing(root, [probe, "pyproject.toml", "constraints.txt"]), base_args, pushed=False),
@@ -112,4 +121,5 @@ def cluster_postgres_spec(base_image: str, root: Path | None = None) -> ImageSpe
         (f"{IMAGES_REL}/postgres-entrypoint.sh",),
         {"BASE_IMAGE": base_image},
         root=root,
+        base=base_identity(base_image),
     )

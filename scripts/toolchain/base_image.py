@@ -2,14 +2,22 @@
 
 Where no registry is reachable the image is a debootstrap of Debian with python3, imported into
 the engine; its root filesystem tarball is cached so a re-import needs no network.
+
+The tag is a name that anything can be given (`docker tag`), so the step records what it pulled or built
+beside the cache (`RECORD_FILE`): the image ID, the repo digest when pulled, and the hash of the recipe.
+`infra.images` hashes that identity into every derived image's tag and the image provider refuses to
+build FROM a tag that points at anything else; a recipe change (suite, packages, upstream) builds the base
+again, and its new identity gives every derived image a new tag.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import shutil
 from pathlib import Path
+from typing import Any
 
 from toolchain import apt, pins
 from toolchain.context import Context
@@ -25,8 +33,62 @@ IMPORT_CHANGES = (
 )
 
 
-def image_present(ctx: Context, tag: str) -> bool:
-    return ctx.system.run(["docker", "image", "inspect", tag], check=False, timeout=30).returncode == 0
+RECORD_FILE = Path("base-image") / "identity.json"
+"""Under the toolchain cache; read by `infra.images.base` (a test keeps the two paths equal)."""
+
+
+def recipe() -> str:
+    """What the base is made of, whichever way it is made: a change builds it again. The mirror is left
+    out: it is where the same packages come from, and it differs between machines."""
+    spec = [pins.BASE_IMAGE_UPSTREAM, pins.DEBIAN_SUITE, *pins.BASE_IMAGE_PACKAGES, "|", *IMPORT_CHANGES]
+    return hashlib.sha256("\0".join(spec).encode()).hexdigest()[:16]
+
+
+def engine_identity(ctx: Context, tag: str) -> dict[str, str] | None:
+    """`{id, repo_digest}` of the image the engine has under `tag`, or None."""
+    proc = ctx.system.run(
+        ["docker", "image", "inspect", "--format", "{{.Id}} {{json .RepoDigests}}", tag], check=False, timeout=30
+    )
+    if proc.returncode != 0 or not proc.stdout.strip():
+        return None
+    image_id, _, digests = proc.stdout.strip().partition(" ")
+    repo_digests = json.loads(digests or "[]") or []
+    return {"id": image_id, "repo_digest": repo_digests[0] if repo_digests else ""}
+
+
+def read_record(ctx: Context) -> dict[str, Any]:
+    path = ctx.cache / RECORD_FILE
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_record(ctx: Context, tag: str, identity: dict[str, str], origin: str) -> str:
+    record = read_record(ctx)
+    record[tag] = {**identity, "recipe": recipe(), "origin": origin}
+    path = ctx.cache / RECORD_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".part")
+    partial.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    partial.replace(path)
+    return identity["repo_digest"] or identity["id"]
+
+
+def _record_made(ctx: Context, tag: str, origin: str) -> str:
+    identity = engine_identity(ctx, tag)
+    if identity is None:
+        raise BootstrapError(f"{tag} is not in the engine right after it was {origin}", "run the step again")
+    return write_record(ctx, tag, identity, origin)
+
+
+def replaced_error(tag: str, found: str, recorded: str) -> BootstrapError:
+    return BootstrapError(
+        f"{tag} is {found}, not the {recorded} this bootstrap recorded: something else was given its name",
+        f"remove that tag (`docker rmi {tag}`) and run `scripts/bootstrap.py --steps base-image`, which makes the "
+        "base again and records it (every image built FROM it then gets a new tag)",
+    )
 
 
 def _require_engine(ctx: Context) -> None:
@@ -94,10 +156,19 @@ def debootstrap(ctx: Context, tarball: Path) -> None:
 
 def run(ctx: Context, tag: str = pins.BASE_IMAGE, upstream: str = pins.BASE_IMAGE_UPSTREAM) -> str:
     _require_engine(ctx)
-    if image_present(ctx, tag):
-        return f"{tag} present"
+    found = engine_identity(ctx, tag)
+    recorded = read_record(ctx).get(tag)
+    if found is not None and recorded is None:
+        # Made before identities were recorded (or by hand): trusted as it is now, and pinned from here on.
+        return f"{tag} present, recorded as {write_record(ctx, tag, found, 'adopted')}"
+    if found is not None and recorded is not None:
+        if found["id"] != recorded.get("id"):
+            raise replaced_error(tag, found["id"], str(recorded.get("id")))
+        if recorded.get("recipe") == recipe():
+            return f"{tag} present ({found['repo_digest'] or found['id']})"
+        log.info("  the recipe of %s changed: making it again", tag)
     if try_pull(ctx, upstream, tag):
-        return f"pulled {upstream} as {tag}"
+        return f"pulled {upstream} as {tag}, recorded as {_record_made(ctx, tag, 'pulled')}"
     tarball = rootfs_tarball(ctx)
     built = not tarball.is_file()
     if built:
@@ -107,11 +178,18 @@ def run(ctx: Context, tag: str = pins.BASE_IMAGE, upstream: str = pins.BASE_IMAG
     ctx.system.run(["docker", "import", *changes, tarball, tag], timeout=600)
     probe = ctx.system.run(["docker", "run", "--rm", "--network", "none", tag, "python3", "--version"], timeout=120)
     origin = "debootstrap" if built else "cached rootfs"
-    return f"imported {tag} from {origin} {tarball.name} ({probe.stdout.strip()})"
+    identity = _record_made(ctx, tag, "imported")
+    return f"imported {tag} from {origin} {tarball.name} ({probe.stdout.strip()}), recorded as {identity}"
 
 
 def check(ctx: Context) -> str:
     _require_engine(ctx)
-    if not image_present(ctx, pins.BASE_IMAGE):
-        raise BootstrapError(f"image {pins.BASE_IMAGE} is missing", "run `scripts/bootstrap.py --steps base-image`")
-    return f"{pins.BASE_IMAGE} present"
+    tag = pins.BASE_IMAGE
+    found = engine_identity(ctx, tag)
+    recorded = read_record(ctx).get(tag)
+    if found is None or recorded is None:
+        what = "missing" if found is None else "not recorded"
+        raise BootstrapError(f"image {tag} is {what}", "run `scripts/bootstrap.py --steps base-image`")
+    if found["id"] != recorded.get("id"):
+        raise replaced_error(tag, found["id"], str(recorded.get("id")))
+    return f"{tag} present ({found['repo_digest'] or found['id']})"

@@ -1,4 +1,7 @@
-"""Docker engine and base image steps against a fake `docker` that records what it was asked."""
+"""Docker engine and base image steps against a fake `docker` that records what it was asked.
+
+The fake keeps each image as a file named by its tag holding `ID REPO_DIGESTS`, as `docker image inspect
+--format '{{.Id}} {{json .RepoDigests}}'` prints them; an import gives a new ID each time, as the engine does."""
 
 from __future__ import annotations
 
@@ -13,23 +16,30 @@ from toolchain.system import BootstrapError
 
 FAKE_DOCKER = """
 echo "$*" >> {log}
+for last; do :; done
 case "$1 $2" in
   "info --format") [ -f {engine_up} ] && echo 20.10.24 && exit 0; echo "Cannot connect" >&2; exit 1 ;;
   "info ") [ -f {engine_up} ] && exit 0; exit 1 ;;
-  "image inspect") [ -f {images}/"$3" ] && exit 0; exit 1 ;;
-  "pull "*) echo "dial tcp: lookup registry-1.docker.io: no such host" >&2; exit 1 ;;
+  "image inspect") [ -f {images}/"$last" ] && cat {images}/"$last" && exit 0; exit 1 ;;
   "run --rm") echo "Python 3.11.2" ;;
 esac
-if [ "$1" = import ]; then
-  for last; do :; done
-  touch {images}/"$last"
-fi
+case "$1" in
+  pull) [ -f {pullable} ] && echo "sha256:upstream0001 [\\"python@sha256:digest0001\\"]" > {images}/"$2" && exit 0
+        echo "dial tcp: lookup registry-1.docker.io: no such host" >&2; exit 1 ;;
+  tag) cp {images}/"$2" {images}/"$3" ;;
+  import) echo "sha256:imported$(date +%s%N) []" > {images}/"$last" ;;
+esac
 """
 
 
 @pytest.fixture
 def docker(ctx: Context, make_exe: Callable[..., Path], tmp_path: Path) -> dict[str, Path]:
-    paths = {"log": tmp_path / "docker.log", "engine_up": tmp_path / "engine-up", "images": tmp_path / "images"}
+    paths = {
+        "log": tmp_path / "docker.log",
+        "engine_up": tmp_path / "engine-up",
+        "images": tmp_path / "images",
+        "pullable": tmp_path / "pullable",
+    }
     paths["images"].mkdir()
     paths["log"].touch()
     make_exe("docker", FAKE_DOCKER.format(**paths))
@@ -73,11 +83,13 @@ def test_missing_packages_without_apt_rights_are_named(ctx: Context, monkeypatch
 
 
 @pytest.mark.usefixtures("not_installable")
-def test_present_image_is_not_rebuilt(ctx: Context, docker: dict[str, Path]) -> None:
+def test_a_present_image_is_recorded_once_then_not_rebuilt(ctx: Context, docker: dict[str, Path]) -> None:
     docker["engine_up"].touch()
-    (docker["images"] / pins.BASE_IMAGE).touch()
-    assert base_image.run(ctx) == f"{pins.BASE_IMAGE} present"
+    (docker["images"] / pins.BASE_IMAGE).write_text("sha256:made0001 []\n")
+    assert base_image.run(ctx) == f"{pins.BASE_IMAGE} present, recorded as sha256:made0001"
+    assert base_image.run(ctx) == f"{pins.BASE_IMAGE} present (sha256:made0001)"
     assert "pull" not in docker["log"].read_text()
+    assert base_image.read_record(ctx)[pins.BASE_IMAGE]["id"] == "sha256:made0001"
 
 
 @pytest.mark.usefixtures("not_installable")
@@ -87,13 +99,67 @@ def test_failed_pull_imports_the_cached_rootfs(ctx: Context, docker: dict[str, P
     tarball.parent.mkdir(parents=True)
     tarball.write_bytes(b"rootfs")
     summary = base_image.run(ctx)
-    assert summary == f"imported {pins.BASE_IMAGE} from cached rootfs {tarball.name} (Python 3.11.2)"
+    recorded = base_image.read_record(ctx)[pins.BASE_IMAGE]
+    assert summary == (
+        f"imported {pins.BASE_IMAGE} from cached rootfs {tarball.name} (Python 3.11.2), recorded as {recorded['id']}"
+    )
+    assert recorded["id"].startswith("sha256:imported") and recorded["repo_digest"] == ""
+    assert recorded["origin"] == "imported" and recorded["recipe"] == base_image.recipe()
     calls = docker["log"].read_text().splitlines()
     assert f"pull {pins.BASE_IMAGE_UPSTREAM}" in calls
     (imported,) = [c for c in calls if c.startswith("import ")]
     assert imported.endswith(f"{tarball} {pins.BASE_IMAGE}")
     assert "--change CMD" in imported
-    assert base_image.check(ctx) == f"{pins.BASE_IMAGE} present"
+    assert base_image.check(ctx) == f"{pins.BASE_IMAGE} present ({recorded['id']})"
+
+
+@pytest.mark.usefixtures("not_installable")
+def test_a_pulled_base_is_recorded_by_its_repo_digest(ctx: Context, docker: dict[str, Path]) -> None:
+    docker["engine_up"].touch()
+    docker["pullable"].touch()
+    summary = base_image.run(ctx)
+    assert summary == f"pulled {pins.BASE_IMAGE_UPSTREAM} as {pins.BASE_IMAGE}, recorded as python@sha256:digest0001"
+    recorded = base_image.read_record(ctx)[pins.BASE_IMAGE]
+    assert recorded["id"] == "sha256:upstream0001" and recorded["origin"] == "pulled"
+    assert base_image.check(ctx) == f"{pins.BASE_IMAGE} present (python@sha256:digest0001)"
+
+
+@pytest.mark.usefixtures("not_installable")
+def test_a_base_tag_given_to_another_image_is_refused_with_the_fix(ctx: Context, docker: dict[str, Path]) -> None:
+    docker["engine_up"].touch()
+    docker["pullable"].touch()
+    base_image.run(ctx)
+    (docker["images"] / pins.BASE_IMAGE).write_text("sha256:somethingelse []\n")  # `docker tag other BASE`
+    for step in (base_image.run, base_image.check):
+        with pytest.raises(BootstrapError, match="is sha256:somethingelse, not the sha256:upstream0001") as info:
+            step(ctx)
+        assert f"docker rmi {pins.BASE_IMAGE}" in info.value.fix and "--steps base-image" in info.value.fix
+    assert base_image.read_record(ctx)[pins.BASE_IMAGE]["id"] == "sha256:upstream0001"
+
+
+@pytest.mark.usefixtures("not_installable")
+def test_a_changed_recipe_makes_the_base_again_and_records_the_new_identity(
+    ctx: Context, docker: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docker["engine_up"].touch()
+    tarball = base_image.rootfs_tarball(ctx)
+    tarball.parent.mkdir(parents=True)
+    tarball.write_bytes(b"rootfs")
+    base_image.run(ctx)
+    first = base_image.read_record(ctx)[pins.BASE_IMAGE]
+    monkeypatch.setattr(pins, "BASE_IMAGE_PACKAGES", (*pins.BASE_IMAGE_PACKAGES, "git"))
+    changed = base_image.rootfs_tarball(ctx)
+    changed.write_bytes(b"rootfs with git")
+    assert base_image.run(ctx).startswith(f"imported {pins.BASE_IMAGE} from cached rootfs {changed.name}")
+    second = base_image.read_record(ctx)[pins.BASE_IMAGE]
+    assert second["id"] != first["id"] and second["recipe"] == base_image.recipe() != first["recipe"]
+
+
+def test_the_record_is_where_the_platform_program_reads_it(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
+    from infra.images.base import record_path
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(ctx.cache.parent / "xdg"))
+    assert record_path() == pins.cache_dir() / base_image.RECORD_FILE
 
 
 def test_rootfs_key_changes_with_the_package_list(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:

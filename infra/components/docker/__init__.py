@@ -52,6 +52,9 @@ def build_image(
         build_args=dict(spec.build_args),
         registry=registry,
         ca_bundle=ca_bundle(),
+        base_image=spec.base.name if spec.base else "",
+        base_id=spec.base.image_id if spec.base else "",
+        base_identity=spec.base.identity if spec.base else "",
         opts=pulumi.ResourceOptions(parent=component, depends_on=after),
     )
 

@@ -2,7 +2,9 @@
 
 Inputs: repository, tag (a content hash, never `latest`), dockerfile, context, files[str] (paths under
 context that make up the build context), build_args{str: str}, labels{str: str}, push, registry
-(RegistryLogin, secret) | None, ca_bundle. Outputs add: ref, repo_digest.
+(RegistryLogin, secret) | None, ca_bundle, base_image, base_id and base_identity (the base built FROM, the
+image ID the bootstrap recorded for it and the identity its tag hashes; empty for an image built FROM another).
+Outputs add: ref, repo_digest.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class ImageProvider(ResourceProvider):
             docker_client.images.get(ref)
             log.info("image %s exists, not rebuilt", ref)
         except not_found():
+            _check_base(docker_client, props)
             _build(ref, props)
         digest = _push(docker_client, props) if props.get("push") else ""
         return CreateResult(ref, {**plain(props), "ref": ref, "repo_digest": digest})
@@ -84,6 +87,27 @@ class ImageProvider(ResourceProvider):
         except docker.errors.APIError as err:
             # An image still used by a container that is being replaced is left to a later prune.
             log.warning("image %s not removed: %s", id_, err)
+
+
+def _check_base(docker_client: Any, props: Mapping[str, Any]) -> None:
+    """Build FROM the base's name only while it is the image the bootstrap recorded: the tag being built
+    hashes that identity, so anything else under the name would be used silently."""
+    name, expected = props.get("base_image") or "", props.get("base_id") or ""
+    if not name or not expected:
+        return
+    fix = (
+        f"remove that tag (`docker rmi {name}`) and run `python3 scripts/bootstrap.py --steps base-image`, which "
+        "makes the base again and records it (the images built FROM it then get new tags)"
+    )
+    try:
+        found = docker_client.images.get(name).id
+    except not_found():
+        raise RuntimeError(
+            f"base image {name} ({expected}) is not in the engine: "
+            "run `python3 scripts/bootstrap.py --steps base-image`"
+        ) from None
+    if found != expected:
+        raise RuntimeError(f"base image {name} is {found}, not the {expected} the bootstrap recorded: {fix}")
 
 
 def _build(ref: str, props: Mapping[str, Any]) -> None:
@@ -148,6 +172,9 @@ class Image(Resource, module="docker", name="Image"):
         build_args: Mapping[str, pulumi.Input[str]] | None = None,
         registry: RegistryLogin | None = None,
         ca_bundle: str = "",
+        base_image: str = "",
+        base_id: str = "",
+        base_identity: str = "",
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         if not tag or tag == "latest":
@@ -164,6 +191,9 @@ class Image(Resource, module="docker", name="Image"):
             "push": registry is not None,
             "registry": dict(registry) if registry is not None else None,
             "ca_bundle": ca_bundle,
+            "base_image": base_image,
+            "base_id": base_id,
+            "base_identity": base_identity,
             "ref": None,
             "repo_digest": None,
         }
