@@ -19,6 +19,11 @@ The users live in the persistent store: `basic_auth.db` beside a SQLite store, o
 (MLflow keeps the auth tables' migrations apart, in `alembic_version_auth`). Every authenticated user may
 read; only the admin (and whom it grants) may write; an unauthenticated request gets 401. The password in
 the file is the admin's password from then on: a changed file (a rotated secret) replaces the stored one.
+
+On Postgres, several replicas start at once. Each `mlflow server` creates the schema of an empty database, so
+two of them race (`duplicate key ... pg_type`) and one crashes. The wrapper therefore creates or upgrades both
+schemas first, under a Postgres advisory lock: the first replica migrates while the others wait, then each
+finds the schema at head and starts.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ import hmac
 import os
 import sys
 import tempfile
+import time
+from typing import Any
 from urllib.parse import quote
 
 AUTH_APP = "basic-auth"
@@ -115,6 +122,50 @@ def sync_admin_password(database_uri: str, username: str, password: str) -> None
         print(f"mlops-tracking-server: the password of {username} was changed to the configured one", file=sys.stderr)
 
 
+MIGRATION_LOCK = 0x6D6C6F7073
+"""The advisory lock key every replica takes while it creates or upgrades the schemas (b"mlops")."""
+CONNECT_WAIT_S = 120.0
+
+
+def _connect_with_retry(engine: Any, wait_s: float) -> Any:
+    """A connection to a database that may still be starting (a StatefulSet's first minute)."""
+    import sqlalchemy
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return engine.connect()
+        except sqlalchemy.exc.OperationalError as exc:
+            if time.monotonic() > deadline:
+                raise SystemExit(
+                    f"mlops-tracking-server: the database did not accept a connection within {wait_s:.0f} s: "
+                    f"{str(exc.orig).strip()}"
+                ) from exc
+            time.sleep(2)
+
+
+def migrate_schemas(store_uri: str, auth_database: str | None, wait_s: float = CONNECT_WAIT_S) -> None:
+    """Create or upgrade MLflow's tracking schema (and the auth schema) on Postgres, one replica at a time."""
+    import sqlalchemy
+    from mlflow.store.db import utils
+
+    engine = sqlalchemy.create_engine(store_uri, poolclass=sqlalchemy.pool.NullPool)
+    with _connect_with_retry(engine, wait_s) as lock:
+        lock.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+        try:
+            if utils._all_tables_exist(engine):
+                utils._upgrade_db(engine)
+            else:
+                utils._initialize_tables(engine)
+            if auth_database:
+                from mlflow.server.auth.db import utils as auth_utils
+
+                auth_utils.migrate_if_needed(sqlalchemy.create_engine(auth_database), "head")
+        finally:
+            lock.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+    engine.dispose()
+
+
 def configure_auth(environ: dict[str, str], args: list[str], store_uri: str | None) -> tuple[dict[str, str], str]:
     """The environment `mlflow server --app-name basic-auth` needs, and the users' database; every missing
     setting is named."""
@@ -141,7 +192,11 @@ def main() -> None:
     uri = backend_store_uri(environ)
     if uri is not None:
         os.environ["MLFLOW_BACKEND_STORE_URI"] = uri
-    if _option(args, "--app-name") == AUTH_APP:
+    auth = _option(args, "--app-name") == AUTH_APP
+    store = uri or _option(args, "--backend-store-uri") or ""
+    if store.startswith("postgresql"):
+        migrate_schemas(store, auth_database_uri(store) if auth else None)
+    if auth:
         settings, database = configure_auth(environ, args, uri)
         os.environ.update(settings)
         password = _read(environ["MLOPS_TRACKING_PASSWORD_FILE"])
