@@ -2,12 +2,13 @@
 
 Its data root, exec root, socket and pidfile are its own (`mlops-fd-<hex>` under /var/lib and /run), so
 stopping it touches no container of anyone else. It writes no iptables rules (`--iptables=false`) and its
-default bridge is one of its own (`mfd-<hex>`, made before it starts and removed with it), so it never rewrites
-the main engine's chains. Never `--bridge=none`: a dockerd started so deletes the host's `docker0`, the main
-engine's default bridge, and every later `docker build` there fails with "could not find bridge docker0"; published loopback
-ports go through the userland proxy. Its networks take their subnets from a /16 no route of this host
-uses. Where `br_netfilter` sends bridged traffic through the host's FORWARD chain (policy DROP under
-the main engine), one rule of its own lets that /16 talk to itself; it is removed with the engine.
+default bridge is one of its own (`mfd-<hex>`, made before it starts and removed with it), so it never
+rewrites the main engine's chains. Never `--bridge=none`: a dockerd started so deletes the host's `docker0`,
+the main engine's default bridge, and every later `docker build` there fails with "could not find bridge
+docker0". Published loopback ports go through the userland proxy. Its networks take their subnets from a
+/16 no route of this host uses. Where `br_netfilter` sends bridged traffic through the host's FORWARD chain
+(policy DROP under the main engine), one rule of its own lets that /16 talk to itself; it is removed with
+the engine.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -39,12 +41,13 @@ def why_not_available() -> str:
 
 
 def _free_pool() -> str:
-    """A 10.x.0.0/16 that no route of this host (the main engine's bridges, a cluster) overlaps."""
+    """A 10.x.0.0/16 that no route of this host (the main engine's bridges, a cluster) overlaps, picked at
+    random: another test's engine has no route until its first network exists."""
     routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True).stdout
-    for second in range(200, 250):
-        if f"10.{second}." not in routes:
-            return f"10.{second}.0.0/16"
-    raise RuntimeError("no free 10.x.0.0/16 for the test's own engine")
+    free = [second for second in range(200, 250) if f"10.{second}." not in routes]
+    if not free:
+        raise RuntimeError("no free 10.x.0.0/16 for the test's own engine")
+    return f"10.{random.choice(free)}.0.0/16"
 
 
 def _die_with_parent() -> None:
@@ -63,7 +66,7 @@ class OwnEngine:
         return "mfd-" + self.name.removeprefix("mlops-fd-")
 
     def make_bridge(self) -> None:
-        """The engine's default bridge, on the first /24 of its pool (its networks take later ones)."""
+        """The engine's default bridge, on the last /24 of its pool (its networks take the first ones)."""
         gateway = self.pool.replace(".0.0/16", ".255.1/24")
         if subprocess.run(["ip", "link", "show", self.bridge], capture_output=True).returncode != 0:
             subprocess.run(["ip", "link", "add", self.bridge, "type", "bridge"], check=True, capture_output=True)
@@ -179,11 +182,18 @@ class OwnEngine:
             raise RuntimeError(f"copying {refs} into {self.name} failed: {load.stderr[-2000:]}")
         return time.monotonic() - started
 
+    def pool_links(self) -> list[str]:
+        """The host's links with an address in this engine's pool: its networks' bridges, which outlive it."""
+        prefix = self.pool.removesuffix("0.0/16")
+        listing = subprocess.run(["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True).stdout
+        return sorted({f.split()[1] for f in listing.splitlines() if f" inet {prefix}" in f})
+
     def remove(self) -> None:
         """Stop the engine and remove everything it owns: data root, exec root, socket, pidfile, rule, log."""
         self.stop()
         self.remove_forwarding()
-        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
+        for link in {self.bridge, *self.pool_links()}:
+            subprocess.run(["ip", "link", "del", link], capture_output=True)
         for root in (self.exec_root, self.data_root):
             # Mounts a killed engine left behind (overlays, shm, netns) must go before the tree can.
             mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
