@@ -122,6 +122,7 @@ class Platform(pulumi.ComponentResource):
                     prediction_log_uri=serving.prediction_log_uri,
                     tracking_credentials=tracking_login,
                     network=base.network,
+                    training_job_spec=training.job_spec,
                 ),
                 child,
             )

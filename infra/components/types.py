@@ -170,6 +170,8 @@ class MonitoringScheduleArgs:
     """The login the monitor reads the registry and logs its runs with, when the tracking server requires one."""
     network: pulumi.Input[str] | None = None
     """docker: the network; kubernetes: unused."""
+    training_job_spec: pulumi.Input[Mapping[str, Any]] | None = None
+    """The `training` output: the Job a retrain from the schedule starts (kubernetes, `retrain.trainConfig` set)."""
 
 
 @dataclass

@@ -126,6 +126,9 @@ MONITOR_THRESHOLD_KEYS = (
 )
 """The keys of `mlops:monitoring` a scheduled monitor judges with (`ml.monitor.thresholds.Thresholds`). Only these
 travel to it: the section's other keys are the operator's (retrain, promotion requests, a webhook secret)."""
+MONITOR_LOOP_KEYS = ("retrain", "labels", "promoteTo")
+"""The closed loop's keys, which travel to the scheduled monitor too when the stack retrains from the schedule
+(`retrain.trainConfig` set). A webhook secret and the webhook's settings never do."""
 
 
 class MonitoringSettings(Section):
@@ -135,6 +138,12 @@ class MonitoringSettings(Section):
 
     schedule: str = Field(default="", description=f"{cron.HELP}; absent: no scheduled monitoring")
     thresholds: dict[str, Any] = Field(default_factory=dict, strict=False, exclude=True)
+    retrain_config: str = Field(default="", description="the path of the model's training config")
+    """`retrain.trainConfig`: set, the scheduled monitor retrains as a Job (its files rendered by the program)."""
+
+    @property
+    def retrains(self) -> bool:
+        return self.scheduled and bool(self.retrain_config)
 
     @property
     def scheduled(self) -> bool:

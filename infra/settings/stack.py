@@ -21,6 +21,7 @@ from infra.settings.fields import Section, flag
 from infra.settings.kubernetes import KubernetesSettings
 from infra.settings.secrets import Secrets
 from infra.settings.sections import (
+    MONITOR_LOOP_KEYS,
     MONITOR_THRESHOLD_KEYS,
     TARGETS,
     ArtifactSettings,
@@ -97,7 +98,12 @@ def derived_defaults(stack: str, raw: Mapping[str, Any]) -> dict[str, Any]:
     monitoring = data.get("monitoring")
     if isinstance(monitoring, dict):
         # The schedule is the program's; of the rest, only the thresholds travel to the scheduled monitor.
-        split: dict[str, Any] = {"thresholds": {k: v for k, v in monitoring.items() if k in MONITOR_THRESHOLD_KEYS}}
+        retrain = monitoring.get("retrain")
+        train_config = retrain.get("trainConfig") if isinstance(retrain, dict) else None
+        keys = MONITOR_THRESHOLD_KEYS + (MONITOR_LOOP_KEYS if train_config else ())
+        split: dict[str, Any] = {"thresholds": {k: v for k, v in monitoring.items() if k in keys}}
+        if train_config:
+            split["retrainConfig"] = train_config
         if "schedule" in monitoring:
             split["schedule"] = monitoring["schedule"]
         data["monitoring"] = split

@@ -42,6 +42,8 @@ class MonitorJob:
     thresholds: Thresholds = field(default_factory=Thresholds)
     window: str = DEFAULT_WINDOW
     out: Path = Path(DEFAULT_OUT)
+    retrain_dir: Path | None = None
+    """What a retrain needs, when the stack retrains from the schedule (`ml.jobs.scheduled.RetrainSetup`)."""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> MonitorJob:
@@ -70,6 +72,7 @@ class MonitorJob:
             thresholds=Thresholds.from_config(section),
             window=environ.get(monitor_env.WINDOW_ENV, "").strip() or DEFAULT_WINDOW,
             out=Path(environ.get(monitor_env.OUT_DIR_ENV, "").strip() or DEFAULT_OUT),
+            retrain_dir=Path(where) if (where := environ.get(monitor_env.RETRAIN_DIR_ENV, "").strip()) else None,
         )
 
 
@@ -79,6 +82,7 @@ def run_once(job: MonitorJob, now: datetime | None = None) -> tuple[ExitCode, di
     from ml.monitor import logsource, report
     from ml.monitor.history import log_monitoring_run
     from ml.monitor.judge import MonitorRequest, monitor_log
+    from ml.monitor.quality import load_labels
     from ml.monitor.reference import fetch_reference
 
     registered = fetch_reference(
@@ -91,6 +95,7 @@ def run_once(job: MonitorJob, now: datetime | None = None) -> tuple[ExitCode, di
         window=logsource.parse_window(job.window, now=now),
         model_version=registered.version,
         task=registered.task,
+        labels=load_labels(job.thresholds.labels) if job.thresholds.labels else None,
         registered_metrics=registered.metrics,
     )
     outcome = monitor_log(request, job.log_uri)
@@ -111,7 +116,26 @@ def run_once(job: MonitorJob, now: datetime | None = None) -> tuple[ExitCode, di
         result["rows"],
         ", ".join(result["drifted_features"]) or "none",
     )
+    if job.retrain_dir is not None:
+        retrain_after(job, outcome, result["tracking_run_id"])
     return outcome.exit_code, result
+
+
+def retrain_after(job: MonitorJob, outcome: Any, monitoring_run_id: str) -> None:
+    """The loop's turn after a pass, when the stack retrains; a failure is logged, the pass's finding stands."""
+    from ml.jobs.scheduled import RetrainSetup
+    from ml.monitor.scheduled_retrain import retrain_after_pass
+
+    assert job.retrain_dir is not None
+    try:
+        setup = RetrainSetup.load(job.retrain_dir)
+        turn = retrain_after_pass(
+            outcome, monitoring_run_id, tracking_uri=job.tracking_uri, log_uri=job.log_uri, setup=setup
+        )
+    except Exception:  # the monitoring run is logged already; a retrain that cannot start must not hide it
+        log.exception("retrain of %s after monitoring run %s failed", job.model.name, monitoring_run_id)
+        return
+    log.info("retrain of %s: %s", job.model.name, turn)
 
 
 def run_guarded(job: MonitorJob) -> ExitCode:

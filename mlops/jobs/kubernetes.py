@@ -16,10 +16,10 @@ import time
 from collections import deque
 from typing import Any
 
+from ml.jobs.kube_api import KubeApi, KubeApiError, KubeConfigError, KubeUnreachable
 from ml.jobs.kubernetes_manifests import CONTAINER, LABEL_JOB_NAME, configmap_name, files_configmap, job_manifest
 from ml.jobs.kubernetes_spec import KubernetesJob
 from ml.jobs.spec import TrainingJobSpec
-from mlops.jobs.kube_api import KubeApi, KubeApiError, KubeConfigError, KubeUnreachable
 from mlops.jobs.kube_watch import (
     PULL_ERRORS,
     JobState,

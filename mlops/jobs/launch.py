@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from contract import CHALLENGER, TRAINING_WHERE, Outputs, TrainingWhere
+from ml.jobs.datasets import DataPlan, DataRefused, LocalFile, plan_for, upload_dataset
 from ml.jobs.request import job_args, write_job_files
 from ml.jobs.spec import (
     TAG_JOB_DATA_ORIGIN,
@@ -28,7 +29,6 @@ from ml.jobs.spec import (
     job_name,
     job_tags,
 )
-from mlops.jobs.datasets import DataPlan, DataRefused, LocalFile, plan_for, upload_dataset
 from mlops.jobs.docker import DockerLauncher, stderr_sink
 from mlops.jobs.job_login import login_for_job
 from mlops.jobs.kubernetes import KubernetesLauncher

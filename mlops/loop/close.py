@@ -31,8 +31,9 @@ def close_loop(
     console: Console,
 ) -> int:
     """0 when the turn went as far as the policy and the gates allow; 1 when the retrain failed."""
+    from ml.monitor.retrain import trigger_tags
     from mlops.jobs.launch import report
-    from mlops.loop.retrain_job import retrain_as_job, trigger_tags
+    from mlops.loop.retrain_job import retrain_as_job
 
     tags = trigger_tags(outcome, monitoring_run_id)
     job = retrain_as_job(environment, outcome, log_uri=log_uri, train_config=train_config, tags=tags, console=console)

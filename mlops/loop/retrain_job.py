@@ -8,38 +8,12 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from contract import (
-    TAG_TRIGGER_DRIFTED_FEATURES,
-    TAG_TRIGGER_KIND,
-    TAG_TRIGGER_MONITORING_RUN_ID,
-    TAG_TRIGGER_WINDOW,
-    TriggerKind,
-)
-
 if TYPE_CHECKING:
     from rich.console import Console
 
     from ml.monitor.judge import MonitorOutcome
     from mlops.jobs.search_jobs import JobOutcome
     from mlops.stacks import Environment
-
-
-def trigger_kind(outcome: MonitorOutcome) -> TriggerKind:
-    """The finding the policy retrained on; quality decay first, as `should_retrain` weighs it."""
-    policy = outcome.request.thresholds.retrain
-    return "quality" if outcome.quality_decay and policy.on_quality_decay else "drift"
-
-
-def trigger_tags(outcome: MonitorOutcome, monitoring_run_id: str | None) -> dict[str, str]:
-    """The lineage of the retrained version: what found it necessary, and on which window."""
-    result = outcome.to_dict()
-    window = result["window"]
-    return {
-        TAG_TRIGGER_KIND: trigger_kind(outcome),
-        TAG_TRIGGER_MONITORING_RUN_ID: monitoring_run_id or "",
-        TAG_TRIGGER_DRIFTED_FEATURES: ",".join(result["drifted_features"]),
-        TAG_TRIGGER_WINDOW: f"{window['start'] or ''}/{window['end'] or ''}",
-    }
 
 
 def retrain_as_job(

@@ -89,7 +89,7 @@ def running_jobs(environment: Environment) -> list[dict[str, str]]:
         return [
             {"name": c.labels.get(LABEL_JOB, c.name), "started": c.attrs["State"]["StartedAt"][:19]} for c in containers
         ]
-    from mlops.jobs.kube_api import KubeApi
+    from ml.jobs.kube_api import KubeApi
 
     job = spec.kubernetes
     api = KubeApi.from_kubeconfig(job.kubeconfig, job.context)

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.cluster_steps import Steps
+from tests.support.local_cluster import own_cluster, skip_reason
 from tests.support.mlops_cli import clear_stale_e2e_objects, own_stack
 
 
@@ -38,3 +41,30 @@ def e2e_env(tmp_path: Path) -> Iterator[dict[str, str]]:
 def new_stack(tmp_path: Path, e2e_env: dict[str, str]) -> Callable[[str, str], str]:
     """Call with (base stack, role): a stack of this test's own copied from `stacks/Pulumi.<base>.yaml`."""
     return lambda base, role: own_stack(tmp_path, base, role)
+
+
+@pytest.fixture
+def steps() -> Iterator[Steps]:
+    """Each step's duration, printed at the end of the test."""
+    timed = Steps()
+    yield timed
+    print("\nstep durations:\n" + timed.table())
+
+
+@pytest.fixture
+def cluster(steps: Steps):  # type: ignore[no-untyped-def]
+    """A local cluster of the test's own (skipped, saying why, where none can run), purged at the end."""
+    reason = skip_reason()
+    if reason:
+        print(f"SKIP: {reason}")
+        pytest.skip(reason)
+    lifecycle: list[str] = []
+    started = time.monotonic()
+    try:
+        with own_cluster(f"mlops-e2e-{os.getpid()}", lifecycle) as made:
+            steps.seconds["cluster up"] = time.monotonic() - started
+            yield made
+            started = time.monotonic()
+    finally:
+        steps.seconds["cluster down --purge"] = time.monotonic() - started
+        print("\ncluster lifecycle:\n" + "\n".join(lifecycle))

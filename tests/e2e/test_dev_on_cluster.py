@@ -10,16 +10,9 @@ duration is printed.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import re
-import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import yaml
 
 from contract import VERSION_TAGS
 from ml.jobs.spec import TAG_JOB_IMAGE, TAG_JOB_NAME
@@ -32,81 +25,13 @@ from tests.e2e.cluster_stacks import (
     tracking_login,
     wait_answering,
 )
-from tests.support.local_cluster import PodWatch, own_cluster, skip_reason
+from tests.e2e.cluster_steps import EXAMPLE, ok, stack_outputs, train_config
+from tests.support.local_cluster import PodWatch
 from tests.support.mlops_cli import mlops, tear_down
-from tests.support.paths import EXAMPLES
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
-EXAMPLE = EXAMPLES / "breast_cancer"
 SEARCH = "/api/2.0/mlflow/experiments/search"
-
-
-class Steps:
-    """The duration of each step, printed at the end (and on failure) for the closing figures."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    @contextlib.contextmanager
-    def __call__(self, name: str) -> Iterator[None]:
-        started = time.monotonic()
-        try:
-            yield
-        finally:
-            self.seconds[name] = time.monotonic() - started
-            print(f"step {name}: {self.seconds[name]:.1f} s", flush=True)
-
-    def table(self) -> str:
-        return "\n".join(f"  {seconds:7.1f} s  {name}" for name, seconds in self.seconds.items())
-
-
-@pytest.fixture
-def steps() -> Iterator[Steps]:
-    timed = Steps()
-    yield timed
-    print("\nstep durations:\n" + timed.table())
-
-
-@pytest.fixture
-def cluster(steps: Steps):  # type: ignore[no-untyped-def]
-    reason = skip_reason()
-    if reason:
-        print(f"SKIP: {reason}")
-        pytest.skip(reason)
-    lifecycle: list[str] = []
-    started = time.monotonic()
-    try:
-        with own_cluster(f"mlops-e2e-dev-{os.getpid()}", lifecycle) as made:
-            steps.seconds["cluster up"] = time.monotonic() - started
-            yield made
-            started = time.monotonic()
-    finally:
-        steps.seconds["cluster down --purge"] = time.monotonic() - started
-        print("\ncluster lifecycle:\n" + "\n".join(lifecycle))
-
-
-def _ok(result, what: str, logs: Path) -> None:  # type: ignore[no-untyped-def]
-    """Exit 0, or the command's output in the failure; its whole output is kept under `logs` either way."""
-    logs.mkdir(exist_ok=True)
-    (logs / f"{re.sub(r'[^a-z0-9]+', '-', what.lower()).strip('-')}.log").write_text(result.stdout + result.stderr)
-    assert result.returncode == 0, (
-        f"{what} failed ({result.returncode}):\n{result.stdout[-6000:]}\n{result.stderr[-4000:]}"
-    )
-
-
-def _outputs(stack: str, env: dict[str, str], logs: Path) -> dict:  # type: ignore[type-arg]
-    result = mlops(["env", "outputs", stack, "--json"], env)
-    _ok(result, f"outputs of {stack}", logs)
-    return dict(json.loads(result.stdout))
-
-
-def _train_config(root: Path, model: str) -> Path:
-    raw = yaml.safe_load((EXAMPLE / "train.yaml").read_text())
-    raw.update(model_name=model, dataset=str(EXAMPLE / "dataset.yaml"))
-    path = root / "train.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return path
 
 
 def _check_tracking(copy: StackCopy, outputs: dict, env: dict[str, str]) -> tuple[str, str]:  # type: ignore[type-arg]
@@ -196,16 +121,16 @@ def test_dev_comes_up_trains_as_a_job_serves_the_champion_and_goes(
     down = None
     try:
         with steps("env up (new stack: registry, images, tracking, training namespace)"):
-            _ok(mlops(["env", "up", copy.name, "--yes"], e2e_env, timeout=900), "env up", logs)
-        outputs = _outputs(copy.name, e2e_env, logs)
+            ok(mlops(["env", "up", copy.name, "--yes"], e2e_env, timeout=900), "env up", logs)
+        outputs = stack_outputs(copy.name, e2e_env, logs)
         login = _check_tracking(copy, outputs, e2e_env)
         monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", login[0])
         monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", login[1])
 
-        config = _train_config(tmp_path, model_name)
+        config = train_config(tmp_path, model_name)
         with steps("train as a Job"), PodWatch(kubectl, copy.training_namespace) as watch:
             trained = mlops(["train", "--env", copy.name, "--config", str(config), "--json"], e2e_env, timeout=900)
-        _ok(trained, "train", logs)
+        ok(trained, "train", logs)
         result = json.loads(trained.stdout.strip().splitlines()[-1])
         assert result["version"] == "1" and result["challenger"] is True
         said = " ".join(trained.stderr.split())  # the console wraps long lines
@@ -215,12 +140,12 @@ def test_dev_comes_up_trains_as_a_job_serves_the_champion_and_goes(
         with steps("alias champion"):
             assert champion_after_gates(copy.tracking_uri, model_name, print) == "1"
         with steps("env up (serving rolls out v1)"):
-            _ok(mlops(["env", "up", copy.name, "--yes"], e2e_env, timeout=900), "second env up", logs)
+            ok(mlops(["env", "up", copy.name, "--yes"], e2e_env, timeout=900), "second env up", logs)
         with steps("predict"):
-            _check_serving(copy, _outputs(copy.name, e2e_env, logs), kubectl, model_name)
+            _check_serving(copy, stack_outputs(copy.name, e2e_env, logs), kubectl, model_name)
     finally:
         with steps("env down --purge"):
             down = tear_down(copy.name, e2e_env)
-    _ok(down, "env down --purge", logs)
+    ok(down, "env down --purge", logs)
     for namespace in (copy.namespace, copy.training_namespace):
         assert kubectl.get(["namespace", namespace]) is None, f"namespace {namespace} is left"

@@ -4,6 +4,11 @@ The container runs `python -m ml.monitor --every CRON` from the trainer image: i
 runs one pass, logged as a run of the tracking server's `monitoring` experiment. It reads the serving
 cluster's prediction log from the host directory the replicas write, read-only, and restarts with the engine
 (`unless-stopped`), so a rebooted host keeps its schedule.
+
+It judges and logs only, even when the stack retrains from the schedule (`retrain.trainConfig`): starting a
+training container needs the Docker engine's API, and whoever holds that socket is root on the host, which a
+container that reads a prediction log written by the serving endpoint must not be. `mlops monitor --env ENV
+--retrain` (by hand, or `.github/workflows/monitor.yml` on the same cron) runs the retrain on docker stacks.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from contract import TRACKING_PASSWORD_FILE, TRACKING_PASSWORD_FILE_ENV, TRACKIN
 from infra.components.types import MONITOR_CPUS, MONITOR_MEMORY_MB, MonitoringScheduleArgs, MonitoringScheduleOutputs
 from infra.providers.docker import Container
 from infra.providers.docker.container import SECRETS_MOUNT
+from infra.settings.sections import MONITOR_LOOP_KEYS
 
 LOG_MOUNT = "/var/log/mlops/predictions"
 ENTRYPOINT = ["python", "-m", "ml.monitor"]
@@ -24,11 +30,17 @@ ROLE = "monitor"
 
 def create(component: pulumi.ComponentResource, args: MonitoringScheduleArgs) -> MonitoringScheduleOutputs:
     s = args.settings
+    if s.monitoring.retrains:
+        pulumi.log.warn(
+            f"stack '{s.stack}': the docker scheduler judges and logs only; it does not retrain (that needs the "
+            "Docker engine's socket, root on the host): run `mlops monitor --env ENV --retrain` for the retrain"
+        )
+    thresholds = {k: v for k, v in s.monitoring.thresholds.items() if k not in MONITOR_LOOP_KEYS}
     env: dict[str, pulumi.Input[str]] = {
         monitor_env.TRACKING_URI_ENV: args.tracking_uri,
         monitor_env.MODEL_URI_ENV: args.model_uri,
         monitor_env.PREDICTION_LOG_ENV: f"file://{LOG_MOUNT}",
-        monitor_env.THRESHOLDS_ENV: json.dumps(s.monitoring.thresholds, sort_keys=True),
+        monitor_env.THRESHOLDS_ENV: json.dumps(thresholds, sort_keys=True),
         monitor_env.OUT_DIR_ENV: "/tmp/monitoring",
         "HOME": "/tmp",
     }

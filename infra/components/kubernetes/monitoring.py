@@ -5,7 +5,9 @@ passes never judge the same window at once) whose pod runs `python -m ml.monitor
 pod runs as a ServiceAccount of its own without an API token (it never talks to the Kubernetes API) and with
 no Role: what it reads and writes are the prediction log in S3, with the artifact store's credentials by
 reference, and the tracking server, with a login Secret of its own mounted as a file. A NetworkPolicy lets it
-reach exactly those two, plus DNS to find them.
+reach exactly those two, plus DNS to find them. When the stack retrains from the schedule
+(`monitoring_retrain`), the pod also mounts its token, may start retraining Jobs in the training namespace and
+nothing else there, and reaches the API server; its deadline then covers a training Job's too.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from infra.components.kubernetes import (
     s3_env,
     selector,
 )
+from infra.components.kubernetes.monitoring_retrain import egress_to_api, retrain_setup
 from infra.components.kubernetes.registry import pull_secret_name
 from infra.components.kubernetes.tracking import MLFLOW_PORT
 from infra.components.kubernetes.tracking_database import tracking_login_file
@@ -68,10 +71,12 @@ def create(component: pulumi.ComponentResource, args: MonitoringScheduleArgs) ->
     monitor_labels = labels(s, COMPONENT)
     opts = pulumi.ResourceOptions(parent=component)
 
+    retrains = s.monitoring.retrains and args.training_job_spec is not None
     account = k8s.core.v1.ServiceAccount(
         f"{name}-account",
         metadata=metadata(object_name, ks.namespace, monitor_labels),
-        automount_service_account_token=False,
+        # A token only where the pod talks to the API server: to start a retraining Job.
+        automount_service_account_token=retrains,
         image_pull_secrets=[{"name": pull_secret_name(s.prefix)}],
         opts=opts,
     )
@@ -94,11 +99,29 @@ def create(component: pulumi.ComponentResource, args: MonitoringScheduleArgs) ->
         env += login_env
         mounts.append(login_mount)
         volumes.append(login_volume)
+    deadline = ACTIVE_DEADLINE_SECONDS
+    if retrains:
+        assert args.training_job_spec is not None
+        retrain_mount, retrain_volume = retrain_setup(
+            component,
+            s,
+            object_name=object_name,
+            namespace=ks.namespace,
+            training_namespace=ks.training.namespace,
+            object_labels=monitor_labels,
+            account=account.metadata.name,
+            job_spec=args.training_job_spec,
+        )
+        env.append({"name": monitor_env.RETRAIN_DIR_ENV, "value": retrain_mount["mountPath"]})
+        mounts.append(retrain_mount)
+        volumes.append(retrain_volume)
+        # The pass waits for the retraining Job it started, to open the promotion request once it registered.
+        deadline += ks.training.active_deadline_seconds
     pod = {
         "metadata": {"labels": monitor_labels},
         "spec": {
             "serviceAccountName": account.metadata.name,
-            "automountServiceAccountToken": False,
+            "automountServiceAccountToken": retrains,
             "restartPolicy": "Never",
             "securityContext": pod_security(APP_UID),
             "imagePullSecrets": [{"name": pull_secret_name(s.prefix)}],
@@ -133,7 +156,7 @@ def create(component: pulumi.ComponentResource, args: MonitoringScheduleArgs) ->
                 "spec": {
                     # A pass that finds drift exits 3: a finding, not a crash to retry; the next tick comes anyway.
                     "backoffLimit": 0,
-                    "activeDeadlineSeconds": ACTIVE_DEADLINE_SECONDS,
+                    "activeDeadlineSeconds": deadline,
                     "template": pod,
                 },
             },
@@ -156,7 +179,7 @@ def create(component: pulumi.ComponentResource, args: MonitoringScheduleArgs) ->
             "policyTypes": ["Ingress", "Egress"],
             # Nothing reaches the monitor; it reaches the tracking server, the prediction log's S3 and DNS.
             "ingress": [],
-            "egress": [tracking, egress_to_s3(ks), dns],
+            "egress": [tracking, egress_to_s3(ks), dns, *([egress_to_api()] if retrains else [])],
         },
         opts=opts,
     )

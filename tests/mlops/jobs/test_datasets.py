@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from mlops.jobs.datasets import (
+from ml.jobs.datasets import (
     DataRefused,
     LocalFile,
     PassThrough,

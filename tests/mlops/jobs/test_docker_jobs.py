@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from contract import LABEL_STACK, VERSION_TAGS
+from ml.jobs.datasets import upload_dataset
 from ml.jobs.spec import LABEL_JOB, TAG_JOB_DATA_ORIGIN, TAG_JOB_IMAGE, TAG_JOB_NAME
-from mlops.jobs.datasets import upload_dataset
 from tests.mlops.jobs.env_cli import ENV_FILE
 from tests.mlops.jobs.job_cli import holdout_predictions
 from tests.mlops.jobs.stack import JobStack

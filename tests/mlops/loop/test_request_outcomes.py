@@ -148,8 +148,8 @@ def test_an_unreadable_secret_is_recorded_and_nothing_is_sent(
 
 
 def test_the_trigger_kind_follows_the_finding_the_policy_retrained_on() -> None:
+    from ml.monitor.retrain import trigger_kind
     from ml.monitor.thresholds import Thresholds
-    from mlops.loop.retrain_job import trigger_kind
 
     def outcome(decay: bool, on_decay: bool = True) -> Any:
         thresholds = Thresholds.from_config({"retrain": {"onQualityDecay": on_decay}})

@@ -24,6 +24,8 @@ from typing import Any
 import yaml
 
 DEFAULT_KUBECONFIG = Path("~/.kube/config")
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+"""Where a pod finds its ServiceAccount's token and the cluster's CA, when its token is mounted."""
 
 
 class KubeConfigError(RuntimeError):
@@ -89,6 +91,22 @@ class KubeApi:
     server: str
     context: ssl.SSLContext | None
     headers: dict[str, str] = field(default_factory=dict)
+    token_file: Path | None = None
+    """Read at every request: the kubelet rotates a pod's ServiceAccount token in place."""
+
+    @classmethod
+    def in_cluster(cls, environ: Mapping[str, str] | None = None, account: Path = SERVICE_ACCOUNT_DIR) -> KubeApi:
+        """The API server as a pod reaches it: its Service's address, the pod's ServiceAccount token, the CA."""
+        environ = os.environ if environ is None else environ
+        host, port = environ.get("KUBERNETES_SERVICE_HOST", ""), environ.get("KUBERNETES_SERVICE_PORT", "443")
+        token, ca = account / "token", account / "ca.crt"
+        if not host or not token.is_file() or not ca.is_file():
+            raise KubeConfigError(
+                f"not in a pod with a ServiceAccount token (KUBERNETES_SERVICE_HOST {host!r}, {token}): the "
+                "scheduled monitor retrains only as the CronJob the stack creates when it sets retrain.onDrift"
+            )
+        address = f"[{host}]" if ":" in host else host
+        return cls(f"https://{address}:{port}", ssl.create_default_context(cafile=str(ca)), token_file=token)
 
     @classmethod
     def from_kubeconfig(cls, configured: str = "", context_name: str = "") -> KubeApi:
@@ -128,7 +146,10 @@ class KubeApi:
     def _open(self, method: str, path: str, body: Any, timeout: float | None, content_type: str) -> Any:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(self.server + path, data=data, method=method)
-        for key, value in {**self.headers, "Accept": "application/json", "Content-Type": content_type}.items():
+        headers = dict(self.headers)
+        if self.token_file is not None:
+            headers["Authorization"] = f"Bearer {self.token_file.read_text().strip()}"
+        for key, value in {**headers, "Accept": "application/json", "Content-Type": content_type}.items():
             request.add_header(key, value)
         try:
             return urllib.request.urlopen(request, timeout=timeout, context=self.context)

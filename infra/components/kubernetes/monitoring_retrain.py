@@ -1,0 +1,103 @@
+"""What the scheduled monitor needs to retrain, when the stack says so (`mlops:monitoring.retrain.trainConfig`).
+
+The monitor's pod starts the retraining Job itself (`ml.jobs.scheduled`), so the program renders for it:
+a ConfigMap with the environment's name, the `training` job spec that `mlops train` reads from the stack
+outputs (the same Job, image, ServiceAccount, resources, deadlines, Secrets by reference), and the model's
+training config and dataset spec, read from the project at `up`; and a Role in the training namespace that
+lets the monitor's ServiceAccount create Jobs and their files' ConfigMaps and read Jobs, nothing else (no
+delete, no logs, no Secrets, nothing in any other namespace). Its pod then mounts its ServiceAccount token.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+
+from contract import monitor_env
+from infra.components.kubernetes import metadata
+from infra.settings import Settings
+
+MOUNT = "/etc/mlops/retrain"
+SETUP_FILE, TRAIN_CONFIG, DATASET_SPEC = (
+    monitor_env.RETRAIN_SETUP_FILE,
+    monitor_env.RETRAIN_TRAIN_CONFIG,
+    monitor_env.RETRAIN_DATASET_SPEC,
+)
+API_PORTS = (443, 6443)
+"""The API server as a pod reaches it: its Service's port, and the port of the endpoint behind it (a NetworkPolicy
+judges the address after the Service's translation)."""
+
+
+def model_files(s: Settings) -> dict[str, str]:
+    """The training config (its `dataset:` pointing at the spec beside it) and the dataset spec, as text.
+    A path relative to the project is read from where `up` runs the program (the project directory)."""
+    path = Path(s.monitoring.retrain_config).expanduser()
+    key = "mlops:monitoring.retrain.trainConfig"
+    try:
+        config = yaml.safe_load(path.read_text()) or {}
+        spec_path = path.parent / str(config["dataset"])
+        spec = spec_path.read_text()
+    except (OSError, KeyError, TypeError, yaml.YAMLError) as exc:
+        raise ValueError(
+            f"stack '{s.stack}': {key} = {str(path)!r}: the training config and the dataset spec it names must be "
+            f"readable from the project ({type(exc).__name__}: {exc})"
+        ) from exc
+    config["dataset"] = DATASET_SPEC
+    return {TRAIN_CONFIG: yaml.safe_dump(config, sort_keys=False), DATASET_SPEC: spec}
+
+
+def retrain_setup(
+    component: pulumi.ComponentResource,
+    s: Settings,
+    *,
+    object_name: str,
+    namespace: str,
+    training_namespace: str,
+    object_labels: dict[str, str],
+    account: pulumi.Input[str],
+    job_spec: pulumi.Input[Mapping[str, Any]],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ConfigMap and the Role; returns the pod's (volume mount, volume)."""
+    name = component.pulumi_resource_name
+    opts = pulumi.ResourceOptions(parent=component)
+    files = model_files(s)
+    setup = pulumi.Output.from_input(job_spec).apply(
+        lambda spec: json.dumps({"environment": s.stack, "training": spec}, sort_keys=True)
+    )
+    config_map = k8s.core.v1.ConfigMap(
+        f"{name}-retrain",
+        metadata=metadata(f"{object_name}-retrain", namespace, object_labels),
+        data={SETUP_FILE: setup, **files},
+        opts=opts,
+    )
+    role = k8s.rbac.v1.Role(
+        f"{name}-retrain-role",
+        metadata=metadata(f"{object_name}-retrain", training_namespace, object_labels),
+        rules=[
+            # Create the retrain Job and read its state (and whether one runs already); never delete one.
+            {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "list"]},
+            # The Job's files (training config, dataset spec, job context: nothing secret), owned by the Job.
+            {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]},
+        ],
+        opts=opts,
+    )
+    k8s.rbac.v1.RoleBinding(
+        f"{name}-retrain-binding",
+        metadata=metadata(f"{object_name}-retrain", training_namespace, object_labels),
+        role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role.metadata.name},
+        subjects=[{"kind": "ServiceAccount", "name": account, "namespace": namespace}],
+        opts=opts,
+    )
+    mount = {"name": "retrain", "mountPath": MOUNT, "readOnly": True}
+    volume = {"name": "retrain", "configMap": {"name": config_map.metadata.name, "defaultMode": 0o444}}
+    return mount, volume
+
+
+def egress_to_api() -> dict[str, Any]:
+    return {"ports": [{"protocol": "TCP", "port": port} for port in API_PORTS]}

@@ -1,0 +1,144 @@
+"""The closed loop of a scheduled pass: retrain as a Job on the training cluster, then a promotion request.
+
+What `mlops monitor --env ENV --retrain` does from the operator's machine (`mlops.loop.close`), done from the
+monitor's pod when the stack retrains (`mlops:monitoring.retrain`): the window's labelled rows (plus the
+reference data with `includeReference`, `ml.monitor.retrain.assemble`) uploaded once per content hash to the
+environment's artifact store, a training Job started with the pod's ServiceAccount (`ml.jobs.scheduled`), the
+trigger tags on its run and registered version, and, once the Job registered a challenger, the same pending
+request in `mlops-promotion-requests` (`ml.promote.request_content.open_request`). It waits for the Job, so
+the request follows the challenger within the pass; the CronJob's deadline leaves room for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from contract import TAG_GATES_PASSED
+from ml.gitinfo import UNKNOWN
+from ml.jobs import scheduled
+from ml.jobs.request import JobRequest, job_args, write_job_files
+from ml.jobs.spec import TAG_JOB_NAME, job_context_json, job_labels, job_name, job_tags
+
+if TYPE_CHECKING:
+    from ml.jobs.kube_api import KubeApi
+    from ml.monitor.judge import MonitorOutcome
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetrainTurn:
+    """How far a scheduled turn of the loop went; each field empty where it stopped."""
+
+    reason: str
+    job: str = ""
+    job_state: str = ""
+    version: str = ""
+    request_id: str = ""
+
+
+def _registered_version(tracking_uri: str, model: str, job: str) -> tuple[str, bool] | None:
+    """(version, gates passed) of what the Job registered, found by the `job.name` tag it sets."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    for found in client.search_model_versions(f"name = '{model}'"):
+        if found.tags.get(TAG_JOB_NAME) == job:
+            return str(found.version), found.tags.get(TAG_GATES_PASSED) == "true"
+    return None
+
+
+def _job_request(
+    scratch: Path,
+    outcome: MonitorOutcome,
+    monitoring_run_id: str,
+    *,
+    tracking_uri: str,
+    log_uri: str,
+    setup: scheduled.RetrainSetup,
+) -> tuple[JobRequest, dict[str, str]]:
+    """The retrain's rows uploaded, and the Job's request: its files in `scratch`, the trigger in its tags."""
+    from ml.jobs.datasets import upload_dataset
+    from ml.monitor.retrain import assemble, trigger_tags, write_training_inputs
+
+    spec, model = setup.spec, outcome.request.model
+    data = assemble(outcome, log_uri=log_uri, train_config=setup.train_config)
+    trigger = trigger_tags(outcome, monitoring_run_id)
+    name = job_name(spec, model)
+    config_path = write_training_inputs(data, setup.train_config, scratch)
+    uploaded = upload_dataset(scratch / "retrain-data.parquet", tracking_uri)
+    log.info("retraining %s on %d rows (%s), uploaded as %s", model, len(data.frame), data.uri, uploaded.uri)
+    context = job_context_json({**trigger, **job_tags(spec, name)}, UNKNOWN, None, uploaded.uri, uploaded.sha256)
+    files = scratch / "job"
+    files.mkdir()
+    write_job_files(files, config_path, scratch / "retrain-dataset.yaml", context)
+    request = scheduled.retrain_request(JobRequest(name, job_args(spec, None), files, job_labels(spec, name)), model)
+    return request, trigger
+
+
+def retrain_after_pass(
+    outcome: MonitorOutcome,
+    monitoring_run_id: str,
+    *,
+    tracking_uri: str,
+    log_uri: str,
+    setup: scheduled.RetrainSetup,
+    api: KubeApi | None = None,
+    wait: Callable[[KubeApi, str], str] | None = None,
+) -> RetrainTurn:
+    """One turn after a pass; raises only for what the pass's caller logs as a failed retrain."""
+    from ml.jobs.kube_api import KubeApi
+    from ml.promote.request_content import OPENED_BY_SCHEDULE, open_request
+
+    wanted, reason = outcome.retrain
+    model = outcome.request.model
+    if not wanted:
+        return RetrainTurn(f"no retrain: {reason}")
+    if outcome.request.labels is None:
+        return RetrainTurn("no retrain: the window has no labels (set mlops:monitoring.labels)")
+    api = api or KubeApi.in_cluster()
+    running = scheduled.running_retrain(api, setup.spec, model)
+    if running:
+        log.info("no retrain of %s: its retrain Job %s is still running", model, running)
+        return RetrainTurn(f"no retrain: Job {running} still runs", job=running)
+    with tempfile.TemporaryDirectory(prefix="mlops-retrain-") as tmp:
+        request, trigger = _job_request(
+            Path(tmp), outcome, monitoring_run_id, tracking_uri=tracking_uri, log_uri=log_uri, setup=setup
+        )
+        scheduled.start_job(api, setup.spec, request)
+    log.info("started retrain Job %s of %s because %s", request.name, model, reason)
+    state = (wait or (lambda a, n: scheduled.wait_for_job(a, setup.spec, n)))(api, request.name)
+    turn = RetrainTurn(reason, job=request.name, job_state=state)
+    found = _registered_version(tracking_uri, model, request.name) if state == scheduled.COMPLETE else None
+    if found is None:
+        log.error("retrain Job %s of %s ended %s without a registered version", request.name, model, state)
+        return turn
+    version, passed = found
+    policy = outcome.request.thresholds
+    if not passed or not policy.promote_to:
+        why = "its gates failed" if not passed else "the stack sets no mlops:monitoring.promoteTo"
+        log.info("registered %s version %s; no promotion request: %s", model, version, why)
+        return RetrainTurn(reason, request.name, state, version)
+    opened = open_request(
+        tracking_uri,
+        model=model,
+        version=version,
+        source_env=setup.environment,
+        target_env=policy.promote_to,
+        trigger=trigger,
+        opened_by=OPENED_BY_SCHEDULE,
+    )
+    log.info(
+        "registered %s version %s as challenger; promotion request %s (%s -> %s) is pending",
+        model,
+        version,
+        opened.request_id,
+        setup.environment,
+        policy.promote_to,
+    )
+    return RetrainTurn(reason, request.name, state, version, opened.request_id)
