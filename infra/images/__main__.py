@@ -1,7 +1,8 @@
 """`python -m infra.images [--stack NAME] [--root DIR]`: the content tag of every image of a stack, as JSON.
 
 Reads the stack file (`stacks/Pulumi.NAME.yaml`) for the base image and the tracking backend, the two
-settings the tags depend on, so CI and people can see what a change rebuilds without running Pulumi.
+settings the tags depend on, and the bootstrap's record of that base's identity (`infra.images.base`; no
+engine needed), so CI and people can see what a change rebuilds without running Pulumi.
 `--root` hashes another checkout (a clone, a copy with a change) with this code.
 """
 
