@@ -220,6 +220,8 @@ def test_tracking_server_and_backend_store(stack: str) -> None:
     assert mlflow["resources"]["limits"]["memory"] == f"{trk['memoryMb']}Mi"
     args = mlflow["args"]
     assert args[args.index("--artifacts-destination") + 1] == f"s3://{ks['artifacts']['bucket']}/mlflow"
+    # The stack's worker count (MLflow's own default, 4, outgrows dev's memory limit).
+    assert args[args.index("--workers") + 1] == str(trk.get("workers", 1))
     assert run.outputs["artifact_location"] == f"s3://{ks['artifacts']['bucket']}/mlflow"
     claims = by_name(k8s(run, "core/v1:PersistentVolumeClaim"))
     statefulsets = k8s(run, "apps/v1:StatefulSet")

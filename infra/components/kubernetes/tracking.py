@@ -193,6 +193,10 @@ def create(component: pulumi.ComponentResource, args: TrackingServerArgs) -> Tra
                                 "0.0.0.0",
                                 "--port",
                                 str(MLFLOW_PORT),
+                                # MLflow starts four workers unless told (about 250 MB each): over dev's 1 GiB
+                                # limit, the pod was OOM-killed mid-training on the local cluster.
+                                "--workers",
+                                str(s.tracking.workers),
                                 "--artifacts-destination",
                                 args.artifacts.destination,
                                 "--serve-artifacts",
