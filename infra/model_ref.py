@@ -9,8 +9,10 @@ answers (`Lookup.kind`), and only a definite one may plan serving away.
 
 - `found`: serve the version the tracking server named.
 - `missing`: the server answered that the model, alias or version does not exist (HTTP 404 or
-  `RESOURCE_DOES_NOT_EXIST`). A stack that never served plans no serving; a stack that serves keeps its
-  version (and says so): an alias removed by mistake must not take production down.
+  `RESOURCE_DOES_NOT_EXIST`; for an alias of a model that exists, MLflow answers 400
+  `INVALID_PARAMETER_VALUE` "Registered model alias NAME not found.", which counts too). A stack that
+  never served plans no serving; a stack that serves keeps its version (and says so): an alias removed by
+  mistake must not take production down.
 - `failed`: anything else (refused, timeout, 401, 5xx, an answer we cannot read). The version deployed
   now is kept, with a warning; with no deployed version to keep, preview and up fail with a clear error.
 
@@ -109,6 +111,16 @@ def _url(ref: ModelRef, base: str) -> str:
     return f"{base}/api/2.0/mlflow/model-versions/get?{query}"
 
 
+def _alias_not_found(ref: ModelRef, status: int, code: str, message: str) -> bool:
+    """MLflow's answer for an alias the (existing) model does not have: a 400, not a 404."""
+    return (
+        bool(ref.alias)
+        and status == 400
+        and code == "INVALID_PARAMETER_VALUE"
+        and message.strip() == f"Registered model alias {ref.alias} not found."
+    )
+
+
 def lookup(
     ref: ModelRef, tracking_url: str, timeout_s: float = 3.0, credentials: tuple[str, str] | None = None
 ) -> Lookup:
@@ -125,10 +137,11 @@ def lookup(
         return Lookup("found", pinned=ModelRef.pinned(ref.name, body["model_version"]["version"]).uri)
     except urllib.error.HTTPError as err:
         try:
-            code = json.loads(err.read().decode("utf-8", "replace")).get("error_code", "")
+            answer = json.loads(err.read().decode("utf-8", "replace"))
+            code, message = str(answer.get("error_code", "")), str(answer.get("message", ""))
         except (ValueError, AttributeError, OSError):
-            code = ""
-        if err.code == 404 or code == MISSING_CODE:
+            code, message = "", ""
+        if err.code == 404 or code == MISSING_CODE or _alias_not_found(ref, err.code, code, message):
             return Lookup("missing", reason=f"HTTP {err.code} {code}".strip())
         return Lookup("failed", reason=f"HTTP {err.code} {code}".strip())
     except (urllib.error.URLError, OSError, KeyError, TypeError, ValueError) as err:

@@ -121,7 +121,9 @@ def test_a_missing_alias_keeps_the_version_a_stack_serves(
     assert f"keeping the version deployed now, {SERVED}" in caplog.text
 
 
-@pytest.mark.parametrize("answer", [(500, "INTERNAL_ERROR"), (503, ""), (401, "UNAUTHENTICATED"), "close"])
+@pytest.mark.parametrize(
+    "answer", [(500, "INTERNAL_ERROR"), (503, ""), (401, "UNAUTHENTICATED"), (400, "INVALID_PARAMETER_VALUE"), "close"]
+)
 def test_a_failed_lookup_keeps_the_deployed_version_and_says_so(
     tracking: FakeTracking, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, answer: object
 ) -> None:
@@ -213,3 +215,22 @@ def test_decide_is_a_table_of_the_three_answers() -> None:
     assert decide("models:/m@a", failed, serving, require_model=False, where="-") == SERVED
     with pytest.raises(UnresolvedModel):
         decide("models:/m@a", failed, idle, require_model=False, where="-")
+
+
+def test_against_a_real_mlflow_server_a_model_without_the_alias_is_missing_not_failed(
+    mlflow_server: str, model_name: str
+) -> None:
+    """MLflow answers an alias the model does not have with 400 INVALID_PARAMETER_VALUE, not 404: that is
+    still a definite "does not exist" (a model trained but never promoted), unlike a server error."""
+    from mlflow import MlflowClient
+
+    from contract import ModelRef
+
+    client = MlflowClient(tracking_uri=mlflow_server, registry_uri=mlflow_server)
+    client.create_registered_model(model_name)
+    missing = model_ref.lookup(ModelRef.parse(f"models:/{model_name}@champion"), mlflow_server)
+    assert (missing.kind, missing.reason) == ("missing", "HTTP 400 INVALID_PARAMETER_VALUE")
+    nothing = model_ref.lookup(ModelRef.parse(f"models:/{model_name}-absent@champion"), mlflow_server)
+    assert nothing.kind == "missing"
+    other = model_ref.lookup(ModelRef.parse(f"models:/{model_name}@other"), mlflow_server)
+    assert other.kind == "missing"
