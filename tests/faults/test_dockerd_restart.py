@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from contract import LABEL_STACK
+from contract import LABEL_STACK, stack_labels
 from infra import images
 from tests.mlops.jobs.images import build
 from tests.support.docker_objects import purge
@@ -127,6 +127,8 @@ def test_a_dockerd_restart_is_survived_through_restart_policies(tmp_path: Path) 
                 times["images built on the main engine"] = time.monotonic() - started
                 times["images copied into the own engine"] = engine.load_images([ref for _, ref in refs.values()])
 
+                # The stack's network, made here with a subnet of the engine's pool; `up` adopts it.
+                engine.create_network(PREFIX, stack_labels("mlops-platform", STACK))
                 started = time.monotonic()
                 assert up(env)["serving_endpoint"] == ""
                 times["first up"] = time.monotonic() - started

@@ -3,12 +3,14 @@
 Its data root, exec root, socket and pidfile are its own (`mlops-fd-<hex>` under /var/lib and /run), so
 stopping it touches no container of anyone else. It writes no iptables rules (`--iptables=false`) and its
 default bridge is one of its own (`mfd-<hex>`, made before it starts and removed with it), so it never
-rewrites the main engine's chains. Never `--bridge=none`: a dockerd started so deletes the host's `docker0`,
-the main engine's default bridge, and every later `docker build` there fails with "could not find bridge
-docker0". Published loopback ports go through the userland proxy. Its networks take their subnets from a
-/16 no route of this host uses. Where `br_netfilter` sends bridged traffic through the host's FORWARD chain
-(policy DROP under the main engine), one rule of its own lets that /16 talk to itself; it is removed with
-the engine.
+rewrites the main engine's chains. Published loopback ports go through the userland proxy. Two flags it
+must never get, because dockerd 20.10 then deletes the host's `docker0` (the main engine's default bridge,
+whose builds then fail with "could not find bridge docker0"): `--bridge=none` (at every start), and
+`--default-address-pool` (at every restart, when it clears its stale default network). So its networks take
+their subnets from the test (`create_network`, in a /16 no route of this host uses), which the docker
+provider adopts by name and labels. Where `br_netfilter` sends bridged traffic through the host's FORWARD
+chain (policy DROP under the main engine), one rule of its own lets that /16 talk to itself; it is removed
+with the engine.
 """
 
 from __future__ import annotations
@@ -102,7 +104,6 @@ class OwnEngine:
         return ["FORWARD", "-s", self.pool, "-d", self.pool, "-m", "comment", "--comment", self.name, "-j", "ACCEPT"]
 
     def args(self) -> list[str]:
-        subnet = self.pool
         return [
             "dockerd",
             f"--data-root={self.data_root}",
@@ -113,11 +114,22 @@ class OwnEngine:
             "--ip6tables=false",
             f"--bridge={self.bridge}",
             "--userland-proxy=true",
-            f"--default-address-pool=base={subnet},size=24",
             # Its own containerd namespaces too, in case dockerd attaches to a system containerd.
             f"--containerd-namespace={self.name}",
             f"--containerd-plugins-namespace={self.name}-plugins",
         ]
+
+    def create_network(self, name: str, labels: dict[str, str]) -> str:
+        """A bridge network on the first free /24 of the pool (the engine has no address pool of its own)."""
+        import docker.types
+
+        client = self.client()
+        taken = {c["Subnet"] for n in client.networks.list() for c in (n.attrs.get("IPAM") or {}).get("Config") or []}
+        prefix = self.pool.removesuffix("0.0/16")
+        subnet = next(f"{prefix}{third}.0/24" for third in range(255) if f"{prefix}{third}.0/24" not in taken)
+        ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)])
+        client.networks.create(name, driver="bridge", labels=labels, ipam=ipam, check_duplicate=True)
+        return subnet
 
     def client(self) -> Any:
         import docker
