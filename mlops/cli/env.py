@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import typer
 
@@ -88,6 +89,17 @@ def up(
     _print_outputs({k: "[secret]" if v.secret else v.value for k, v in result.outputs.items()})
 
 
+def _policy_pack(path: str) -> str:
+    """The pack's absolute path: the engine runs in the project directory (`MLOPS_PROJECT_DIR`), where a path
+    relative to the caller's directory names nothing, and it then fails without a word."""
+    pack = Path(path).expanduser().resolve()
+    if not (pack / "PulumiPolicy.yaml").is_file():
+        raise typer.BadParameter(
+            f"{path}: not a policy pack (no PulumiPolicy.yaml in {pack})", param_hint="--policy-pack"
+        )
+    return str(pack)
+
+
 @env_app.command("preview")
 def preview(
     name: str = ENV_ARG,
@@ -96,6 +108,7 @@ def preview(
     policy_pack: list[str] = typer.Option([], "--policy-pack", help="Run these policy packs during the preview."),
 ) -> None:
     """Show what `up` would change in ENV, without changing anything."""
+    packs = [_policy_pack(path) for path in policy_pack]
     stack = _stack(name, create=True)
     events: list[dict] = []
 
@@ -113,7 +126,7 @@ def preview(
             on_output=None if as_json else typer.echo,
             on_event=on_event if as_json else None,
             diff=diff,
-            policy_packs=policy_pack or None,
+            policy_packs=packs or None,
         ),
         streamed=not as_json,
     )
