@@ -9,6 +9,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -140,3 +141,57 @@ def test_a_build_from_a_base_tag_that_points_elsewhere_is_refused(tmp_path: Path
         assert ImageProvider().create(props).id == f"{built}:1"
     finally:
         _docker("rmi", "-f", f"{built}:1", other_tag, base_tag)
+
+
+@pytest.mark.integration
+def test_a_preview_with_no_engine_and_no_record_plans_what_the_last_deploy_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real Pulumi and engine: one platform image deployed with the machine's record of the base, then
+    previewed as a CI runner would (no record, no engine): no change; then where the record names another
+    base: the image is planned again under a new tag."""
+    import pulumi
+
+    from contract import stack_labels
+    from infra.components.docker import build_image
+    from mlops.stack_state import hand_deployed_model
+    from tests.support.docker_objects import purge
+    from tests.support.pulumi_stacks import stack, why_not_runnable
+
+    reason = why_not_runnable()
+    if reason:
+        pytest.skip(reason)
+    name = f"basehint-{uuid.uuid4().hex[:6]}"
+
+    def program() -> None:
+        component = pulumi.ComponentResource("mlops:test:Images", name)
+        spec = images.specs(BASE)["registry"]
+        build_image(component, spec, f"mlops-{name}/registry", stack_labels("mlops-platform", name), None, [])
+
+    def selected() -> Any:
+        chosen = stack(tmp_path, name, {}, program=program)
+        hand_deployed_model(chosen)  # as `mlops env preview` and `up` do
+        return chosen
+
+    def planned() -> dict[str, int]:
+        return {k: v for k, v in selected().preview().change_summary.items() if k != "same"}
+
+    def machine(cache: str, image_id: str | None) -> None:
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / cache))
+        if image_id:
+            record_path().parent.mkdir(parents=True, exist_ok=True)
+            write(record_path(), BASE, image_id)
+
+    base_id = _docker("image", "inspect", "--format", "{{.Id}}", BASE).stdout.strip()
+    monkeypatch.delenv(BASE_IMAGES_ENV, raising=False)
+    try:
+        machine("deployer", base_id)
+        selected().up()
+        machine("ci-runner", None)
+        monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        assert planned() == {}, "a preview with no record and no engine must plan what the deploy made"
+        machine("another-base", "sha256:" + "9" * 64)
+        assert planned() == {"replace": 1}, "another recorded base must rebuild the image under a new tag"
+    finally:
+        monkeypatch.delenv("DOCKER_HOST", raising=False)
+        purge(name)
