@@ -16,7 +16,7 @@ demo:
 
 ## Run every test: unit, integration and end-to-end (what CI runs).
 test: setup
-	$(VENV)/python -m pytest
+	$(VENV)/python -m pytest --durations=40
 
 ## Unit tests only (no services started).
 test-fast:
