@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from toolchain import pins
 from toolchain.system import BootstrapError, System
 
 log = logging.getLogger("bootstrap")
@@ -47,7 +48,26 @@ def module_source(system: System, module: str, version: str, scratch: Path) -> P
             "check GOPROXY (`go env GOPROXY`) and network access to it; on a machine with internet "
             "access the official download is used instead",
         )
+    verify_sum(module, version, str(info.get("Sum", "")))
     return Path(info["Dir"])
+
+
+def verify_sum(module: str, version: str, got: str) -> None:
+    """The module's download hashes to its pinned value (`pins.GO_MODULE_SUMS`), or it is not built from."""
+    key = f"{module}@{version}"
+    pinned = pins.GO_MODULE_SUMS.get(key)
+    if pinned is None:
+        raise BootstrapError(
+            f"no pinned checksum for the Go module {key}: nothing is built from a module nobody pinned",
+            f'add `"{key}": "{got or "h1:..."}"` to GO_MODULE_SUMS in scripts/toolchain/pins.py after checking '
+            f"it against $GOPROXY/sumdb/sum.golang.org/lookup/{key}",
+        )
+    if got != pinned:
+        raise BootstrapError(
+            f"the Go module {key} downloaded with checksum {got or '(none)'}, not the pinned {pinned}",
+            "do not use this download: clear it (`go clean -modcache`) and check GOPROXY; a proxy that serves "
+            "other content for a published version is tampering or broken",
+        )
 
 
 @dataclass

@@ -28,6 +28,23 @@ KUBERNETES_GO_MODULES: dict[str, str] = {
 
 ACTIONLINT_VERSION = "v1.7.12"
 
+# The h1: hash of every Go module the bootstrap builds a tool from, by `module@version`: a module whose
+# download hashes differently is refused (toolchain.golang.module_source), and so is one with no line here.
+# A value is what `go mod download -json MODULE@VERSION` prints as "Sum", checked against the Go checksum
+# database (`$GOPROXY/sumdb/sum.golang.org/lookup/MODULE@VERSION`), which vouches for it as well. Their own
+# dependencies are checked by that database when `go mod tidy` resolves them.
+GO_MODULE_SUMS: dict[str, str] = {
+    "github.com/pulumi/pulumi/pkg/v3@v3.274.1": "h1:XYyUwBMf1bCA0bnvL4MfgX96qr38ezcNnXXbXavw9Fo=",
+    "github.com/pulumi/pulumi/sdk/v3@v3.274.1": "h1:Sy2OifRLCPVmFMDTkp18yRk/YviwhJuGZU6vfLwruPM=",
+    "github.com/pulumi/pulumi-kubernetes/provider/v4@v4.0.0-20260115033456-f47bc2d6f199": (
+        "h1:j2bphCf7c2YhnBrhwht2f3TNRRgcMImltUlAgzxr9H4="
+    ),
+    "k8s.io/kubernetes@v1.34.4": "h1:Yy6R4QB8C9kJPp25GFqEvX5XQwY5qzKeqD0Xx6oAcmk=",
+    "go.etcd.io/etcd/server/v3@v3.6.16": "h1:sLkpvz3RFtiNd/yPrZBKz5kT+XO1ZJkhmuUJeqc7OmA=",
+    "github.com/coredns/coredns@v1.14.0": "h1:fjrQlxEoONeIcviXyyPXtNbxLspBj8I35TJthmtiuN4=",
+    "github.com/rhysd/actionlint@v1.7.12": "h1:vQ4GeJN86C0QH+gTUQcs8McmK62OLT3kmakPMtEWYnY=",
+}
+
 # sha256 of downloaded archives, by file name. A pinned value wins over the publisher's checksums file;
 # an archive that neither names is not used (see toolchain.checksums). Add a line when its value is
 # taken from the publisher's release page: a value nobody has seen would only make every download fail.

@@ -18,13 +18,22 @@ class GoTool:
     name: str
     package: str
     version: str
+    module: str
+    """The module `package` is in: its download is checked against its pinned checksum before the install."""
 
     def entry(self, ctx: Context) -> Path:
         return ctx.cache / "tools" / f"{self.name}-{self.version}"
 
 
 # actionlint checks .github/workflows in the test suite.
-TOOLS = (GoTool("actionlint", "github.com/rhysd/actionlint/cmd/actionlint", pins.ACTIONLINT_VERSION),)
+TOOLS = (
+    GoTool(
+        "actionlint",
+        "github.com/rhysd/actionlint/cmd/actionlint",
+        pins.ACTIONLINT_VERSION,
+        "github.com/rhysd/actionlint",
+    ),
+)
 
 
 def install(ctx: Context, tool: GoTool) -> Path:
@@ -32,6 +41,7 @@ def install(ctx: Context, tool: GoTool) -> Path:
 
     def produce(scratch: Path) -> None:
         go = golang.find_go(ctx.system)
+        golang.module_source(ctx.system, tool.module, tool.version, ctx.cache / "build" / "go-download")
         log.info("  go install %s@%s", tool.package, tool.version)
         ctx.system.run_logged(
             [go, "install", f"{tool.package}@{tool.version}"],

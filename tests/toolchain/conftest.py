@@ -95,10 +95,20 @@ def http_root(tmp_path: Path) -> Iterator[tuple[Path, str, list[str]]]:
         server.server_close()
 
 
+FAKE_SUM = "h1:served-by-the-fake-go="
+
+
+class EveryModulePinnedAs(dict):  # type: ignore[type-arg]
+    """The fake `go` serves one module for every name; each is taken as pinned at the sum it reports."""
+
+    def get(self, key: object, default: object = None) -> str:
+        return FAKE_SUM
+
+
 FAKE_GO = """
 echo "$*" >> {log}
 case "$1 $2" in
-  "mod download") echo '{{"Path": "m", "Version": "v", "Dir": "{moddir}"}}' ;;
+  "mod download") echo '{{"Path": "m", "Version": "v", "Dir": "{moddir}", "Sum": "{FAKE_SUM}"}}' ;;
   "env GOVERSION") echo go1.26.0 ;;
   "mod tidy") touch go.sum ;;
   "build -o"|"install "*) ;;
@@ -116,11 +126,14 @@ fi
 
 
 @pytest.fixture
-def fake_go(tmp_path: Path, make_exe: Callable[..., Path]) -> Path:
+def fake_go(tmp_path: Path, make_exe: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> Path:
     """A `go` that serves one fake module and builds scripts that echo their -X version.
 
     Returns the log file of its invocations, one line per call.
     """
+    from toolchain import pins
+
+    monkeypatch.setattr(pins, "GO_MODULE_SUMS", EveryModulePinnedAs())
     moddir = tmp_path / "gomod"
     (moddir / "python" / "cmd").mkdir(parents=True)
     (moddir / "python" / "dist").mkdir(parents=True)
@@ -133,5 +146,5 @@ def fake_go(tmp_path: Path, make_exe: Callable[..., Path]) -> Path:
     (moddir / "python" / "dist" / "pulumi-resource-pulumi-python").write_text("#!/bin/sh\n")
     log = tmp_path / "go-calls.log"
     log.touch()
-    make_exe("go", FAKE_GO.format(log=log, moddir=moddir))
+    make_exe("go", FAKE_GO.format(log=log, moddir=moddir, FAKE_SUM=FAKE_SUM))
     return log

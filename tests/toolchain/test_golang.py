@@ -62,3 +62,42 @@ def test_refused_module_names_the_module(tmp_path: Path, make_exe, bin_dir: Path
     with pytest.raises(BootstrapError, match=r"did not provide github.com/x/y@v1.0.0: 403") as info:
         golang.module_source(System(path=f"{bin_dir}:/bin:/usr/bin"), "github.com/x/y", "v1.0.0", tmp_path / "s")
     assert "GOPROXY" in info.value.fix
+
+
+def _go_serving(make_exe, tmp_path: Path, sum_: str) -> None:
+    """A `go` whose `mod download -json` reports `sum_` for whatever it is asked."""
+    (tmp_path / "src").mkdir(exist_ok=True)
+    make_exe(
+        "go",
+        f"""
+        echo '{{"Path": "github.com/x/y", "Version": "v1.0.0", "Dir": "{tmp_path / "src"}", "Sum": "{sum_}"}}'
+        """,
+    )
+
+
+def test_a_module_is_used_only_at_its_pinned_checksum(
+    tmp_path: Path, make_exe, bin_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from toolchain import pins
+
+    system = System(path=f"{bin_dir}:/bin:/usr/bin")
+    monkeypatch.setattr(pins, "GO_MODULE_SUMS", {"github.com/x/y@v1.0.0": "h1:right="})
+    _go_serving(make_exe, tmp_path, "h1:right=")
+    assert golang.module_source(system, "github.com/x/y", "v1.0.0", tmp_path / "s") == tmp_path / "src"
+
+    _go_serving(make_exe, tmp_path, "h1:other=")
+    with pytest.raises(BootstrapError, match=r"github.com/x/y@v1.0.0 downloaded with checksum h1:other=, not") as info:
+        golang.module_source(system, "github.com/x/y", "v1.0.0", tmp_path / "s")
+    assert "go clean -modcache" in info.value.fix
+
+
+def test_a_module_nobody_pinned_is_refused_with_the_line_to_add(
+    tmp_path: Path, make_exe, bin_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from toolchain import pins
+
+    monkeypatch.setattr(pins, "GO_MODULE_SUMS", {})
+    _go_serving(make_exe, tmp_path, "h1:abc=")
+    with pytest.raises(BootstrapError, match=r"no pinned checksum for the Go module github.com/x/y@v1.0.0") as info:
+        golang.module_source(System(path=f"{bin_dir}:/bin:/usr/bin"), "github.com/x/y", "v1.0.0", tmp_path / "s")
+    assert '"github.com/x/y@v1.0.0": "h1:abc="' in info.value.fix and "sumdb/sum.golang.org/lookup" in info.value.fix

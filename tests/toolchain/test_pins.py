@@ -44,3 +44,20 @@ def test_cache_dir_follows_xdg_and_stays_outside_the_repo(monkeypatch: pytest.Mo
     assert pins.cache_dir() == tmp_path / "mlops-platform" / "toolchain"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert not pins.cache_dir().is_relative_to(pins.REPO_ROOT)
+
+
+def test_every_go_module_the_bootstrap_builds_from_has_a_pinned_checksum() -> None:
+    """A bump of any version below without its checksum would stop the bootstrap at the download."""
+    from toolchain import kube_binaries, plugins, pulumi_cli, tools
+
+    built = {
+        f"{pulumi_cli.PKG_MODULE}@v{pins.PULUMI_VERSION}",
+        f"{pulumi_cli.SDK_MODULE}@v{pins.PULUMI_VERSION}",
+        f"{kube_binaries.KUBE_MODULE}@{pins.KUBERNETES_VERSION}",
+        f"{kube_binaries.ETCD_MODULE}@{pins.ETCD_VERSION}",
+        f"{kube_binaries.COREDNS_MODULE}@{pins.COREDNS_VERSION}",
+        f"{plugins.kubernetes_spec().go_module}@{plugins.kubernetes_spec().go_version}",
+        *(f"{tool.module}@{tool.version}" for tool in tools.TOOLS),
+    }
+    assert built == set(pins.GO_MODULE_SUMS)
+    assert all(value.startswith("h1:") and value.endswith("=") for value in pins.GO_MODULE_SUMS.values())
