@@ -70,14 +70,22 @@ def _pulumi(args: list[str], env: dict[str, str]) -> str:
 
 
 def copy_stack(
-    base: str, root: Path, env: dict[str, str], kubeconfig: Path, containerd_socket: Path, model: str
+    base: str,
+    root: Path,
+    env: dict[str, str],
+    kubeconfig: Path,
+    containerd_socket: Path,
+    model: str,
+    node_ports: list[int] | None = None,
 ) -> StackCopy:
-    """`base` as a stack of the test's own on the test's cluster, serving `models:/<model>@champion`."""
+    """`base` as a stack of the test's own on the test's cluster, serving `models:/<model>@champion`.
+    `node_ports` (registry, tracking, serving): free ones when not given; copies that are up together need
+    ports set apart by the caller, since nothing listens on a copy's ports before its `up`."""
     name = f"{E2E_PREFIX}{base}-{uuid.uuid4().hex[:6]}"
     document = yaml.safe_load((STACKS / f"Pulumi.{base}.yaml").read_text())
     prefix = f"{CONFIG_NAMESPACE}:"
     config = {key.removeprefix(prefix): value for key, value in document["config"].items() if key.startswith(prefix)}
-    registry, tracking, serving = free_node_ports(3)
+    registry, tracking, serving = node_ports or free_node_ports(3)
     copy = StackCopy(name, name, f"{name}-training", registry, tracking, serving)
     k8s = config["kubernetes"]
     assert k8s["cluster"] == "local", f"the test copies {base} as the local cluster's stack"
@@ -99,6 +107,11 @@ def copy_stack(
     for key in keys:
         _pulumi(["config", "set", "--secret", f"{prefix}{key}", secrets.token_urlsafe(18), "--stack", name], env)
     return copy
+
+
+def set_config(stack: str, path: str, value: str, env: dict[str, str]) -> None:
+    """`pulumi config set --path mlops:<path> VALUE` on the copy, as a team changes a stack's setting."""
+    _pulumi(["config", "set", "--path", f"{CONFIG_NAMESPACE}:{path}", value, "--stack", stack], env)
 
 
 def tracking_login(stack: str, env: dict[str, str]) -> tuple[str, str]:

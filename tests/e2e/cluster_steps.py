@@ -52,9 +52,10 @@ def stack_outputs(stack: str, env: dict[str, str], logs: Path) -> dict:  # type:
     return dict(json.loads(result.stdout))
 
 
-def train_config(root: Path, model: str) -> Path:
-    raw = yaml.safe_load((EXAMPLE / "train.yaml").read_text())
+def train_config(root: Path, model: str, source: Path = EXAMPLE / "train.yaml") -> Path:
+    """`source` (the example's training config by default) for the test's own model, under `root`."""
+    raw = yaml.safe_load(source.read_text())
     raw.update(model_name=model, dataset=str(EXAMPLE / "dataset.yaml"))
-    path = root / "train.yaml"
+    path = root / source.name
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path

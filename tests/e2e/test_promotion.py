@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.unportable import register_unportable
 from tests.support.mlops_cli import mlops, tear_down
 from tests.support.paths import BIN, REPO
 
@@ -74,50 +74,6 @@ def _metadata(endpoint: str) -> dict:  # type: ignore[type-arg]
         return json.loads(response.read())
 
 
-def _register_unportable(tracking_uri: str, good_version: str) -> str:
-    """A good version re-classed with a class only this test can import, registered as the new challenger."""
-    import mlflow
-    import mlflow.sklearn
-    from mlflow import MlflowClient
-    from mlflow.models import Model
-
-    from ml.mlflow_log import tracking_to
-    from ml.promote.versions import get_version
-    from ml.registry import tag_artifact_sha256
-    from tests.e2e.unportable import rewrap
-
-    good = get_version(tracking_uri, MODEL, version=good_version)
-    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    with tempfile.TemporaryDirectory() as tmp, tracking_to(tracking_uri):
-        model_dir = good.download_model(Path(tmp) / "model")
-        signature = Model.load(str(model_dir / "MLmodel")).signature
-        companions = [
-            good.download(name, Path(tmp) / "companions")
-            for name in ("holdout.parquet", "reference_profile.json", "model_card.md")
-        ]
-        mlflow.set_experiment(MODEL)
-        with mlflow.start_run(run_name="unportable"):
-            mlflow.log_metrics(dict(good.metrics))
-            for path in companions:
-                mlflow.log_artifact(str(path))
-            # Pickled by reference to its module, as a model that needs a package the image lacks would be.
-            info = mlflow.sklearn.log_model(
-                rewrap(good.load()),
-                name="model",
-                signature=signature,
-                serialization_format="cloudpickle",
-                pip_requirements=["scikit-learn"],
-                registered_model_name=MODEL,
-            )
-    version = str(info.registered_model_version)
-    for key, value in good.tags.items():
-        client.set_model_version_tag(MODEL, version, key, value)
-    # Its own files' hash, not the good version's copied above: the refusal under test is the unportable class.
-    tag_artifact_sha256(client, MODEL, version)
-    client.set_registered_model_alias(MODEL, "challenger", version)
-    return version
-
-
 def test_promote_refuse_and_roll_back_across_two_environments(e2e_env, new_stack, monkeypatch):
     from ml.promote.versions import get_version
 
@@ -145,7 +101,7 @@ def test_promote_refuse_and_roll_back_across_two_environments(e2e_env, new_stack
         assert "champion:roc_auc" in refused.stdout
         assert get_version(prod["tracking_uri"], MODEL, alias="champion").version == champion.version
 
-        _register_unportable(_outputs(source, e2e_env)["tracking_uri"], champion.tags["lineage.source_version"])
+        register_unportable(_outputs(source, e2e_env)["tracking_uri"], MODEL, champion.tags["lineage.source_version"])
         # The promoting process can load it (the `tests` package is on its path); the serving image cannot.
         env = {**e2e_env, "PYTHONPATH": os.pathsep.join([str(REPO), e2e_env.get("PYTHONPATH", "")])}
         failed = mlops(["promote", MODEL, "--from", source, "--to", target, "--approve"], env)
