@@ -28,11 +28,18 @@ from contract import LABEL_STACK, stack_labels
 from infra import images
 from tests.mlops.jobs.images import build
 from tests.support.docker_objects import purge
-from tests.support.fault_stack import Client, example_rows, registered_version, snapshot, train_and_alias, wait_healthy
+from tests.support.fault_stack import (
+    Client,
+    example_rows,
+    fault_stack_config,
+    registered_version,
+    snapshot,
+    train_and_alias,
+    wait_healthy,
+)
 from tests.support.own_dockerd import OwnEngine, own_engine, why_not_available
 from tests.support.paths import BIN
 from tests.support.ports import free_ports
-from tests.support.pulumi_mocks import stack_config
 from tests.support.pulumi_stacks import BASE_IMAGE, environment, project_dir, why_not_runnable
 
 STACK = f"ifdr-{uuid.uuid4().hex[:6]}"
@@ -41,21 +48,6 @@ PREFIX = f"mlops-{STACK}"
 LOCAL_ROLES = ("deps", "registry")
 """Images the stack keeps on the engine; every other role is pushed to the stack's registry."""
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
-
-
-def stack_config_of_own(registry: int, tracking: int, serving: int) -> dict[str, Any]:
-    config = stack_config("local")
-    config["registry"] = {**config["registry"], "port": registry}
-    config["tracking"] = {**config["tracking"], "port": tracking}
-    config["artifacts"] = {"volume": f"{PREFIX}-artifacts"}
-    config["serving"] = {
-        **config["serving"],
-        "port": serving,
-        "replicas": 2,
-        "memoryMb": 768,
-        "modelUri": f"models:/{MODEL}@champion",
-    }
-    return config
 
 
 def image_refs(work: Path, registry: int) -> dict[str, tuple[images.ImageSpec, str]]:
@@ -107,7 +99,7 @@ def test_a_dockerd_restart_is_survived_through_restart_policies(tmp_path: Path) 
         if reason:
             pytest.skip(reason)
     registry, tracking, serving = free_ports(3)
-    work = snapshot(project_dir(tmp_path, STACK, stack_config_of_own(registry, tracking, serving)))
+    work = snapshot(project_dir(tmp_path, STACK, fault_stack_config(STACK, MODEL, registry, tracking, serving)))
     times: dict[str, float] = {}
     purge(STACK)
     try:

@@ -31,10 +31,17 @@ import yaml
 
 from contract import CONFIG_NAMESPACE
 from tests.support.docker_objects import purge
-from tests.support.fault_stack import Client, example_rows, registered_version, snapshot, train_and_alias, wait_healthy
+from tests.support.fault_stack import (
+    Client,
+    example_rows,
+    fault_stack_config,
+    registered_version,
+    snapshot,
+    train_and_alias,
+    wait_healthy,
+)
 from tests.support.paths import BIN
 from tests.support.ports import free_ports
-from tests.support.pulumi_mocks import stack_config
 from tests.support.pulumi_stacks import environment, project_dir, why_not_runnable
 
 # Unique per run: two runs of this suite on one engine (two sessions, CI beside a developer) must not
@@ -125,17 +132,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Faulted]:
     if reason:
         pytest.skip(reason)
     registry, tracking, serving = free_ports(3)
-    config = stack_config("local")
-    config["registry"] = {**config["registry"], "port": registry}
-    config["tracking"] = {**config["tracking"], "port": tracking}
-    config["artifacts"] = {"volume": f"{PREFIX}-artifacts"}
-    config["serving"] = {
-        **config["serving"],
-        "port": serving,
-        "replicas": 2,
-        "memoryMb": 768,
-        "modelUri": f"models:/{MODEL}@champion",
-    }
+    config = fault_stack_config(STACK, MODEL, registry, tracking, serving)
     config["training"] = {"cpus": 1.0, "memoryMb": 2048}
     purge(STACK)
     root = tmp_path_factory.mktemp("faults")

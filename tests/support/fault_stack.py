@@ -125,3 +125,22 @@ def example_rows() -> list[dict[str, Any]]:
     spec = load_dataset_spec(EXAMPLES / "breast_cancer" / "dataset.yaml")
     frame = load_dataset(spec).frame.drop(columns=[spec.target]).head(3)
     return json.loads(frame.to_json(orient="records"))
+
+
+def fault_stack_config(stack: str, model: str, registry: int, tracking: int, serving: int) -> dict[str, Any]:
+    """The `local` stack as a fault suite runs it: ports and an artifact volume of its own, two serving replicas
+    of `models:/<model>@champion`."""
+    from tests.support.pulumi_mocks import stack_config
+
+    config = stack_config("local")
+    config["registry"] = {**config["registry"], "port": registry}
+    config["tracking"] = {**config["tracking"], "port": tracking}
+    config["artifacts"] = {"volume": f"mlops-{stack}-artifacts"}
+    config["serving"] = {
+        **config["serving"],
+        "port": serving,
+        "replicas": 2,
+        "memoryMb": 768,
+        "modelUri": f"models:/{model}@champion",
+    }
+    return config
