@@ -14,9 +14,9 @@ demo:
 	$(PYTHON) scripts/bootstrap.py --steps python,pulumi,docker,base-image
 	$(VENV)/mlops demo --env local
 
-## Run every test: unit, integration and end-to-end (what CI runs).
+## Run every test: unit, integration and end-to-end (what CI runs); the cluster tests in a lane beside the rest.
 test: setup
-	$(VENV)/python -m pytest --durations=40
+	$(VENV)/python scripts/test_lanes.py --durations=40
 
 ## Unit tests only (no services started).
 test-fast:

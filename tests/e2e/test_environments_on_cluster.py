@@ -46,7 +46,7 @@ from tests.support.local_cluster import PodWatch, free_node_ports
 from tests.support.mlops_cli import mlops, tear_down
 from tests.support.paths import REPO
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(3600)]
+pytestmark = [pytest.mark.e2e, pytest.mark.cluster, pytest.mark.timeout(3600)]
 
 SEARCH = "/api/2.0/mlflow/experiments/search"
 HERE = Path(__file__).resolve().parent

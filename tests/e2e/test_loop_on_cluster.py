@@ -38,7 +38,7 @@ from tests.support.local_cluster import PodWatch
 from tests.support.mlops_cli import mlops, tear_down
 from tests.support.s3 import s3_client
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
+pytestmark = [pytest.mark.e2e, pytest.mark.cluster, pytest.mark.timeout(2400)]
 
 PASS_TIMEOUT_S = 900
 

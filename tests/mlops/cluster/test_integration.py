@@ -27,7 +27,7 @@ from mlops.cluster.state import State
 from mlops.cluster.status import status
 from mlops.cluster.teardown import down
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
 BASE_IMAGE = "mlops-base:bookworm-py311"
 NAMESPACE = "cluster-it"

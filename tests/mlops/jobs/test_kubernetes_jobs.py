@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import signal
 import subprocess
 import time
@@ -37,21 +38,30 @@ from tests.mlops.jobs.kube_stack import TRAINING_NAMESPACE, KubeJobStack, kube_j
 from tests.support.local_cluster import PodWatch, skip_reason
 from tests.support.paths import REPO
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
 # C=-1 is refused by scikit-learn when its trial fits: one index of the Indexed Job fails, the others go on.
 SEARCH = {"params": {"C": [0.1, -1.0, 1.0, 10.0]}, "trials": 4, "cv": 3, "parallelism": 2}
 
 
+KUBE_IMAGES = "mlops-kube-jobs-test"
+"""The repository prefix and label of this module's images: the docker job tests, which `make test` runs at the
+same time in the other lane, remove theirs (by their own label) when their session ends."""
+
+
 @pytest.fixture(scope="module")
-def kube_stack(trainer_images: tuple[str, str]) -> Iterator[KubeJobStack]:
+def kube_stack() -> Iterator[KubeJobStack]:
+    from tests.mlops.jobs.images import remove_images, trainer_images
+
     reason = skip_reason()
     if reason:
         print(f"SKIP: {reason}")
         pytest.skip(reason)
-    with kube_job_stack(*trainer_images) as stack:
+    with kube_job_stack(*trainer_images(KUBE_IMAGES, KUBE_IMAGES)) as stack:
         yield stack
         print("\n" + ", ".join(f"{k} {v:.1f} s" for k, v in stack.timings.items()))
+    if os.environ.get("MLOPS_TEST_KEEP_IMAGES") != "1":
+        remove_images(KUBE_IMAGES)
 
 
 def _nothing_left(stack: KubeJobStack) -> None:
