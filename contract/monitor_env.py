@@ -26,3 +26,7 @@ RETRAIN_SETUP_FILE = "retrain.json"
 RETRAIN_TRAIN_CONFIG = "train.yaml"
 """In that directory: the model's training config, its `dataset:` naming RETRAIN_DATASET_SPEC beside it."""
 RETRAIN_DATASET_SPEC = "dataset.yaml"
+WEBHOOK_SECRET_FILE_ENV = "MLOPS_MONITOR_WEBHOOK_SECRET_FILE"
+"""Set when the stack retrains from the schedule and announces promotion requests on a webhook
+(`mlops:monitoring.promotionRequest.webhookUrl`): the file holding `mlops:monitoring.webhookSecret`, which signs
+each announcement. A Secret of the stack, mounted; never an environment variable's value."""

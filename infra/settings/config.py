@@ -10,7 +10,7 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 
 from contract import CONFIG_NAMESPACE
-from infra.settings.secrets import SECRET_KEYS
+from infra.settings.secrets import SECRET_KEYS, WEBHOOK_SECRET_FIELD, WEBHOOK_SECRET_KEY
 from infra.settings.stack import Settings, parse
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,13 @@ def load() -> Settings:
     plaintext = tuple(
         key for key in SECRET_KEYS if key in keys and not pulumi.runtime.is_config_secret(f"{CONFIG_NAMESPACE}:{key}")
     )
+    monitoring = raw.get("monitoring")
+    if isinstance(monitoring, dict) and WEBHOOK_SECRET_FIELD in monitoring:
+        # Set with `--path`, it arrives decrypted inside the object, and the whole key is marked secret.
+        value = monitoring.pop(WEBHOOK_SECRET_FIELD)
+        secrets[WEBHOOK_SECRET_KEY] = pulumi.Output.secret(str(value))
+        if not pulumi.runtime.is_config_secret(f"{CONFIG_NAMESPACE}:monitoring"):
+            plaintext += (WEBHOOK_SECRET_KEY,)
     settings = parse(stack, project, raw, secrets, plaintext)
     log.info("stack %s: target %s", stack, settings.target)
     return settings

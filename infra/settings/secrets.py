@@ -25,6 +25,8 @@ class Need:
     generate: bool
     backend: object
     database: object
+    announces: bool = False
+    """The scheduled monitor retrains and announces its promotion requests on a webhook."""
 
 
 class Secrets(BaseModel):
@@ -38,6 +40,8 @@ class Secrets(BaseModel):
     artifacts_secret_access_key: pulumi.Output[str] | None = None
     tracking_database_url: pulumi.Output[str] | None = None
     tracking_password: pulumi.Output[str] | None = None
+    webhook_secret: pulumi.Output[str] | None = None
+    """`mlops:monitoring.webhookSecret`: signs what the scheduled monitor announces on the stack's webhook."""
 
 
 # Config key -> field of `Secrets`.
@@ -49,6 +53,10 @@ SECRET_KEYS: Mapping[str, str] = {
     "trackingDatabaseUrl": "tracking_database_url",
     "trackingPassword": "tracking_password",
 }
+WEBHOOK_SECRET_FIELD = "webhookSecret"
+WEBHOOK_SECRET_KEY = f"monitoring.{WEBHOOK_SECRET_FIELD}"
+"""A secret inside the `monitoring` object (`--path`): Pulumi hands the program the object with it decrypted and
+marks the whole `mlops:monitoring` key secret; `infra.settings.config` takes it out as a secret of its own."""
 GENERATED = ("registryPassword", "postgresPassword")
 """The secrets `mlops:generateSecrets: true` creates in state when they are not set. (`trackingPassword`
 is never required: when it is not set, every stack with `tracking.auth` generates it into state, since
@@ -65,6 +73,8 @@ def required(need: Need) -> dict[str, str]:
         keys["artifactsSecretAccessKey"] = "S3 credentials of the artifact store"
         if need.backend == "postgres" and need.database == "external":
             keys["trackingDatabaseUrl"] = "the tracking database is external"
+        if need.announces:
+            keys[WEBHOOK_SECRET_KEY] = "the scheduled monitor signs what it posts to promotionRequest.webhookUrl"
     return keys
 
 
@@ -73,21 +83,23 @@ def check(
 ) -> list[Problem]:
     """Every secret set in plain text, and every one the stack needs but did not set."""
     found = [
-        Problem(
-            config_key(key),
-            "is set in plain text",
-            f"a secret: pulumi config set --secret {CONFIG_NAMESPACE}:{key} VALUE --stack {stack}",
-        )
-        for key in plaintext
+        Problem(config_key(key), "is set in plain text", f"a secret: {set_command(stack, key)}") for key in plaintext
     ]
     for key, why in required(need).items():
         if given.get(key) is not None or (need.generate and key in GENERATED):
             continue
-        command = f"pulumi config set --secret {CONFIG_NAMESPACE}:{key} VALUE --stack {stack}"
+        command = set_command(stack, key)
         generate = f", or {CONFIG_NAMESPACE}:generateSecrets: true to generate it" if key in GENERATED else ""
         found.append(Problem(config_key(key), f"is required ({why}) but not set", f"a secret: {command}{generate}"))
     return found
 
 
+def set_command(stack: str, key: str) -> str:
+    path = "--path " if "." in key else ""
+    return f"pulumi config set --secret {path}{CONFIG_NAMESPACE}:{key} VALUE --stack {stack}"
+
+
 def secrets(given: Mapping[str, pulumi.Output[str] | None]) -> Secrets:
-    return Secrets(**{field: given.get(key) for key, field in SECRET_KEYS.items()})
+    return Secrets(
+        **{field: given.get(key) for key, field in SECRET_KEYS.items()}, webhook_secret=given.get(WEBHOOK_SECRET_KEY)
+    )

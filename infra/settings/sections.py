@@ -126,9 +126,10 @@ MONITOR_THRESHOLD_KEYS = (
 )
 """The keys of `mlops:monitoring` a scheduled monitor judges with (`ml.monitor.thresholds.Thresholds`). Only these
 travel to it: the section's other keys are the operator's (retrain, promotion requests, a webhook secret)."""
-MONITOR_LOOP_KEYS = ("retrain", "labels", "promoteTo")
+MONITOR_LOOP_KEYS = ("retrain", "labels", "promoteTo", "promotionRequest")
 """The closed loop's keys, which travel to the scheduled monitor too when the stack retrains from the schedule
-(`retrain.trainConfig` set). A webhook secret and the webhook's settings never do."""
+(`retrain.trainConfig` set). The webhook secret never travels with them: it is a secret of the stack
+(`infra.settings.secrets.WEBHOOK_SECRET_KEY`), which the kubernetes monitor mounts as a file."""
 
 
 class MonitoringSettings(Section):

@@ -156,6 +156,11 @@ def parse(
         generate=raw.get("generateSecrets") is True,
         backend=_plain(raw, "tracking", "backend") or "sqlite",
         database=_plain(raw, "kubernetes", "tracking", "database") or "in-cluster",
+        announces=bool(
+            _plain(raw, "monitoring", "schedule")
+            and _plain(raw, "monitoring", "retrain", "trainConfig")
+            and _plain(raw, "monitoring", "promotionRequest", "webhookUrl")
+        ),
     )
     found += secret_keys.check(stack, need, given, plaintext_secrets)
     if settings is not None:

@@ -44,6 +44,8 @@ class MonitorJob:
     out: Path = Path(DEFAULT_OUT)
     retrain_dir: Path | None = None
     """What a retrain needs, when the stack retrains from the schedule (`ml.jobs.scheduled.RetrainSetup`)."""
+    webhook_secret_file: Path | None = None
+    """The file holding the secret that signs the promotion requests announced on the stack's webhook."""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> MonitorJob:
@@ -65,6 +67,11 @@ class MonitorJob:
             section = json.loads(raw)
         except ValueError as exc:
             raise MonitorConfigError(f"{monitor_env.THRESHOLDS_ENV} is not JSON: {exc}") from exc
+        secret_file = environ.get(monitor_env.WEBHOOK_SECRET_FILE_ENV, "").strip()
+        if secret_file and isinstance(section, dict):
+            # The webhook secret is mounted, never in the section; it stands there as the stack file holds it
+            # (encrypted, never read), so the section parses as `mlops monitor --env` parses the stack's.
+            section = {**section, "webhookSecret": {"secure": f"mounted at {secret_file}"}}
         return cls(
             tracking_uri=tracking_uri,
             model=model,
@@ -73,6 +80,7 @@ class MonitorJob:
             window=environ.get(monitor_env.WINDOW_ENV, "").strip() or DEFAULT_WINDOW,
             out=Path(environ.get(monitor_env.OUT_DIR_ENV, "").strip() or DEFAULT_OUT),
             retrain_dir=Path(where) if (where := environ.get(monitor_env.RETRAIN_DIR_ENV, "").strip()) else None,
+            webhook_secret_file=Path(secret_file) if secret_file else None,
         )
 
 
@@ -130,7 +138,12 @@ def retrain_after(job: MonitorJob, outcome: Any, monitoring_run_id: str) -> None
     try:
         setup = RetrainSetup.load(job.retrain_dir)
         turn = retrain_after_pass(
-            outcome, monitoring_run_id, tracking_uri=job.tracking_uri, log_uri=job.log_uri, setup=setup
+            outcome,
+            monitoring_run_id,
+            tracking_uri=job.tracking_uri,
+            log_uri=job.log_uri,
+            setup=setup,
+            webhook_secret_file=job.webhook_secret_file,
         )
     except Exception:  # the monitoring run is logged already; a retrain that cannot start must not hide it
         log.exception("retrain of %s after monitoring run %s failed", job.model.name, monitoring_run_id)

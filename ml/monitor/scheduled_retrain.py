@@ -5,8 +5,9 @@ monitor's pod when the stack retrains (`mlops:monitoring.retrain`): the window's
 reference data with `includeReference`, `ml.monitor.retrain.assemble`) uploaded once per content hash to the
 environment's artifact store, a training Job started with the pod's ServiceAccount (`ml.jobs.scheduled`), the
 trigger tags on its run and registered version, and, once the Job registered a challenger, the same pending
-request in `mlops-promotion-requests` (`ml.promote.request_content.open_request`). It waits for the Job, so
-the request follows the challenger within the pass; the CronJob's deadline leaves room for it.
+request in `mlops-promotion-requests` (`ml.promote.request_content.open_request`), announced on the stack's
+webhook when it has one (signed with the secret the stack mounts). It waits for the Job, so the request follows
+the challenger within the pass; the CronJob's deadline leaves room for it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from contract import TAG_GATES_PASSED
+from contract import TAG_GATES_PASSED, monitor_env
 from ml.gitinfo import UNKNOWN
 from ml.jobs import scheduled
 from ml.jobs.request import JobRequest, job_args, write_job_files
@@ -27,6 +28,7 @@ from ml.jobs.spec import TAG_JOB_NAME, job_context_json, job_labels, job_name, j
 if TYPE_CHECKING:
     from ml.jobs.kube_api import KubeApi
     from ml.monitor.judge import MonitorOutcome
+    from ml.monitor.loop_policy import PromotionRequestPolicy
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,8 @@ class RetrainTurn:
     job_state: str = ""
     version: str = ""
     request_id: str = ""
+    delivery: str = ""
+    """How the announcement on the stack's webhook went ("" when the stack has none)."""
 
 
 def _registered_version(tracking_uri: str, model: str, job: str) -> tuple[str, bool] | None:
@@ -90,6 +94,7 @@ def retrain_after_pass(
     setup: scheduled.RetrainSetup,
     api: KubeApi | None = None,
     wait: Callable[[KubeApi, str], str] | None = None,
+    webhook_secret_file: Path | None = None,
 ) -> RetrainTurn:
     """One turn after a pass; raises only for what the pass's caller logs as a failed retrain."""
     from ml.jobs.kube_api import KubeApi
@@ -141,4 +146,28 @@ def retrain_after_pass(
         setup.environment,
         policy.promote_to,
     )
-    return RetrainTurn(reason, request.name, state, version, opened.request_id)
+    delivery = _announce(tracking_uri, opened.request_id, policy.promotion_request, webhook_secret_file)
+    return RetrainTurn(reason, request.name, state, version, opened.request_id, delivery)
+
+
+def _announce(tracking_uri: str, request_id: str, policy: PromotionRequestPolicy, secret_file: Path | None) -> str:
+    """The request announced on the stack's webhook, as `mlops monitor --retrain` announces it; how it went is
+    recorded on the request (a failure leaves it pending, nothing lost) and returned."""
+    from ml.promote import promotion_requests
+    from ml.promote.request_content import announce
+
+    if not policy.webhook_url:
+        return ""
+    try:
+        if secret_file is None:
+            raise OSError(f"{monitor_env.WEBHOOK_SECRET_FILE_ENV} is not set")
+        secret = secret_file.read_text().strip()
+    except OSError as exc:
+        detail = f"webhook not called: no webhook secret ({exc}); the stack sets it as mlops:monitoring.webhookSecret"
+        log.error("promotion request %s: %s", request_id, detail)
+        promotion_requests.record_delivery(tracking_uri, request_id, False, detail)
+        return detail
+    delivery = announce(tracking_uri, request_id, policy, secret)
+    level = logging.INFO if delivery.delivered else logging.WARNING
+    log.log(level, "promotion request %s announced on the webhook: %s", request_id, delivery.detail)
+    return ("delivered: " if delivery.delivered else "failed: ") + delivery.detail

@@ -1,6 +1,6 @@
 """The content of a promotion request: the combined comment's model section (metrics and gates of the
 serving champion and the retrained challenger side by side, `ml.promote.model_section`) under a heading
-that says what triggered it, as markdown, and the same as JSON for a webhook's receiver."""
+that says what triggered it, as markdown, and the same as JSON for a webhook's receiver (`announce`)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ from contract import (
 from ml.markdown import cell, code
 
 if TYPE_CHECKING:
+    from ml.monitor.loop_policy import PromotionRequestPolicy
     from ml.promote.promotion_requests import PromotionRequest
+    from ml.promote.webhook import Delivery
 
 MARKER = "<!-- mlops:loop:promotion-request -->"
 KIND = "promotion-request"
@@ -127,3 +129,19 @@ def open_request(
         trigger=trigger,
         render=content,
     )
+
+
+def announce(tracking_uri: str, request_id: str, policy: PromotionRequestPolicy, secret: str) -> Delivery:
+    """POST the request's recorded JSON to `policy.webhook_url`, signed with `secret`, and record on the request how
+    it went (a failed delivery leaves it pending): what both routes do once they opened a request."""
+    import json
+
+    from ml.promote import promotion_requests
+    from ml.promote.webhook import deliver
+
+    assert policy.webhook_url is not None
+    _, document = promotion_requests.content(tracking_uri, request_id)
+    body = json.dumps(document, sort_keys=True).encode()
+    delivery = deliver(policy.webhook_url, body, secret, attempts=policy.attempts, timeout_s=policy.timeout_s)
+    promotion_requests.record_delivery(tracking_uri, request_id, delivery.delivered, delivery.detail)
+    return delivery

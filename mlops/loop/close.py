@@ -5,7 +5,6 @@ on the environment's tracking server, then announce it on the stack's webhook. N
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -81,22 +80,18 @@ def open_request(
 
 def announce(environment: Environment, request_id: str, policy: PromotionRequestPolicy, console: Console) -> None:
     """POST the request's recorded JSON, signed; the outcome is recorded on the request either way."""
-    from ml.promote.webhook import deliver
+    from ml.promote.request_content import announce as post
     from mlops.loop import stack_secret
     from mlops.project import EnvironmentUnavailable
 
-    assert policy.webhook_url is not None
     tracking_uri = environment.tracking_uri
-    _, document = requests.content(tracking_uri, request_id)
-    body = json.dumps(document, sort_keys=True).encode()
     try:
         secret = stack_secret.read_webhook_secret(environment.name)
     except EnvironmentUnavailable as exc:
         requests.record_delivery(tracking_uri, request_id, False, str(exc))
         console.print(f"[yellow]webhook not called:[/yellow] {exc}; the request stays pending", highlight=False)
         return
-    delivery = deliver(policy.webhook_url, body, secret, attempts=policy.attempts, timeout_s=policy.timeout_s)
-    requests.record_delivery(tracking_uri, request_id, delivery.delivered, delivery.detail)
+    delivery = post(tracking_uri, request_id, policy, secret)
     if delivery.delivered:
         console.print(f"- webhook: delivered ({delivery.detail})", highlight=False)
     else:

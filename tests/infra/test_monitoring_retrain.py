@@ -27,20 +27,40 @@ def k8s(run: ProgramRun, kind: str) -> dict[str, dict[str, Any]]:
     return {o["metadata"]["name"]: o for o in objects}
 
 
-def dev(**monitoring: Any) -> ProgramRun:
+WEBHOOK = "https://hooks.example.com:8443/x"
+WEBHOOK_SECRET = "hmac-key-never-in-the-pod-spec"
+
+
+def dev(*, secret_monitoring: bool = False, **monitoring: Any) -> ProgramRun:
+    """The dev stack with `monitoring` merged in; `secret_monitoring`: the whole key marked secret, as Pulumi marks
+    it when a value inside it was set with `--secret --path`."""
     config = stack_config("dev")
-    config["monitoring"] = {**config["monitoring"], **monitoring}
-    return run_program("dev", config, SECRETS, resolved_model=MODEL)
+    merged = {**config["monitoring"], **monitoring}
+    if not secret_monitoring:
+        return run_program("dev", {**config, "monitoring": merged}, SECRETS, resolved_model=MODEL)
+    config.pop("monitoring")
+    return run_program("dev", config, {**SECRETS, "monitoring": json.dumps(merged)}, resolved_model=MODEL)
+
+
+RETRAIN = {
+    "retrain": {"onDrift": True, "trainConfig": str(TRAIN_CONFIG)},
+    "labels": "s3://bucket/labels",
+    "promoteTo": "staging",
+}
 
 
 @pytest.fixture(scope="module")
 def retraining() -> ProgramRun:
+    return dev(**RETRAIN)
+
+
+@pytest.fixture(scope="module")
+def announcing() -> ProgramRun:
     return dev(
-        retrain={"onDrift": True, "trainConfig": str(TRAIN_CONFIG)},
-        labels="s3://bucket/labels",
-        promoteTo="staging",
-        promotionRequest={"webhookUrl": "https://hooks.example.com/x"},
-        webhookSecret="never-travels",
+        secret_monitoring=True,
+        **RETRAIN,
+        promotionRequest={"webhookUrl": WEBHOOK, "attempts": 2},
+        webhookSecret=WEBHOOK_SECRET,
     )
 
 
@@ -89,6 +109,7 @@ def test_the_monitor_pod_mounts_its_token_and_the_setup_and_waits_for_the_job(re
     sent = json.loads(env[monitor_env.THRESHOLDS_ENV])
     assert sent["retrain"]["onDrift"] is True and sent["promoteTo"] == "staging" and sent["labels"]
     assert "webhookSecret" not in sent and "promotionRequest" not in sent
+    assert monitor_env.WEBHOOK_SECRET_FILE_ENV not in env
     cron = k8s(retraining, "batch/v1:CronJob")["mlops-dev-monitor"]
     training_deadline = retraining.outputs["training"]["active_deadline_seconds"]
     assert cron["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"] == 1800 + training_deadline
@@ -106,3 +127,41 @@ def test_without_a_train_config_the_monitor_has_no_token_and_no_role() -> None:
 def test_a_train_config_that_cannot_be_read_names_the_key(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(Exception, match=r"mlops:monitoring.retrain.trainConfig = .*missing.yaml"):
         dev(retrain={"trainConfig": str(tmp_path / "missing.yaml")})
+
+
+def test_a_webhook_secret_is_mounted_from_a_secret_of_the_monitors_own(announcing: ProgramRun) -> None:
+    secret = k8s(announcing, "core/v1:Secret")["mlops-dev-monitor-webhook"]
+    assert secret["metadata"]["namespace"] == "mlops-dev"
+    assert secret["stringData"] == {monitoring_retrain.WEBHOOK_FILE: WEBHOOK_SECRET}
+    pod = _pod(announcing)
+    (container,) = pod["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    path = f"{monitoring_retrain.WEBHOOK_MOUNT}/{monitoring_retrain.WEBHOOK_FILE}"
+    assert env[monitor_env.WEBHOOK_SECRET_FILE_ENV] == path
+    sent = json.loads(env[monitor_env.THRESHOLDS_ENV])
+    assert sent["promotionRequest"] == {"webhookUrl": WEBHOOK, "attempts": 2} and "webhookSecret" not in sent
+    assert WEBHOOK_SECRET not in json.dumps(k8s(announcing, "batch/v1:CronJob"))
+    mount = next(m for m in container["volumeMounts"] if m["mountPath"] == monitoring_retrain.WEBHOOK_MOUNT)
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    assert mount["readOnly"] is True and volume["secret"]["secretName"] == "mlops-dev-monitor-webhook"
+    policy = k8s(announcing, "networking.k8s.io/v1:NetworkPolicy")["mlops-dev-monitor"]
+    assert {"ports": [{"protocol": "TCP", "port": 8443}]} in policy["spec"]["egress"]
+
+
+def test_a_webhook_without_its_secret_is_refused_with_the_command_that_sets_it() -> None:
+    with pytest.raises(Exception, match=r"mlops:monitoring.webhookSecret.*pulumi config set --secret --path"):
+        dev(**RETRAIN, promotionRequest={"webhookUrl": WEBHOOK})
+
+
+def test_a_webhook_secret_in_plain_text_is_refused() -> None:
+    with pytest.raises(Exception, match=r"mlops:monitoring.webhookSecret.*is set in plain text"):
+        dev(**RETRAIN, promotionRequest={"webhookUrl": WEBHOOK}, webhookSecret="in-the-clear")
+
+
+def test_without_a_schedule_the_program_asks_for_no_webhook_secret() -> None:
+    """The webhook is then the operator's (`mlops monitor --retrain` reads the secret from the stack file)."""
+    config = stack_config("dev")
+    monitoring = {k: v for k, v in config["monitoring"].items() if k != "schedule"}
+    config["monitoring"] = {**monitoring, **RETRAIN, "promotionRequest": {"webhookUrl": WEBHOOK}}
+    run = run_program("dev", config, SECRETS, resolved_model=MODEL)
+    assert k8s(run, "batch/v1:CronJob") == {} and "mlops-dev-monitor-webhook" not in k8s(run, "core/v1:Secret")

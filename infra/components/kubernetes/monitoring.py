@@ -7,15 +7,14 @@ no Role: what it reads and writes are the prediction log in S3, with the artifac
 reference, and the tracking server, with a login Secret of its own mounted as a file. A NetworkPolicy lets it
 reach exactly those two, plus DNS to find them. When the stack retrains from the schedule
 (`monitoring_retrain`), the pod also mounts its token, may start retraining Jobs in the training namespace and
-nothing else there, and reaches the API server; its deadline then covers a training Job's too.
+nothing else there, and reaches the API server; its deadline then covers a training Job's too. With a webhook,
+it mounts the webhook secret and reaches the webhook's port.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from typing import Any
-from urllib.parse import urlparse
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -32,12 +31,18 @@ from infra.components.kubernetes import (
     s3_env,
     selector,
 )
-from infra.components.kubernetes.monitoring_retrain import egress_to_api, retrain_setup
+from infra.components.kubernetes.monitoring_retrain import (
+    egress_to,
+    egress_to_api,
+    retrain_setup,
+    webhook_secret_file,
+    webhook_url,
+)
 from infra.components.kubernetes.registry import pull_secret_name
 from infra.components.kubernetes.tracking import MLFLOW_PORT
 from infra.components.kubernetes.tracking_database import tracking_login_file
 from infra.components.types import MONITOR_CPUS, MONITOR_MEMORY_MB, MonitoringScheduleArgs, MonitoringScheduleOutputs
-from infra.settings import KubernetesSettings, Limits
+from infra.settings import Limits
 
 COMPONENT = "monitor"
 COMMAND = ["python", "-m", "ml.monitor"]
@@ -47,20 +52,6 @@ STARTING_DEADLINE_SECONDS = 300
 """A tick missed by more than this (the controller was down) is skipped, not run late."""
 ACTIVE_DEADLINE_SECONDS = 1800
 """A pass that runs longer than this is stopped: it would hold up every later tick (Forbid)."""
-
-
-def egress_to_s3(ks: KubernetesSettings) -> dict[str, Any]:
-    """The rule that reaches the S3 endpoint: its address when it is an IP, else its port anywhere (a
-    NetworkPolicy cannot name a host, and a cloud endpoint's addresses change)."""
-    endpoint = urlparse(ks.artifacts.endpoint)
-    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
-    rule: dict[str, Any] = {"ports": [{"protocol": "TCP", "port": port}]}
-    try:
-        address = ipaddress.ip_address(endpoint.hostname or "")
-    except ValueError:
-        return rule
-    suffix = 32 if address.version == 4 else 128
-    return {**rule, "to": [{"ipBlock": {"cidr": f"{address}/{suffix}"}}]}
 
 
 def create(component: pulumi.ComponentResource, args: MonitoringScheduleArgs) -> MonitoringScheduleOutputs:
@@ -117,6 +108,14 @@ def create(component: pulumi.ComponentResource, args: MonitoringScheduleArgs) ->
         volumes.append(retrain_volume)
         # The pass waits for the retraining Job it started, to open the promotion request once it registered.
         deadline += ks.training.active_deadline_seconds
+    announces = webhook_url(s) if retrains else ""
+    if announces:
+        webhook_env, webhook_mount, webhook_volume = webhook_secret_file(
+            component, s, object_name=object_name, namespace=ks.namespace, object_labels=monitor_labels
+        )
+        env.append(webhook_env)
+        mounts.append(webhook_mount)
+        volumes.append(webhook_volume)
     pod = {
         "metadata": {"labels": monitor_labels},
         "spec": {
@@ -177,9 +176,16 @@ def create(component: pulumi.ComponentResource, args: MonitoringScheduleArgs) ->
         spec={
             "podSelector": {"matchLabels": selector(s, COMPONENT)},
             "policyTypes": ["Ingress", "Egress"],
-            # Nothing reaches the monitor; it reaches the tracking server, the prediction log's S3 and DNS.
+            # Nothing reaches the monitor; it reaches the tracking server, the prediction log's S3 and DNS (and,
+            # when it retrains, the API server and the webhook it announces on).
             "ingress": [],
-            "egress": [tracking, egress_to_s3(ks), dns, *([egress_to_api()] if retrains else [])],
+            "egress": [
+                tracking,
+                egress_to(ks.artifacts.endpoint),
+                dns,
+                *([egress_to_api()] if retrains else []),
+                *([egress_to(announces)] if announces else []),
+            ],
         },
         opts=opts,
     )

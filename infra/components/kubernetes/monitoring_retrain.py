@@ -6,14 +6,20 @@ outputs (the same Job, image, ServiceAccount, resources, deadlines, Secrets by r
 training config and dataset spec, read from the project at `up`; and a Role in the training namespace that
 lets the monitor's ServiceAccount create Jobs and their files' ConfigMaps and read Jobs, nothing else (no
 delete, no logs, no Secrets, nothing in any other namespace). Its pod then mounts its ServiceAccount token.
+
+When the stack announces promotion requests on a webhook (`mlops:monitoring.promotionRequest.webhookUrl`), the
+pod also mounts `mlops:monitoring.webhookSecret` as a file (a Secret of its own) to sign them, and may reach the
+webhook's port.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -21,9 +27,11 @@ import yaml
 
 from contract import monitor_env
 from infra.components.kubernetes import metadata
+from infra.components.kubernetes.tracking_database import SECRET_MODE
 from infra.settings import Settings
 
 MOUNT = "/etc/mlops/retrain"
+WEBHOOK_MOUNT, WEBHOOK_FILE = "/etc/mlops/webhook", "secret"
 SETUP_FILE, TRAIN_CONFIG, DATASET_SPEC = (
     monitor_env.RETRAIN_SETUP_FILE,
     monitor_env.RETRAIN_TRAIN_CONFIG,
@@ -101,3 +109,48 @@ def retrain_setup(
 
 def egress_to_api() -> dict[str, Any]:
     return {"ports": [{"protocol": "TCP", "port": port} for port in API_PORTS]}
+
+
+def egress_to(url: str) -> dict[str, Any]:
+    """The rule that reaches `url`'s port: at its address when the host is an IP, else anywhere (a NetworkPolicy
+    cannot name a host, and a cloud endpoint's addresses change)."""
+    parsed = urlparse(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    rule: dict[str, Any] = {"ports": [{"protocol": "TCP", "port": port}]}
+    try:
+        address = ipaddress.ip_address(parsed.hostname or "")
+    except ValueError:
+        return rule
+    suffix = 32 if address.version == 4 else 128
+    return {**rule, "to": [{"ipBlock": {"cidr": f"{address}/{suffix}"}}]}
+
+
+def webhook_url(s: Settings) -> str:
+    """Where the scheduled monitor announces its promotion requests ("" when it does not)."""
+    request = s.monitoring.thresholds.get("promotionRequest")
+    return str(request.get("webhookUrl") or "") if s.monitoring.retrains and isinstance(request, dict) else ""
+
+
+def webhook_secret_file(
+    component: pulumi.ComponentResource, s: Settings, *, object_name: str, namespace: str, object_labels: dict[str, str]
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The webhook secret as a Secret of the monitor's own, mounted as a file; returns the container's env entry,
+    its volume mount and the volume."""
+    assert s.secrets.webhook_secret is not None, "settings require the webhook secret with a webhook URL"
+    secret = k8s.core.v1.Secret(
+        f"{component.pulumi_resource_name}-webhook",
+        metadata=metadata(f"{object_name}-webhook", namespace, object_labels),
+        string_data={WEBHOOK_FILE: s.secrets.webhook_secret},
+        opts=pulumi.ResourceOptions(parent=component, additional_secret_outputs=["stringData", "data"]),
+    )
+    env = {"name": monitor_env.WEBHOOK_SECRET_FILE_ENV, "value": f"{WEBHOOK_MOUNT}/{WEBHOOK_FILE}"}
+    mount = {"name": "webhook", "mountPath": WEBHOOK_MOUNT, "readOnly": True}
+    volume = {
+        "name": "webhook",
+        "secret": {
+            "secretName": secret.metadata.name,
+            "items": [{"key": WEBHOOK_FILE, "path": WEBHOOK_FILE}],
+            "defaultMode": SECRET_MODE,
+        },
+    }
+    return env, mount, volume

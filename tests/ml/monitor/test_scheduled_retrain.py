@@ -1,7 +1,7 @@
 """A scheduled pass that retrains: `python -m ml.monitor`'s pass (`ml.monitor.schedule.run_once`) against a real
 MLflow server finds drift, uploads the window to the artifact store, starts `mlops train`'s Job through the
 Kubernetes API, and opens the pending promotion request once the Job registered a challenger with the trigger
-tags; a retrain still running for the model starts no second one.
+tags, and announces it on the stack's webhook, signed; a retrain still running for the model starts no second one.
 
 The Kubernetes API is a stand-in (`kube_standin`: no cluster can run inside this suite); it runs the Job's own
 `python -m ml.train` command with the Job's files as a local process, so the job context, the upload and the
@@ -24,11 +24,13 @@ from contract import (
     TAG_TRIGGER_MONITORING_RUN_ID,
     TAG_TRIGGER_WINDOW,
     ModelRef,
+    monitor_env,
 )
 from ml.jobs import scheduled
 from ml.jobs.kube_api import KubeApi
 from ml.monitor.thresholds import ExitCode, Thresholds
 from tests.ml.monitor.kube_standin import kube_standin
+from tests.mlops.loop.receiver import webhook_receiver
 from tests.support.drift_data import log_frame
 from tests.support.paths import EXAMPLES
 
@@ -97,19 +99,39 @@ def champion(mlflow_server: str, model_name: str, tmp_path: Path) -> Path:
     return setup
 
 
-def _job(tracking_uri: str, model: str, log_uri: str, labels: Path, setup: Path, out: Path) -> Any:
+def _job(
+    tracking_uri: str,
+    model: str,
+    log_uri: str,
+    labels: Path,
+    setup: Path,
+    out: Path,
+    webhook: tuple[str, Path] | None = None,
+) -> Any:
+    """The pass's settings as the stack renders them; `webhook`: (its URL, the mounted secret's file)."""
     from ml.monitor.schedule import MonitorJob
 
-    thresholds = Thresholds.from_config(
-        {
-            "minRows": 100,
-            "labels": str(labels),
-            "promoteTo": "staging",
-            "retrain": {"onDrift": True, "includeReference": True, "trainConfig": "examples/x/train.yaml"},
-        }
-    )
-    served = ModelRef.parse(f"models:/{model}/1")
-    return MonitorJob(tracking_uri, served, log_uri, thresholds, out=out, retrain_dir=setup)
+    section: dict[str, Any] = {
+        "minRows": 100,
+        "labels": str(labels),
+        "promoteTo": "staging",
+        "retrain": {"onDrift": True, "includeReference": True, "trainConfig": "examples/x/train.yaml"},
+    }
+    if webhook is None:
+        served = ModelRef.parse(f"models:/{model}/1")
+        return MonitorJob(tracking_uri, served, log_uri, Thresholds.from_config(section), out=out, retrain_dir=setup)
+    section["promotionRequest"] = {"webhookUrl": webhook[0], "timeoutS": 5, "attempts": 2}
+    # Through the pod's environment, as the CronJob sets it: the secret only as the mounted file's path.
+    environ = {
+        monitor_env.TRACKING_URI_ENV: tracking_uri,
+        monitor_env.MODEL_URI_ENV: f"models:/{model}/1",
+        monitor_env.PREDICTION_LOG_ENV: log_uri,
+        monitor_env.THRESHOLDS_ENV: json.dumps(section),
+        monitor_env.OUT_DIR_ENV: str(out),
+        monitor_env.RETRAIN_DIR_ENV: str(setup),
+        monitor_env.WEBHOOK_SECRET_FILE_ENV: str(webhook[1]),
+    }
+    return MonitorJob.from_environ(environ)
 
 
 def test_a_drifted_pass_starts_the_job_and_opens_the_request(
@@ -121,10 +143,13 @@ def test_a_drifted_pass_starts_the_job_and_opens_the_request(
     from ml.promote.promotion_requests import PENDING, content, list_requests
 
     log_uri, labels = _window(tmp_path, model_name)
-    with kube_standin(tmp_path) as api:
+    secret_file = tmp_path / "webhook-secret"
+    secret_file.write_text("hmac-key-of-the-stack\n")  # as the Secret's file, with the newline an editor adds
+    with kube_standin(tmp_path) as api, webhook_receiver("hmac-key-of-the-stack") as receiver:
         monkeypatch.setattr(KubeApi, "in_cluster", classmethod(lambda cls: KubeApi(api.url, None)))
         monkeypatch.setattr(scheduled, "POLL_S", 0.5)
-        code, result = run_once(_job(mlflow_server, model_name, log_uri, labels, champion, tmp_path / "out"))
+        job = _job(mlflow_server, model_name, log_uri, labels, champion, tmp_path / "out", (receiver.url, secret_file))
+        code, result = run_once(job)
     assert code == ExitCode.DRIFT
     assert api.created == ["Job", "ConfigMap"]
     ((name, job),) = api.jobs.items()
@@ -156,6 +181,35 @@ def test_a_drifted_pass_starts_the_job_and_opens_the_request(
     assert request.trigger[TAG_TRIGGER_MONITORING_RUN_ID] == monitoring_run
     markdown, document = content(mlflow_server, request.request_id)
     assert "opened by the scheduled monitor" in markdown and document["promote_command"].endswith("--env dev")
+    # Announced on the stack's webhook: the recorded JSON, signed with the mounted secret, its delivery recorded.
+    (delivered,) = receiver.received
+    assert delivered.verified and delivered.json() == document
+    assert request.delivery == "delivered" and request.delivery_detail.startswith(f"HTTP 200 from {receiver.url}")
+
+
+def test_an_announcement_without_its_secret_is_recorded_failed_and_the_request_stays(
+    mlflow_server: str, model_name: str, tmp_path: Path
+) -> None:
+    from ml.monitor.loop_policy import PromotionRequestPolicy
+    from ml.monitor.scheduled_retrain import _announce
+    from ml.promote.promotion_requests import PENDING, get_request, open_request
+
+    opened = open_request(
+        mlflow_server,
+        model=model_name,
+        version="2",
+        source_env="dev",
+        target_env="staging",
+        trigger={},
+        render=lambda request_id: ("# request", {"request_id": request_id}),
+    )
+    with webhook_receiver("unused") as receiver:
+        policy = PromotionRequestPolicy(webhook_url=receiver.url)
+        said = _announce(mlflow_server, opened.request_id, policy, tmp_path / "not-mounted")
+        assert receiver.received == []
+    assert said.startswith("webhook not called: no webhook secret") and "mlops:monitoring.webhookSecret" in said
+    request = get_request(mlflow_server, opened.request_id)
+    assert (request.status, request.delivery, request.delivery_detail) == (PENDING, "failed", said)
 
 
 def test_a_retrain_still_running_starts_no_second_one(
