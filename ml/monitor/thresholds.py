@@ -25,7 +25,16 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from ml.config_section import Flag, Number, Section, SectionError, Whole, parse_section
-from ml.monitor.loop_policy import SET_SECRET, CronExpression, EnvName, PromotionRequestPolicy, PulumiSecret, Text
+from ml.monitor.loop_policy import (
+    SET_GITHUB_TOKEN,
+    SET_SECRET,
+    CronExpression,
+    EnvName,
+    GitHubTokenSecret,
+    PromotionRequestPolicy,
+    PulumiSecret,
+    Text,
+)
 
 
 class ExitCode(IntEnum):
@@ -78,6 +87,7 @@ class Thresholds(Section):
     promote_to: EnvName | None = Field(default=None, description="the name of the stack a challenger goes to next")
     promotion_request: PromotionRequestPolicy = PromotionRequestPolicy()
     webhook_secret: PulumiSecret | None = Field(default=None, repr=False)
+    github_token: GitHubTokenSecret | None = Field(default=None, repr=False)
     schedule: CronExpression | None = Field(default=None, description="a 5-field cron expression (UTC)")
     """Read by the schedulers (infra, the workflows); accepted here so the section parses."""
 
@@ -92,6 +102,11 @@ class Thresholds(Section):
             raise ValueError(
                 "needs webhookSecret (a Pulumi secret) when promotionRequest.webhookUrl is set: the webhook's "
                 f"receiver checks the signature with it; run `{SET_SECRET}`"
+            )
+        if self.promotion_request.github and self.github_token is None:
+            raise ValueError(
+                "needs githubToken (a Pulumi secret) when promotionRequest.github is set: a token that may run the "
+                f"workflow (actions: write); run `{SET_GITHUB_TOKEN}`"
             )
         return self
 

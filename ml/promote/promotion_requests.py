@@ -39,6 +39,9 @@ TAG_PROMOTED_VERSION = "request.promoted_version"
 TAG_DELIVERY = "delivery.status"
 """`delivered`, `failed` or `none` (no webhook configured)."""
 TAG_DELIVERY_DETAIL = "delivery.detail"
+TAG_DISPATCH = "dispatch.status"
+"""The GitHub workflow run asked for it: `dispatched`, `failed`, or absent (no `promotionRequest.github`)."""
+TAG_DISPATCH_DETAIL = "dispatch.detail"
 MAX_TAG = 5000
 
 
@@ -64,6 +67,8 @@ class PromotionRequest:
     promoted_version: str = ""
     delivery: str = ""
     delivery_detail: str = ""
+    dispatch: str = ""
+    dispatch_detail: str = ""
 
     @classmethod
     def from_run(cls, run: Any) -> PromotionRequest:
@@ -81,6 +86,8 @@ class PromotionRequest:
             promoted_version=tags.get(TAG_PROMOTED_VERSION, ""),
             delivery=tags.get(TAG_DELIVERY, ""),
             delivery_detail=tags.get(TAG_DELIVERY_DETAIL, ""),
+            dispatch=tags.get(TAG_DISPATCH, ""),
+            dispatch_detail=tags.get(TAG_DISPATCH_DETAIL, ""),
         )
 
 
@@ -204,6 +211,13 @@ def record_delivery(tracking_uri: str, request_id: str, delivered: bool, detail:
     """How the webhook delivery went; a failed one leaves the request pending, nothing lost."""
     status = "delivered" if delivered else "failed"
     _set_tags(tracking_uri, request_id, {TAG_DELIVERY: status, TAG_DELIVERY_DETAIL: detail[:MAX_TAG]})
+    return get_request(tracking_uri, request_id)
+
+
+def record_dispatch(tracking_uri: str, request_id: str, dispatched: bool, detail: str) -> PromotionRequest:
+    """How asking GitHub for the promotion workflow's run went; a failed one leaves the request pending."""
+    status = "dispatched" if dispatched else "failed"
+    _set_tags(tracking_uri, request_id, {TAG_DISPATCH: status, TAG_DISPATCH_DETAIL: detail[:MAX_TAG]})
     return get_request(tracking_uri, request_id)
 
 

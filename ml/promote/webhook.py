@@ -13,7 +13,7 @@ import hmac
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 SIGNATURE_HEADER = "X-Mlops-Signature-256"
@@ -49,23 +49,38 @@ def deliver(
     timeout_s: float = 5.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Delivery:
-    """POST `body` until a 2xx answer, at most `attempts` times, each bounded by `timeout_s`.
-
-    A 4xx other than 408/429 is not retried: the receiver refused this body and will again."""
+    """POST `body`, signed, until a 2xx answer, at most `attempts` times, each bounded by `timeout_s`."""
     headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(body, secret), EVENT_HEADER: EVENT}
+    return post(url, body, headers, attempts=attempts, timeout_s=timeout_s, sleep=sleep)
+
+
+def post(
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    attempts: int,
+    timeout_s: float,
+    sleep: Callable[[float], None] = time.sleep,
+    shown_as: str = "",
+) -> Delivery:
+    """POST until a 2xx answer, at most `attempts` times, backing off between them; `shown_as` names the URL in
+    the detail instead of the URL itself. A 4xx other than 408/429 is not retried: the receiver refused this body
+    and will again."""
+    where = shown_as or url
     last = ""
     for attempt in range(1, attempts + 1):
-        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")
         try:
             with urllib.request.urlopen(request, timeout=timeout_s) as response:
-                return Delivery(True, attempt, f"HTTP {response.status} from {url}")
+                return Delivery(True, attempt, f"HTTP {response.status} from {where}")
         except urllib.error.HTTPError as exc:
-            last = f"HTTP {exc.code} from {url}"
+            last = f"HTTP {exc.code} from {where}"
             if 400 <= exc.code < 500 and exc.code not in (408, 429):
                 return Delivery(False, attempt, last)
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            last = f"{type(exc).__name__} ({reason}) posting to {url}"
+            last = f"{type(exc).__name__} ({reason}) posting to {where}"
         if attempt < attempts:
             sleep(BACKOFF_S * 2 ** (attempt - 1))
     return Delivery(False, attempts, f"{last} after {attempts} attempt(s)")

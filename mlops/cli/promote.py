@@ -86,10 +86,10 @@ def promote(
         if sum(map(bool, (rollback, recover, request))) > 1:
             raise typer.BadParameter("give one of --rollback, --recover and --request")
         if request:
-            if not env or model or source or target or version or alias:
+            if not env or model or source or version or alias:
                 raise typer.BadParameter(
-                    "--request needs --env ENV (where the request was recorded) and nothing else: the request "
-                    "names the model, the version and both environments"
+                    "--request needs --env ENV (where the request was recorded) and nothing else but, as a check, "
+                    "--to ENV: the request names the model, the version and both environments"
                 )
             from mlops.loop.requested import promote_requested
 
@@ -99,6 +99,7 @@ def promote(
                 approved_by=os.environ.get("MLOPS_APPROVED_BY") or (_actor() if approve else None),
                 say=say,
                 target_for=lambda name: _target(name, say, wait),
+                expect_target=target,
             )
         elif recover:
             if not env:
@@ -165,6 +166,9 @@ def promotions(
     model: str = typer.Option(None, "--model", help="Only this model."),
     limit: int = typer.Option(20, "--limit", help="How many entries."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    request: str = typer.Option(
+        None, "--request", help="Print this promotion request's comment (markdown) instead, as its webhook got it."
+    ),
 ) -> None:
     from dataclasses import asdict
 
@@ -172,13 +176,16 @@ def promotions(
     from rich.table import Table
 
     from ml.promote.audit import history
-    from ml.promote.promotion_requests import PENDING, list_requests
+    from ml.promote.promotion_requests import PENDING, RequestNotFound, content, list_requests
     from mlops.stacks import EnvironmentUnavailable, resolve
 
     try:
         tracking_uri = resolve(env).tracking_uri
+        if request:
+            typer.echo(content(tracking_uri, request)[0])
+            return
         entries = history(tracking_uri, model, limit)
-    except EnvironmentUnavailable as exc:
+    except (EnvironmentUnavailable, RequestNotFound) as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(code=1) from exc
     if as_json:  # the audit log only, as before; `mlops loop status --json` has the requests
@@ -219,10 +226,13 @@ def _requests_table(env: str, pending: list[Any]) -> Any:
 
     from contract import TAG_TRIGGER_DRIFTED_FEATURES, TAG_TRIGGER_KIND
 
-    table = Table("id", "opened", "model", "version", "to", "trigger", "webhook", title=f"pending requests of {env}")
+    columns = ("id", "opened", "model", "version", "to", "trigger", "webhook", "github")
+    table = Table(*columns, title=f"pending requests of {env}")
     for r in pending:
         trigger = r.trigger.get(TAG_TRIGGER_KIND, "?")
         if features := r.trigger.get(TAG_TRIGGER_DRIFTED_FEATURES):
             trigger += f": {features}"
-        table.add_row(r.request_id, r.created, r.model, r.version, r.target_env, trigger[:60], r.delivery)
+        table.add_row(
+            r.request_id, r.created, r.model, r.version, r.target_env, trigger[:60], r.delivery, r.dispatch or "-"
+        )
     return table

@@ -1,6 +1,7 @@
 """One turn of the loop after a monitor pass that asks for a retrain, as `mlops monitor --env ENV --retrain`
 runs it: retrain as a job on the stack's training cluster, then open a promotion request for the challenger
-on the environment's tracking server, then announce it on the stack's webhook. Nothing here promotes.
+on the environment's tracking server, then announce it on the stack's webhook and ask GitHub for a run of the
+promotion workflow for it, as the stack says. Nothing here promotes.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ def close_loop(
     )
     if policy.promotion_request.webhook_url:
         announce(environment, request.request_id, policy.promotion_request, console)
+    if policy.promotion_request.github:
+        dispatch(environment, request, policy.promotion_request, console)
     return 0
 
 
@@ -98,5 +101,36 @@ def announce(environment: Environment, request_id: str, policy: PromotionRequest
         console.print(
             f"[yellow]webhook delivery failed:[/yellow] {delivery.detail}; recorded on the request, which stays "
             "pending",
+            highlight=False,
+        )
+
+
+def dispatch(
+    environment: Environment, request: requests.PromotionRequest, policy: PromotionRequestPolicy, console: Console
+) -> None:
+    """Ask GitHub for a run of the promotion workflow for the request; the outcome is recorded on it either way."""
+    from ml.promote.github_dispatch import dispatch as post
+    from mlops.loop import stack_secret
+    from mlops.project import EnvironmentUnavailable
+
+    assert policy.github is not None
+    tracking_uri = environment.tracking_uri
+    try:
+        token = stack_secret.read_github_token(environment.name)
+    except EnvironmentUnavailable as exc:
+        requests.record_dispatch(tracking_uri, request.request_id, False, str(exc))
+        console.print(f"[yellow]GitHub not asked:[/yellow] {exc}; the request stays pending", highlight=False)
+        return
+    run = post(policy.github, token, request, attempts=policy.attempts, timeout_s=policy.timeout_s)
+    requests.record_dispatch(tracking_uri, request.request_id, run.delivered, run.detail)
+    if run.delivered:
+        console.print(
+            f"- GitHub: {policy.github.workflow} dispatched on {policy.github.repository}@{policy.github.ref} "
+            f"({run.detail}); its run shows the request and promotes it through the gates and reviewers",
+            highlight=False,
+        )
+    else:
+        console.print(
+            f"[yellow]GitHub dispatch failed:[/yellow] {run.detail}; recorded on the request, which stays pending",
             highlight=False,
         )

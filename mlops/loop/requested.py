@@ -17,9 +17,16 @@ Say = Callable[[str], None]
 
 
 def promote_requested(
-    request_id: str, env: str, *, approved_by: str | None, say: Say, target_for: Callable[[str], Any]
+    request_id: str,
+    env: str,
+    *,
+    approved_by: str | None,
+    say: Say,
+    target_for: Callable[[str], Any],
+    expect_target: str | None = None,
 ) -> Any:
-    """The promotion's report; raises RequestNotFound or RequestSettled before anything changes."""
+    """The promotion's report; raises RequestNotFound, RequestSettled, or RequestNotFound for a request into another
+    environment than `expect_target` (a workflow run approved for one environment), before anything changes."""
     from ml.promote.flow import Outcome, promote
     from mlops.stacks import resolve
 
@@ -28,6 +35,10 @@ def promote_requested(
     if request.status != requests.PENDING:
         raise requests.RequestSettled(
             f"promotion request {request_id} is {request.status} already ({request.reason or 'no reason recorded'})"
+        )
+    if expect_target and request.target_env != expect_target:
+        raise requests.RequestNotFound(
+            f"promotion request {request_id} asks for {request.target_env}, not {expect_target}: nothing promoted"
         )
     say(
         f"promotion request {request_id}: {request.model} v{request.version} from {request.source_env} "

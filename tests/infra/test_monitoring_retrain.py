@@ -59,8 +59,9 @@ def announcing() -> ProgramRun:
     return dev(
         secret_monitoring=True,
         **RETRAIN,
-        promotionRequest={"webhookUrl": WEBHOOK, "attempts": 2},
+        promotionRequest={"webhookUrl": WEBHOOK, "attempts": 2, "github": {"repository": "acme/ml"}},
         webhookSecret=WEBHOOK_SECRET,
+        githubToken={"secure": "v1:the-operators"},
     )
 
 
@@ -139,7 +140,9 @@ def test_a_webhook_secret_is_mounted_from_a_secret_of_the_monitors_own(announcin
     path = f"{monitoring_retrain.WEBHOOK_MOUNT}/{monitoring_retrain.WEBHOOK_FILE}"
     assert env[monitor_env.WEBHOOK_SECRET_FILE_ENV] == path
     sent = json.loads(env[monitor_env.THRESHOLDS_ENV])
+    # The GitHub dispatch is the operator's route (its token never reaches the pod), the webhook the pod's.
     assert sent["promotionRequest"] == {"webhookUrl": WEBHOOK, "attempts": 2} and "webhookSecret" not in sent
+    assert "githubToken" not in sent
     assert WEBHOOK_SECRET not in json.dumps(k8s(announcing, "batch/v1:CronJob"))
     mount = next(m for m in container["volumeMounts"] if m["mountPath"] == monitoring_retrain.WEBHOOK_MOUNT)
     volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])

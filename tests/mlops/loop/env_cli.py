@@ -2,8 +2,8 @@
 
 The loop test starts what the environments would have (a docker environment's network, tracking server
 and trainer image; a target's tracking server) and describes them as their stacks' outputs and config
-would. Stood in for: reading a stack (outputs, plain config, the decrypted webhook secret) and the target's
-`pulumi up` (`tests.mlops.loop.serving`). Everything else is the real CLI.
+would. Stood in for: reading a stack (outputs, plain config, the decrypted webhook secret and GitHub token)
+and the target's `pulumi up` (`tests.mlops.loop.serving`). Everything else is the real CLI.
 Run as `python -m tests.mlops.loop.env_cli monitor --env NAME ...`.
 """
 
@@ -44,6 +44,13 @@ def _webhook_secret(name: str) -> str:
     return str(secret)
 
 
+def _github_token(name: str) -> str:
+    token = _described(name).get("github_token")
+    if not token:
+        raise EnvironmentUnavailable(f"stack '{name}': no GitHub token is described for it")
+    return str(token)
+
+
 class _Deployer:
     """`StackDeployer(env, say)` of a described environment: a `mlops serve` process in its work directory."""
 
@@ -58,6 +65,7 @@ if __name__ == "__main__":
     stacks.resolve = _resolve
     stacks.stack_config = _stack_config
     stack_secret.read_webhook_secret = _webhook_secret
+    stack_secret.read_github_token = _github_token
     deployer.StackDeployer = _Deployer  # type: ignore[misc,assignment]
     from mlops.cli import main
 

@@ -5,8 +5,9 @@ the target's `pulumi up` are stood in for (`tests.mlops.loop.env_cli`).
 
 Drifted traffic -> `mlops monitor --env SRC --retrain` -> a training job registers a challenger with the
 trigger in its lineage -> a pending promotion request with the combined comment, whose JSON reached a
-webhook receiver correctly signed -> `mlops promote --request ID` passes the target's gates, the target
-serves the version and the request is promoted. Healthy traffic: no retrain, no request.
+webhook receiver correctly signed, and a run of promote.yml asked of GitHub for it (GitHub's API stood in for
+on loopback: `tests.mlops.loop.github_api`) -> `mlops promote --request ID` passes the target's gates, the
+target serves the version and the request is promoted. Healthy traffic: no retrain, no request.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from contract import (
 from ml.promote import promotion_requests as requests
 from tests.mlops.jobs.stack import JobStack
 from tests.mlops.loop.env_cli import ENV_FILE
+from tests.mlops.loop.github_api import github_api
 from tests.mlops.loop.receiver import webhook_receiver
 from tests.mlops.loop.serving import serving, stop_serving
 from tests.support.drift_data import log_frame
@@ -43,6 +45,7 @@ from tests.support.paths import EXAMPLES, REPO
 pytestmark = pytest.mark.integration
 
 SECRET = "loop-test-webhook-secret"
+GITHUB_TOKEN = "loop-test-github-token"
 SINCE, UNTIL = "2026-11-20T00:00:00Z", "2026-11-21T00:00:00Z"
 TARGET_POLICY = {
     "mode": "enabled",
@@ -109,7 +112,7 @@ def loop(loop_stack: JobStack, mlflow_server: str, tmp_path_factory: pytest.Temp
     )
 
 
-def _environments(loop: Any, workdir: Path, labels: Path, webhook_url: str) -> dict[str, str]:
+def _environments(loop: Any, workdir: Path, labels: Path, webhook_url: str, github_url: str) -> dict[str, str]:
     source = {
         "outputs": {
             Outputs.TARGET: "docker",
@@ -125,11 +128,18 @@ def _environments(loop: Any, workdir: Path, labels: Path, webhook_url: str) -> d
                 "labels": str(labels),
                 "promoteTo": loop.target,
                 "retrain": {"onDrift": True, "includeReference": False, "trainConfig": str(loop.train_config)},
-                "promotionRequest": {"webhookUrl": webhook_url, "timeoutS": 5, "attempts": 2},
+                "promotionRequest": {
+                    "webhookUrl": webhook_url,
+                    "github": {"repository": "acme/ml-platform", "apiUrl": github_url},
+                    "timeoutS": 5,
+                    "attempts": 2,
+                },
                 "webhookSecret": {"secure": "v1:encrypted-in-the-stack-file"},
+                "githubToken": {"secure": "v1:encrypted-in-the-stack-file"},
             },
         },
         "webhook_secret": SECRET,
+        "github_token": GITHUB_TOKEN,
     }
     target = {
         "outputs": {Outputs.TARGET: "docker", Outputs.TRACKING_URI: loop.target_uri},
@@ -166,8 +176,8 @@ def _versions(tracking_uri: str, model: str) -> dict[str, Any]:
 
 def test_drift_retrains_as_a_job_and_opens_a_request_that_promotes_through_the_gates(loop: Any, tmp_path: Path) -> None:
     labels = _write_window(tmp_path, loop.model, shift=2.0)
-    with webhook_receiver(SECRET) as receiver:
-        env = _environments(loop, tmp_path, labels, receiver.url)
+    with webhook_receiver(SECRET) as receiver, github_api(GITHUB_TOKEN) as github:
+        env = _environments(loop, tmp_path, labels, receiver.url, github.url)
         started = time.monotonic()
         monitored = _mlops(
             [
@@ -229,6 +239,12 @@ def test_drift_retrains_as_a_job_and_opens_a_request_that_promotes_through_the_g
     assert received.verified
     assert received.json() == document
 
+    # GitHub (its API stood in for on loopback): one run of promote.yml asked for, with the request as its inputs.
+    inputs = {"model": loop.model, "from": loop.source, "to": loop.target, "request": request.request_id}
+    assert github.dispatched() == [("acme/ml-platform", "promote.yml", {"ref": "main", "inputs": inputs})]
+    assert request.dispatch == "dispatched", request.dispatch_detail
+    assert "promote.yml dispatched on acme/ml-platform@main" in " ".join(monitored.stdout.split())
+
     # Shown where a person looks.
     listed = _mlops(["promotions", loop.source], env, timeout=300)
     assert listed.returncode == 0, _said(listed)
@@ -270,8 +286,8 @@ def test_healthy_traffic_retrains_nothing_and_requests_nothing(loop: Any, tmp_pa
     labels = _write_window(tmp_path, loop.model, shift=0.0)
     before = _versions(loop.stack.tracking_uri, loop.model)
     pending_before = requests.list_requests(loop.stack.tracking_uri, model=loop.model, status="pending")
-    with webhook_receiver(SECRET) as receiver:
-        env = _environments(loop, tmp_path, labels, receiver.url)
+    with webhook_receiver(SECRET) as receiver, github_api(GITHUB_TOKEN) as github:
+        env = _environments(loop, tmp_path, labels, receiver.url, github.url)
         monitored = _mlops(
             [
                 "monitor",
@@ -291,4 +307,4 @@ def test_healthy_traffic_retrains_nothing_and_requests_nothing(loop: Any, tmp_pa
     assert "no retrain: healthy: nothing to retrain" in monitored.stdout
     assert _versions(loop.stack.tracking_uri, loop.model).keys() == before.keys()
     assert requests.list_requests(loop.stack.tracking_uri, model=loop.model, status="pending") == pending_before
-    assert receiver.received == []
+    assert receiver.received == [] and github.calls == []

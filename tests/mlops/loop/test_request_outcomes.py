@@ -109,6 +109,48 @@ def test_a_request_that_needs_approval_stays_pending_with_why(environments: str,
     assert pending.status == "pending" and pending.reason.startswith("needs_approval: ")
 
 
+def test_a_request_into_another_environment_than_the_approved_one_is_refused_untouched(
+    environments: str, model_name: str
+) -> None:
+    """promote.yml's run is approved for its `to` environment; a request into another one promotes nothing."""
+    version = _registered(environments, model_name, roc_auc=0.95)
+    opened = _request(environments, model_name, version)  # into staging
+    policy = {"thresholds": [{"metric": "roc_auc", "threshold": 0.8}]}
+    targets: list[str] = []
+
+    def target_for(name: str) -> Any:
+        targets.append(name)
+        return _target(environments, policy)(name)
+
+    with pytest.raises(requests.RequestNotFound, match="asks for staging, not prod: nothing promoted"):
+        promote_requested(
+            opened.request_id, "dev", approved_by=None, say=lambda _: None, target_for=target_for, expect_target="prod"
+        )
+    assert targets == [] and requests.get_request(environments, opened.request_id).status == "pending"
+
+
+def test_a_github_dispatch_without_its_token_is_recorded_and_nothing_is_sent(
+    environments: str, model_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ml.monitor.loop_policy import GitHubDispatch
+    from tests.mlops.loop.github_api import github_api
+
+    def unreadable(env: str) -> str:
+        raise EnvironmentUnavailable(f"stack '{env}': cannot read mlops:monitoring.githubToken")
+
+    monkeypatch.setattr(stack_secret, "read_github_token", unreadable)
+    opened = _request(environments, model_name, "1")
+    console = Console(record=True, width=200)
+    with github_api("ghp") as api:
+        policy = PromotionRequestPolicy(github=GitHubDispatch(repository="acme/ml", api_url=api.url))
+        close.dispatch(stacks.Environment("dev", {"tracking_uri": environments}), opened, policy, console)
+    assert api.calls == []
+    kept = requests.get_request(environments, opened.request_id)
+    assert (kept.status, kept.dispatch) == ("pending", "failed")
+    assert "cannot read mlops:monitoring.githubToken" in kept.dispatch_detail
+    assert "GitHub not asked" in console.export_text()
+
+
 def _announce(tracking_uri: str, request_id: str, url: str) -> str:
     environment = stacks.Environment("dev", {"tracking_uri": tracking_uri})
     console = Console(record=True, width=200)

@@ -134,7 +134,8 @@ def test_deploy_brings_up_dev_then_runs_the_e2e_smoke_test() -> None:
 def test_promote_is_manual_and_runs_in_the_target_environment() -> None:
     workflow = _load("promote.yml")
     inputs = workflow["on"]["workflow_dispatch"]["inputs"]
-    assert set(inputs) == {"model", "from", "to"}
+    assert set(inputs) == {"model", "from", "to", "request"}
+    assert inputs["request"]["required"] is False and inputs["request"]["default"] == ""
     assert "prod" in inputs["to"]["options"] and "staging" in inputs["to"]["options"]
     job = workflow["jobs"]["promote"]
     assert job["environment"]["name"] == "${{ inputs.to }}"
@@ -144,6 +145,43 @@ def test_promote_is_manual_and_runs_in_the_target_environment() -> None:
     # The approval GitHub collected reaches `mlops promote`, which refuses prod without one.
     assert "actions/runs/$RUN_ID/approvals" in _runs(workflow) and "MLOPS_APPROVED_BY" in _runs(workflow)
     assert job["permissions"] == {"contents": "read", "actions": "read"}
+
+
+def _promote_step(name: str, tmp_path: Path, **inputs: str) -> subprocess.CompletedProcess[str]:
+    """A step of promote.yml run as GitHub runs it, with `.venv/bin/mlops` a script that records its arguments."""
+    step = next(s for s in _load("promote.yml")["jobs"]["promote"]["steps"] if s.get("name") == name)
+    venv = tmp_path / ".venv" / "bin"
+    venv.mkdir(parents=True, exist_ok=True)
+    (venv / "mlops").write_text('#!/bin/sh\nprintf "%s|" "$@" >> "$CALLS"; echo >> "$CALLS"; echo "# the request"\n')
+    (venv / "mlops").chmod(0o755)
+    env = {
+        "PATH": os.environ["PATH"],
+        "CALLS": str(tmp_path / "calls"),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+        **{key.upper(): value for key, value in inputs.items()},
+    }
+    return subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", step["run"]], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+
+
+def test_promote_promotes_a_request_into_the_environment_it_was_approved_for(tmp_path: Path) -> None:
+    request = "0123456789abcdef0123456789abcdef"
+    inputs = {"model": "breast-cancer", "from": "staging", "to": "prod", "request": request}
+    shown = _promote_step("The promotion request", tmp_path, **inputs)
+    assert shown.returncode == 0 and (tmp_path / "summary.md").read_text() == "# the request\n"
+    assert _promote_step("mlops promote", tmp_path, **inputs).returncode == 0
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert calls == [
+        f"promotions|staging|--request|{request}|",
+        f"promote|--request|{request}|--env|staging|--to|prod|",
+    ]
+    (tmp_path / "calls").unlink()
+    assert _promote_step("mlops promote", tmp_path, **{**inputs, "request": ""}).returncode == 0
+    assert (tmp_path / "calls").read_text() == "promote|breast-cancer|--from|staging|--to|prod|\n"
+    refused = _promote_step("Check the inputs", tmp_path, **{**inputs, "request": "x; rm -rf /"})
+    assert refused.returncode == 1 and "is not a promotion request id" in refused.stdout
+    assert _promote_step("Check the inputs", tmp_path, **inputs).returncode == 0
 
 
 def _commit(repo: Path, message: str) -> str:
