@@ -102,6 +102,10 @@ def derived_defaults(stack: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         train_config = retrain.get("trainConfig") if isinstance(retrain, dict) else None
         keys = MONITOR_THRESHOLD_KEYS + (MONITOR_LOOP_KEYS if train_config else ())
         split: dict[str, Any] = {"thresholds": {k: v for k, v in monitoring.items() if k in keys}}
+        request = split["thresholds"].get("promotionRequest")
+        if isinstance(request, dict):
+            # The scheduled monitor announces on the webhook; the GitHub dispatch is the operator's and monitor.yml's.
+            split["thresholds"]["promotionRequest"] = {k: v for k, v in request.items() if k != "github"}
         if train_config:
             split["retrainConfig"] = train_config
         if "schedule" in monitoring:
