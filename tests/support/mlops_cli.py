@@ -10,6 +10,7 @@ import subprocess
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -62,8 +63,9 @@ def own_stack(root: Path, base: str, role: str) -> str:
 def clear_stale_e2e_objects() -> None:
     """Containers, networks and images of `e2e-*` stacks that a killed earlier run left behind (their state
     went with its temp dir). Only objects labelled with an e2e stack name are touched, and only of a stack
-    with no container or network younger than `STALE_AFTER`: another test session running at the same time
-    (its stack's network is made first, at the start of its `up`) keeps everything it has built."""
+    with no container or network younger than `STALE_AFTER`, and images only once they were last tagged before
+    that: another test session running at the same time (its stack's network is made first, at the start of its
+    `up`; a cluster stack's images are tagged as it builds them) keeps everything it has built."""
     import docker
 
     client = docker.from_env()
@@ -94,9 +96,18 @@ def clear_stale_e2e_objects() -> None:
             print(f"removing network {network.name} that a killed e2e run left")
             network.remove()
     for image in client.images.list():
-        if stale(image.labels):
+        # A stack on a cluster has no container or network here, only the images it builds and pushes: an image
+        # tagged within STALE_AFTER (a build that hit the cache keeps its old creation time, not its tag time)
+        # belongs to a run going on now.
+        if stale(image.labels) and _tagged_before(image, cutoff):
             print(f"removing image {', '.join(image.tags) or image.short_id} that a killed e2e run left")
             client.images.remove(image.id, force=True)
+
+
+def _tagged_before(image: Any, cutoff: datetime) -> bool:
+    image.reload()  # the listing leaves out the metadata
+    when = _created(str((image.attrs.get("Metadata") or {}).get("LastTagTime") or image.attrs.get("Created", "")))
+    return when is not None and when < cutoff  # unreadable: keep it
 
 
 STALE_AFTER = timedelta(hours=2)
