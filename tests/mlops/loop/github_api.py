@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.support.loopback_http import posts_answered_by
 
 DISPATCHES = re.compile(r"^/repos/([^/]+/[^/]+)/actions/workflows/([^/]+)/dispatches$")
 
@@ -62,29 +62,14 @@ def _status(api: GitHubApi, path: str, headers: dict[str, str], body: Any) -> in
 def github_api(token: str, script: list[int] | None = None) -> Iterator[GitHubApi]:
     api = GitHubApi(token=token, script=list(script or []))
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                body = None
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            status = _status(api, self.path, headers, body)
-            api.calls.append(Call(self.path, headers, body, status))
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+    def answer(path: str, headers: dict[str, str], raw: bytes) -> int:
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        status = _status(api, path, headers, body)
+        api.calls.append(Call(path, headers, body, status))
+        return status
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    api.url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with posts_answered_by(answer) as api.url:
         yield api
-    finally:
-        server.shutdown()
-        server.server_close()

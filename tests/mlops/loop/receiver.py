@@ -8,13 +8,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.support.loopback_http import posts_answered_by
 
 SIGNATURE_HEADER = "X-Mlops-Signature-256"
 
@@ -52,29 +52,16 @@ def _verified(body: bytes, secret: str, header: str | None) -> bool:
 def webhook_receiver(secret: str, script: list[int] | None = None, delay_s: float = 0.0) -> Iterator[Receiver]:
     state = Receiver("", secret, list(script or []), delay_s)
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            signature = self.headers.get(SIGNATURE_HEADER)
-            state.received.append(Received(body, signature, _verified(body, state.secret, signature)))
-            if state.delay_s:
-                time.sleep(state.delay_s)
-            status = state.script.pop(0) if state.script else 200
-            if status == 200 and not state.received[-1].verified:
-                status = 401
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+    def answer(path: str, headers: dict[str, str], body: bytes) -> int:
+        signature = headers.get(SIGNATURE_HEADER.lower())
+        state.received.append(Received(body, signature, _verified(body, state.secret, signature)))
+        if state.delay_s:
+            time.sleep(state.delay_s)
+        status = state.script.pop(0) if state.script else 200
+        if status == 200 and not state.received[-1].verified:
+            status = 401
+        return status
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/mlops"
-    try:
+    with posts_answered_by(answer) as base:
+        state.url = f"{base}/hooks/mlops"
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
