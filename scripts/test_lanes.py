@@ -1,11 +1,15 @@
-"""`make test`: the whole suite as two pytest processes side by side.
+"""`make test`: the whole suite as three pytest runs, two of them side by side.
 
 The tests marked `cluster` bring up a real local Kubernetes cluster of their own (one at a time: they share
-the bridge and the control plane's ports) and spend most of their forty minutes waiting on pods and
-rollouts; everything else runs on the Docker engine meanwhile. The docker lane prints to the terminal as it
-goes; the cluster lane writes to a log file (its path is printed first), which is printed whole when both are
-done. The exit status is the docker lane's failure, else the cluster lane's (a lane the arguments select no
-test of counts as passed, unless neither has one). Arguments are given to both pytest processes.
+the bridge and the control plane's ports) and take about forty minutes. The unit tests (neither `integration`
+nor `e2e`) run beside them: one process on one core. The tests that start services on the Docker engine run
+last, alone: beside the cluster's image pushes and rollouts on a 2-core machine they ran two to three times
+slower (pytest-timeout stopped them), where the cluster tests and the unit tests share the machine well.
+
+The unit and docker runs print to the terminal as they go; the cluster run writes to a log file (its path is
+printed first), which is printed whole before the docker run starts. The exit status is the first failure's,
+in the order cluster, unit, docker (a run the arguments select no test of counts as passed, unless none has
+one). Arguments are given to every pytest run.
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
-LANES = {"docker": "not cluster", "cluster": "cluster"}
-NO_TESTS = 5
-"""pytest's exit status when it collected nothing: a lane the given arguments select no test of."""
+CLUSTER = "cluster"
+UNIT = "not cluster and not integration and not e2e"
+DOCKER = "not cluster and (integration or e2e)"
+INTERRUPTED, NO_TESTS = 2, 5
+"""pytest's exit status when it collected nothing: a run the given arguments select no test of."""
 
 
 def _command(marker: str, extra: list[str]) -> list[str]:
@@ -34,28 +40,27 @@ def _minutes(seconds: float) -> str:
 def main(extra: list[str]) -> int:
     started = time.monotonic()
     log = Path(tempfile.gettempdir()) / f"mlops-test-lane-cluster-{os.getpid()}.log"
-    print(f"cluster lane ({LANES['cluster']!r}) writes to {log}; docker lane ({LANES['docker']!r}) follows", flush=True)
+    print(f"cluster tests ({CLUSTER!r}) write to {log}; the unit tests ({UNIT!r}) run beside them", flush=True)
+    # Ctrl-C reaches every pytest run (same process group): each runs its teardowns (a cluster goes down purged)
+    # and exits; this process waits for them instead of leaving them behind, and starts nothing after.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     with log.open("w") as out:
-        cluster = subprocess.Popen(_command(LANES["cluster"], extra), stdout=out, stderr=subprocess.STDOUT)
-        docker = subprocess.Popen(_command(LANES["docker"], extra))
-        # Ctrl-C reaches both pytest processes (same process group): they run their teardowns (a cluster goes
-        # down purged) and exit; this process waits for them instead of leaving them behind.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        docker_code = docker.wait()
-        docker_seconds = time.monotonic() - started
-        if cluster.poll() is None:
-            print(f"\ndocker lane done in {_minutes(docker_seconds)}; waiting for the cluster lane", flush=True)
+        cluster = subprocess.Popen(_command(CLUSTER, extra), stdout=out, stderr=subprocess.STDOUT)
+        unit_code = subprocess.Popen(_command(UNIT, extra)).wait()
+        print(
+            f"\nunit tests done after {_minutes(time.monotonic() - started)}; waiting for the cluster tests", flush=True
+        )
         cluster_code = cluster.wait()
     cluster_seconds = time.monotonic() - started
-    print(f"\n{'=' * 30} cluster lane ({log}) {'=' * 30}", flush=True)
+    print(f"\n{'=' * 30} cluster tests ({log}) {'=' * 30}", flush=True)
     sys.stdout.write(log.read_text(errors="replace"))
-    print(
-        f"\ndocker lane: exit {docker_code} after {_minutes(docker_seconds)}; "
-        f"cluster lane: exit {cluster_code} after {_minutes(cluster_seconds)}",
-        flush=True,
-    )
-    codes = [docker_code, cluster_code]
-    if codes == [NO_TESTS, NO_TESTS]:
+    print(f"\ncluster tests: exit {cluster_code} after {_minutes(cluster_seconds)}", flush=True)
+    codes = [cluster_code, unit_code]
+    if INTERRUPTED not in codes:
+        print(f"\n{'=' * 30} docker tests ({DOCKER!r}) {'=' * 30}", flush=True)
+        codes.append(subprocess.Popen(_command(DOCKER, extra)).wait())
+    print(f"\nexit codes (cluster, unit, docker): {codes}; {_minutes(time.monotonic() - started)} in all", flush=True)
+    if all(code == NO_TESTS for code in codes):
         return NO_TESTS
     return next((code for code in codes if code not in (0, NO_TESTS)), 0)
 
