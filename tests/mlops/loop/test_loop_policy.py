@@ -83,7 +83,7 @@ def test_a_webhook_without_a_secret_is_refused() -> None:
         (
             {"promotionRequest": {"attempt": 2}},
             "unknown key 'attempt' in mlops:monitoring.promotionRequest (did you mean 'attempts'?); "
-            "allowed: attempts, timeoutS, webhookUrl",
+            "allowed: attempts, github, timeoutS, webhookUrl",
         ),
         (
             {"retrain": {"trainconfig": "x.yaml"}},
