@@ -1,4 +1,7 @@
-"""The `python` step: the project venv with the package installed editable, locked by constraints.txt."""
+"""The `python` step: the project venv with the package installed editable, locked by constraints.txt.
+
+uv installs it (seconds; pinned, itself installed from PyPI into the toolchain cache); where uv cannot be had or
+fails, pip does (minutes: it resolves against the index through the network for every package)."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import logging
 import sys
 from pathlib import Path
 
+from toolchain import pins
 from toolchain.context import Context
 from toolchain.system import BootstrapError
 
@@ -41,16 +45,41 @@ def run(ctx: Context) -> str:
     if created:
         log.info("  creating %s", ctx.venv)
         ctx.system.run([sys.executable, "-m", "venv", ctx.venv], timeout=300)
-    log_file = ctx.log_file("pip-install")
-    log.info("  pip install -c constraints.txt -e '.[%s]' (a few minutes when cold; log: %s)", EXTRAS, log_file)
-    ctx.system.run_logged(
-        [python, "-m", "pip", "install", "-c", "constraints.txt", "-e", f".[{EXTRAS}]"],
-        log_file,
-        cwd=ctx.repo,
-        timeout=3600,
-    )
+    requirement = ["-c", "constraints.txt", "-e", f".[{EXTRAS}]"]
+    uv = _uv(ctx)
+    installed_by = "uv"
+    try:
+        if uv is None:
+            raise BootstrapError("uv is not available", "pip installs instead")
+        log_file = ctx.log_file("uv-install")
+        log.info("  uv pip install -c constraints.txt -e '.[%s]' (log: %s)", EXTRAS, log_file)
+        # The platform's certificates (a TLS-inspecting proxy's CA included), as pip uses them.
+        uv_env = {"UV_NATIVE_TLS": "1", "UV_PYTHON_DOWNLOADS": "never"}
+        ctx.system.run_logged(
+            [uv, "pip", "install", "--python", python, *requirement], log_file, cwd=ctx.repo, env=uv_env, timeout=1800
+        )
+    except BootstrapError as exc:
+        installed_by = "pip"
+        log_file = ctx.log_file("pip-install")
+        log.info("  %s; pip install -c constraints.txt -e '.[%s]' (minutes; log: %s)", exc.problem, EXTRAS, log_file)
+        ctx.system.run_logged([python, "-m", "pip", "install", *requirement], log_file, cwd=ctx.repo, timeout=3600)
     (ctx.venv / STAMP).write_text(wanted + "\n", encoding="utf-8")
-    return ("created " if created else "updated ") + f"{ctx.venv} from constraints.txt"
+    return ("created " if created else "updated ") + f"{ctx.venv} from constraints.txt with {installed_by}"
+
+
+def _uv(ctx: Context) -> Path | None:
+    """uv at its pinned version, in a venv of its own in the toolchain cache (installed from PyPI once)."""
+    tool = ctx.cache / "uv" / pins.UV_VERSION
+    uv = tool / "bin" / "uv"
+    if uv.exists():
+        return uv
+    try:
+        ctx.system.run([sys.executable, "-m", "venv", "--clear", tool], timeout=300)
+        ctx.system.run([tool / "bin" / "python", "-m", "pip", "install", "-q", f"uv=={pins.UV_VERSION}"], timeout=600)
+    except BootstrapError as exc:
+        log.info("  uv %s could not be installed (%s)", pins.UV_VERSION, exc.problem)
+        return None
+    return uv if uv.exists() else None
 
 
 def check(ctx: Context) -> str:

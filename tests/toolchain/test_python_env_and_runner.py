@@ -39,6 +39,40 @@ def test_matching_stamp_skips_pip(ctx: Context) -> None:
     assert "matches" in python_env.check(ctx)
 
 
+def _scripted(path: Path, body: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'#!/bin/sh\necho "$0 $*" >> "$CALLS"\n{body}\n')
+    path.chmod(0o755)
+
+
+def _venv_with(ctx: Context, uv_exit: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
+    """Run the step with uv (exiting `uv_exit`) already in the cache and a venv python that records pip."""
+    from toolchain import pins
+
+    calls = tmp_path / "calls"
+    monkeypatch.setenv("CALLS", str(calls))
+    (ctx.repo / "constraints.txt").write_text("pulumi==3.272.0\n")
+    _scripted(ctx.venv_bin / "python", "exit 0")
+    _scripted(ctx.cache / "uv" / pins.UV_VERSION / "bin" / "uv", f"exit {uv_exit}")
+    said = python_env.run(ctx)
+    assert (ctx.venv / python_env.STAMP).read_text().strip() == python_env.stamp_of(ctx.repo)
+    return [said, *calls.read_text().splitlines()]
+
+
+def test_uv_installs_the_venv_from_the_lock(ctx: Context, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    said, *calls = _venv_with(ctx, 0, monkeypatch, tmp_path)
+    assert said.endswith("with uv")
+    (call,) = calls
+    assert call.endswith(f"uv pip install --python {ctx.venv_bin / 'python'} -c constraints.txt -e .[dev]")
+
+
+def test_pip_installs_when_uv_fails(ctx: Context, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    said, *calls = _venv_with(ctx, 2, monkeypatch, tmp_path)
+    assert said.endswith("with pip")
+    assert len(calls) == 2 and "uv pip install" in calls[0]
+    assert calls[1] == f"{ctx.venv_bin / 'python'} -m pip install -c constraints.txt -e .[dev]"
+
+
 def test_constraints_pin_what_must_match_the_plugins() -> None:
     lock = (BOOTSTRAP.parents[1] / "constraints.txt").read_text().lower().replace("_", "-")
     assert "\npulumi==3.272.0\n" in lock
