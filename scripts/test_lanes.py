@@ -1,10 +1,11 @@
 """`make test`: the whole suite as three pytest runs, two of them side by side.
 
 The tests marked `cluster` bring up a real local Kubernetes cluster of their own (one at a time: they share
-the bridge and the control plane's ports) and take about forty minutes. The unit tests (neither `integration`
-nor `e2e`) run beside them: one process on one core. The tests that start services on the Docker engine run
-last, alone: beside the cluster's image pushes and rollouts on a 2-core machine they ran two to three times
-slower (pytest-timeout stopped them), where the cluster tests and the unit tests share the machine well.
+the bridge and the control plane's ports) and take about forty-five minutes. Beside them run, in one process
+on one core, the unit tests and the integration tests that use no Docker engine (`tests/conftest.py` marks the
+others `engine`). The tests that start containers or image builds on the Docker engine run last, alone: beside
+the cluster's image pushes and rollouts on a 2-core machine they ran two to three times slower (pytest-timeout
+stopped them).
 
 The unit and docker runs print to the terminal as they go; the cluster run writes to a log file (its path is
 printed first), which is printed whole before the docker run starts. The exit status is the first failure's,
@@ -23,8 +24,8 @@ import time
 from pathlib import Path
 
 CLUSTER = "cluster"
-UNIT = "not cluster and not integration and not e2e"
-DOCKER = "not cluster and (integration or e2e)"
+UNIT = "not cluster and not engine"
+DOCKER = "not cluster and engine"
 INTERRUPTED, NO_TESTS = 2, 5
 """pytest's exit status when it collected nothing: a run the given arguments select no test of."""
 
@@ -40,7 +41,7 @@ def _minutes(seconds: float) -> str:
 def main(extra: list[str]) -> int:
     started = time.monotonic()
     log = Path(tempfile.gettempdir()) / f"mlops-test-lane-cluster-{os.getpid()}.log"
-    print(f"cluster tests ({CLUSTER!r}) write to {log}; the unit tests ({UNIT!r}) run beside them", flush=True)
+    print(f"cluster tests ({CLUSTER!r}) write to {log}; the tests {UNIT!r} run beside them", flush=True)
     # Ctrl-C reaches every pytest run (same process group): each runs its teardowns (a cluster goes down purged)
     # and exits; this process waits for them instead of leaving them behind, and starts nothing after.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -48,7 +49,8 @@ def main(extra: list[str]) -> int:
         cluster = subprocess.Popen(_command(CLUSTER, extra), stdout=out, stderr=subprocess.STDOUT)
         unit_code = subprocess.Popen(_command(UNIT, extra)).wait()
         print(
-            f"\nunit tests done after {_minutes(time.monotonic() - started)}; waiting for the cluster tests", flush=True
+            f"\nthe tests beside them done after {_minutes(time.monotonic() - started)}; waiting for the cluster tests",
+            flush=True,
         )
         cluster_code = cluster.wait()
     cluster_seconds = time.monotonic() - started
@@ -57,9 +59,12 @@ def main(extra: list[str]) -> int:
     print(f"\ncluster tests: exit {cluster_code} after {_minutes(cluster_seconds)}", flush=True)
     codes = [cluster_code, unit_code]
     if INTERRUPTED not in codes:
-        print(f"\n{'=' * 30} docker tests ({DOCKER!r}) {'=' * 30}", flush=True)
+        print(f"\n{'=' * 30} Docker-engine tests ({DOCKER!r}) {'=' * 30}", flush=True)
         codes.append(subprocess.Popen(_command(DOCKER, extra)).wait())
-    print(f"\nexit codes (cluster, unit, docker): {codes}; {_minutes(time.monotonic() - started)} in all", flush=True)
+    print(
+        f"\nexit codes (cluster, beside them, Docker engine): {codes}; {_minutes(time.monotonic() - started)} in all",
+        flush=True,
+    )
     if all(code == NO_TESTS for code in codes):
         return NO_TESTS
     return next((code for code in codes if code not in (0, NO_TESTS)), 0)

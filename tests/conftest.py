@@ -26,6 +26,28 @@ _PICKLER_METHODS = {name: getattr(pickle._Pickler, name) for name in ("_batch_se
 _MLFLOW_URI_AT_START = {key: os.environ.get(key) for key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
 
 
+WITHOUT_THE_ENGINE = ("tests/ml/", "tests/mlops/previews/", "tests/toolchain/")
+"""Where the integration tests use real services other than the Docker engine (MLflow servers, moto, the Pulumi
+CLI): `make test` runs them beside the cluster tests (scripts/test_lanes.py)."""
+WITH_THE_ENGINE_THERE = (
+    "tests/ml/serve/",
+    "tests/ml/monitor/test_schedule.py",
+    "tests/toolchain/test_docker_and_base_image.py",
+)
+"""Under those folders, what does use the engine, or serves under load and measures it: these run alone."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark `engine` every integration or e2e test outside WITHOUT_THE_ENGINE, and those of WITH_THE_ENGINE_THERE."""
+    root = str(config.rootpath)
+    for item in items:
+        if not (item.get_closest_marker("integration") or item.get_closest_marker("e2e")):
+            continue
+        path = str(item.path).removeprefix(root + "/")
+        if not path.startswith(WITHOUT_THE_ENGINE) or path.startswith(WITH_THE_ENGINE_THERE):
+            item.add_marker(pytest.mark.engine)
+
+
 @pytest.fixture(autouse=True)
 def _process_globals_stay_with_their_test() -> Iterator[None]:
     """Undo what libraries leave in the process: the pickler patch above, and the tracking and registry

@@ -156,8 +156,8 @@ def test_dev_staging_and_prod_come_up_and_a_model_is_promoted_through_them(
         for i, base in enumerate(BASES)
     )
     # A rollout that never becomes ready fails after this long (180 s in the stack file): the same rollback,
-    # sooner. Ample for a pod that loads a model here, under CI's load too.
-    set_config(staging.name, "serving.readyTimeoutSeconds", "90", e2e_env)
+    # sooner. Ample for a pod that loads a model here, under CI's load too (other tests run beside this one).
+    set_config(staging.name, "serving.readyTimeoutSeconds", "120", e2e_env)
     logs = tmp_path / "logs"
     print(f"\nthe commands' output: {logs}")
 
