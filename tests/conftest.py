@@ -26,7 +26,15 @@ _PICKLER_METHODS = {name: getattr(pickle._Pickler, name) for name in ("_batch_se
 _MLFLOW_URI_AT_START = {key: os.environ.get(key) for key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
 
 
-WITHOUT_THE_ENGINE = ("tests/ml/", "tests/mlops/previews/", "tests/toolchain/")
+WITHOUT_THE_ENGINE = (
+    "tests/ml/",
+    "tests/mlops/previews/",
+    "tests/toolchain/",
+    "tests/mlops/loop/test_request_outcomes.py",
+    "tests/mlops/loop/test_promotion_requests.py",
+    "tests/mlops/loop/test_stack_secret.py",
+    "tests/infra/test_stale_lock.py",
+)
 """Where the integration tests use real services other than the Docker engine (MLflow servers, moto, the Pulumi
 CLI): `make test` runs them beside the cluster tests (scripts/test_lanes.py)."""
 WITH_THE_ENGINE_THERE = (
