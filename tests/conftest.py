@@ -37,12 +37,8 @@ WITHOUT_THE_ENGINE = (
 )
 """Where the integration tests use real services other than the Docker engine (MLflow servers, moto, the Pulumi
 CLI): `make test` runs them beside the cluster tests (scripts/test_lanes.py)."""
-WITH_THE_ENGINE_THERE = (
-    "tests/ml/serve/",
-    "tests/ml/monitor/test_schedule.py",
-    "tests/toolchain/test_docker_and_base_image.py",
-)
-"""Under those folders, what does use the engine, or serves under load and measures it: these run alone."""
+WITH_THE_ENGINE_THERE = ("tests/ml/monitor/test_schedule.py", "tests/toolchain/test_docker_and_base_image.py")
+"""Under those folders, what does use the engine: these run alone."""
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
