@@ -59,10 +59,11 @@ def test_a_cluster_runs_images_stay_while_it_runs_and_go_once_old(monkeypatch: p
         image, _ = client.images.build(fileobj=io.BytesIO(dockerfile), tag=f"e2e-{run}-{suffix}/deps:test", rm=True)
         refs[run] = image.id
     real_created = mlops_cli._created
+    # Read before the clean-up: once the old image is gone, it has no tag time to ask for.
+    old = client.images.get(refs["old"]).attrs["Metadata"]["LastTagTime"]
 
     def created(text: str) -> datetime | None:  # the old run's image as if last tagged three hours ago
         when = real_created(text)
-        old = client.images.get(refs["old"]).attrs["Metadata"]["LastTagTime"]
         return when - timedelta(hours=3) if when is not None and text == old else when
 
     monkeypatch.setattr(mlops_cli, "_created", created)

@@ -105,7 +105,7 @@ def copy_stack(
     if config["tracking"].get("backend") == "postgres":
         keys.append("postgresPassword")
     for key in keys:
-        _pulumi(["config", "set", "--secret", f"{prefix}{key}", secrets.token_urlsafe(18), "--stack", name], env)
+        _pulumi(["config", "set", "--secret", f"{prefix}{key}", secrets.token_hex(18), "--stack", name], env)
     return copy
 
 
