@@ -15,6 +15,9 @@ from tests.mlops.jobs.env_cli import ENV_FILE
 from tests.support.paths import EXAMPLES, REPO
 
 EXAMPLE = EXAMPLES / "breast_cancer"
+SLOW_FIT = {"kind": "random_forest", "params": {"n_estimators": 20000, "max_depth": 2}}
+"""An estimator that fits the example for a minute or more on a job's one CPU (the example's own fits in well
+under a second): a Ctrl-C sent once the job runs always finds it still training."""
 
 
 def example_config(tmp_path: Path, model_name: str, **changes: Any) -> Path:

@@ -16,7 +16,16 @@ from contract import LABEL_STACK
 from ml.jobs.spec import LABEL_JOB
 from ml.search import candidates
 from ml.training_config import load_config_and_spec
-from tests.mlops.jobs.job_cli import env_for, example_config, mlops_command, run_mlops, said, search_runs, summary
+from tests.mlops.jobs.job_cli import (
+    SLOW_FIT,
+    env_for,
+    example_config,
+    mlops_command,
+    run_mlops,
+    said,
+    search_runs,
+    summary,
+)
 from tests.support.paths import REPO
 
 pytestmark = pytest.mark.integration
@@ -56,7 +65,8 @@ def test_four_trials_two_at_once_one_failing_and_the_best_registered_once(tmp_pa
 def test_ctrl_c_during_the_trials_removes_every_trial_container_and_starts_no_other(tmp_path, docker_stack, model_name):
     import docker
 
-    config = example_config(tmp_path, model_name, search={**SEARCH, "params": {"C": [0.1, 0.5, 1.0, 10.0]}})
+    search = {**SEARCH, "params": {"min_samples_leaf": [1, 2, 3, 4]}}
+    config = example_config(tmp_path, model_name, estimator=SLOW_FIT, search=search)
     command = mlops_command("train", "--env", docker_stack.name, "--config", str(config))
     env = env_for(tmp_path, docker_stack.description())
     process = subprocess.Popen(command, env=env, cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
