@@ -149,3 +149,10 @@ class MonitoringSettings(Section):
     @property
     def scheduled(self) -> bool:
         return bool(self.schedule)
+
+    @property
+    def webhook_url(self) -> str:
+        """Where the scheduled monitor announces its promotion requests ("" when it does not: it never retrains, or
+        `promotionRequest.webhookUrl` is not set)."""
+        request = self.thresholds.get("promotionRequest")
+        return str(request.get("webhookUrl") or "") if self.retrains and isinstance(request, dict) else ""

@@ -160,11 +160,7 @@ def parse(
         generate=raw.get("generateSecrets") is True,
         backend=_plain(raw, "tracking", "backend") or "sqlite",
         database=_plain(raw, "kubernetes", "tracking", "database") or "in-cluster",
-        announces=bool(
-            _plain(raw, "monitoring", "schedule")
-            and _plain(raw, "monitoring", "retrain", "trainConfig")
-            and _plain(raw, "monitoring", "promotionRequest", "webhookUrl")
-        ),
+        announces=bool(_webhook_url(data.get("monitoring"))),
     )
     found += secret_keys.check(stack, need, given, plaintext_secrets)
     if settings is not None:
@@ -173,6 +169,15 @@ def parse(
         raise SettingsError(stack, found)
     assert settings is not None
     return settings
+
+
+def _webhook_url(monitoring: object) -> str:
+    """The monitoring section's webhook, read as the program will read it, so a stack that announces needs its
+    secret even when another key is wrong (the whole settings then fail to validate, and list both problems)."""
+    try:
+        return MonitoringSettings.model_validate(monitoring).webhook_url if isinstance(monitoring, dict) else ""
+    except ValidationError:
+        return ""
 
 
 def _plain(raw: Mapping[str, Any], *path: str) -> object:

@@ -49,6 +49,10 @@ class RequestNotFound(LookupError):
     """No promotion request of that id on this tracking server."""
 
 
+class RequestTargetMismatch(ValueError):
+    """The request asks for another target environment than the one the caller was approved for."""
+
+
 class RequestSettled(RuntimeError):
     """The request was settled already (promoted or refused): it cannot be acted on again."""
 

@@ -75,7 +75,7 @@ def promote(
     from ml.promote.flow import Outcome
     from ml.promote.flow import promote as run_promotion
     from ml.promote.promotion_policy import PolicyError
-    from ml.promote.promotion_requests import RequestNotFound, RequestSettled
+    from ml.promote.promotion_requests import RequestNotFound, RequestSettled, RequestTargetMismatch
     from ml.promote.recovery import recover as run_recover
     from ml.promote.recovery import rollback as run_rollback
     from ml.promote.versions import VersionNotFound
@@ -134,6 +134,7 @@ def promote(
         ArtifactIntegrityError,
         RequestNotFound,
         RequestSettled,
+        RequestTargetMismatch,
     ) as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(code=int(Outcome.ERROR)) from exc

@@ -25,8 +25,8 @@ def promote_requested(
     target_for: Callable[[str], Any],
     expect_target: str | None = None,
 ) -> Any:
-    """The promotion's report; raises RequestNotFound, RequestSettled, or RequestNotFound for a request into another
-    environment than `expect_target` (a workflow run approved for one environment), before anything changes."""
+    """The promotion's report; raises RequestNotFound, RequestSettled, or RequestTargetMismatch for a request into
+    another environment than `expect_target` (a workflow run approved for one environment), before anything changes."""
     from ml.promote.flow import Outcome, promote
     from mlops.stacks import resolve
 
@@ -37,8 +37,10 @@ def promote_requested(
             f"promotion request {request_id} is {request.status} already ({request.reason or 'no reason recorded'})"
         )
     if expect_target and request.target_env != expect_target:
-        raise requests.RequestNotFound(
-            f"promotion request {request_id} asks for {request.target_env}, not {expect_target}: nothing promoted"
+        raise requests.RequestTargetMismatch(
+            f"promotion request {request_id} asks for {request.target_env}, not {expect_target}: nothing promoted. "
+            f"Run it with --to {request.target_env} (approved for that environment), or open a request into "
+            f"{expect_target}"
         )
     say(
         f"promotion request {request_id}: {request.model} v{request.version} from {request.source_env} "

@@ -25,14 +25,10 @@ def secret_of(env: str, stack: Any, key: str = SECRET_KEY, set_command: str = SE
     return str(value.value)
 
 
-def webhook_secret_of(env: str, stack: Any) -> str:
-    return secret_of(env, stack)
-
-
 def read_webhook_secret(env: str) -> str:
     from mlops.stacks import select_stack
 
-    return webhook_secret_of(env, select_stack(env, create=False, deploying=False))
+    return secret_of(env, select_stack(env, create=False, deploying=False))
 
 
 def read_github_token(env: str) -> str:

@@ -36,7 +36,6 @@ from infra.components.kubernetes.monitoring_retrain import (
     egress_to_api,
     retrain_setup,
     webhook_secret_file,
-    webhook_url,
 )
 from infra.components.kubernetes.registry import pull_secret_name
 from infra.components.kubernetes.tracking import MLFLOW_PORT
@@ -108,7 +107,7 @@ def create(component: pulumi.ComponentResource, args: MonitoringScheduleArgs) ->
         volumes.append(retrain_volume)
         # The pass waits for the retraining Job it started, to open the promotion request once it registered.
         deadline += ks.training.active_deadline_seconds
-    announces = webhook_url(s) if retrains else ""
+    announces = s.monitoring.webhook_url if retrains else ""
     if announces:
         webhook_env, webhook_mount, webhook_volume = webhook_secret_file(
             component, s, object_name=object_name, namespace=ks.namespace, object_labels=monitor_labels

@@ -125,12 +125,6 @@ def egress_to(url: str) -> dict[str, Any]:
     return {**rule, "to": [{"ipBlock": {"cidr": f"{address}/{suffix}"}}]}
 
 
-def webhook_url(s: Settings) -> str:
-    """Where the scheduled monitor announces its promotion requests ("" when it does not)."""
-    request = s.monitoring.thresholds.get("promotionRequest")
-    return str(request.get("webhookUrl") or "") if s.monitoring.retrains and isinstance(request, dict) else ""
-
-
 def webhook_secret_file(
     component: pulumi.ComponentResource, s: Settings, *, object_name: str, namespace: str, object_labels: dict[str, str]
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:

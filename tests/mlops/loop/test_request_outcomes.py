@@ -122,7 +122,9 @@ def test_a_request_into_another_environment_than_the_approved_one_is_refused_unt
         targets.append(name)
         return _target(environments, policy)(name)
 
-    with pytest.raises(requests.RequestNotFound, match="asks for staging, not prod: nothing promoted"):
+    with pytest.raises(
+        requests.RequestTargetMismatch, match=r"asks for staging, not prod: nothing promoted\. Run it with --to staging"
+    ):
         promote_requested(
             opened.request_id, "dev", approved_by=None, say=lambda _: None, target_for=target_for, expect_target="prod"
         )

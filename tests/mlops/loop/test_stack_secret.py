@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from ml.monitor.thresholds import Thresholds
-from mlops.loop.stack_secret import webhook_secret_of
+from mlops.loop.stack_secret import secret_of
 from mlops.project import EnvironmentUnavailable
 from tests.support import pulumi_stacks
 
@@ -45,7 +45,7 @@ def test_the_secret_is_encrypted_in_the_stack_file_accepted_by_the_policy_and_re
     with pytest.raises(
         EnvironmentUnavailable, match=r"pulumi config set --secret --path mlops:monitoring\.webhookSecret"
     ):
-        webhook_secret_of(name, selected)
+        secret_of(name, selected)
     selected.set_config("mlops:monitoring.webhookSecret", auto.ConfigValue("hmac-key-1", secret=True), path=True)
 
     written = stack_file.read_text()
@@ -53,4 +53,4 @@ def test_the_secret_is_encrypted_in_the_stack_file_accepted_by_the_policy_and_re
     monitoring = yaml.safe_load(written)["config"]["mlops:monitoring"]
     assert set(monitoring["webhookSecret"]) == {"secure"}
     assert Thresholds.from_config(monitoring, stack=name).webhook_secret == "<secret>"
-    assert webhook_secret_of(name, selected) == "hmac-key-1"
+    assert secret_of(name, selected) == "hmac-key-1"
