@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from mlops.cli.options import policy_pack_path
+
 ci_app = typer.Typer(help="Continuous-integration helpers (the pull-request preview comment).", no_args_is_help=True)
 
 
@@ -96,7 +98,7 @@ def preview_comment(
             captured={stack: Path(path) for stack, path in captured.items()},
             exit_codes=exit_by_stack,
             save_dir=save_dir,
-            policy_packs=policy_packs,
+            policy_packs=[policy_pack_path(path) for path in policy_packs],
             # An empty --tracking-uri means "do not read any tracking server".
             tracking_uri=tracking_uri,
             base_ref=base_ref,

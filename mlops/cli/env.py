@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import typer
+
+from mlops.cli.options import policy_pack_path
 
 env_app = typer.Typer(
     help="Stand up, preview, tear down and inspect environments (one Pulumi stack each, configured in stacks/).",
@@ -89,17 +90,6 @@ def up(
     _print_outputs({k: "[secret]" if v.secret else v.value for k, v in result.outputs.items()})
 
 
-def _policy_pack(path: str) -> str:
-    """The pack's absolute path: the engine runs in the project directory (`MLOPS_PROJECT_DIR`), where a path
-    relative to the caller's directory names nothing, and it then fails without a word."""
-    pack = Path(path).expanduser().resolve()
-    if not (pack / "PulumiPolicy.yaml").is_file():
-        raise typer.BadParameter(
-            f"{path}: not a policy pack (no PulumiPolicy.yaml in {pack})", param_hint="--policy-pack"
-        )
-    return str(pack)
-
-
 @env_app.command("preview")
 def preview(
     name: str = ENV_ARG,
@@ -108,7 +98,7 @@ def preview(
     policy_pack: list[str] = typer.Option([], "--policy-pack", help="Run these policy packs during the preview."),
 ) -> None:
     """Show what `up` would change in ENV, without changing anything."""
-    packs = [_policy_pack(path) for path in policy_pack]
+    packs = [policy_pack_path(path) for path in policy_pack]
     stack = _stack(name, create=True)
     events: list[dict] = []
 

@@ -6,6 +6,8 @@ through ``mlops.stacks`` (imported only when needed: it loads Pulumi's Automatio
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 ENV_HELP = "Environment (Pulumi stack) whose `tracking_uri` output to use, e.g. local, dev."
@@ -39,3 +41,15 @@ def resolve_tracking_uri(env: str | None, tracking_uri: str | None) -> str:
         raise typer.BadParameter(
             f"{exc} (or pass --tracking-uri to use a tracking server directly)", param_hint="--env"
         ) from exc
+
+
+def policy_pack_path(path: str) -> str:
+    """A `--policy-pack` directory as an absolute path: the engine runs in the project directory
+    (`MLOPS_PROJECT_DIR`), where a path relative to the caller's directory names nothing, and the preview then
+    fails without a word."""
+    pack = Path(path).expanduser().resolve()
+    if not (pack / "PulumiPolicy.yaml").is_file():
+        raise typer.BadParameter(
+            f"{path}: not a policy pack (no PulumiPolicy.yaml in {pack})", param_hint="--policy-pack"
+        )
+    return str(pack)

@@ -11,7 +11,6 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from pathlib import Path
 from typing import Any
 
 
@@ -57,9 +56,7 @@ def run_preview(stack: str, *, policy_packs: list[str] | None = None) -> Preview
     summary: Any = None
     exit_code, error = 0, None
     try:
-        # The CLI runs in the project root, so a pack path relative to the caller's directory must be absolute.
-        packs = [str(Path(pack).resolve()) for pack in policy_packs or []]
-        result = selected.preview(on_event=on_event, policy_packs=packs or None)
+        result = selected.preview(on_event=on_event, policy_packs=policy_packs or None)
         summary = to_plain(result.change_summary)
     except auto.errors.CommandError as exc:
         exit_code, error = 1, _error_lines(exc)
