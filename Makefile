@@ -14,7 +14,7 @@ demo:
 	$(PYTHON) scripts/bootstrap.py --steps python,pulumi,docker,base-image
 	$(VENV)/mlops demo --env local
 
-## Run every test: unit, integration and end-to-end (what CI runs); the cluster tests beside those without Docker.
+## Run every test: unit, integration and end-to-end (what CI runs); the cluster tests beside most others.
 test: setup
 	$(VENV)/python scripts/test_lanes.py --durations=40
 

@@ -1,16 +1,16 @@
 """`make test`: the whole suite as three pytest runs, two of them side by side.
 
 The tests marked `cluster` bring up a real local Kubernetes cluster of their own (one at a time: they share
-the bridge and the control plane's ports) and take about forty-five minutes. Beside them run, in one process
-on one core, the unit tests and the integration tests that use no Docker engine (`tests/conftest.py` marks the
-others `engine`). The tests that start containers or image builds on the Docker engine run last, alone: beside
-the cluster's image pushes and rollouts on a 2-core machine they ran two to three times slower (pytest-timeout
-stopped them).
+the bridge and the control plane's ports) and take about forty-five minutes. Beside them run, in one process,
+the unit tests and the integration tests, Docker's included, but for those `tests/conftest.py` marks `alone`:
+the e2e and fault tests that stand up whole docker environments or restart the engine. Those run last, alone:
+beside the cluster's image imports and rollouts on a 2-core machine they ran two to three times slower
+(pytest-timeout stopped them).
 
-The unit and docker runs print to the terminal as they go; the cluster run writes to a log file (its path is
-printed first), which is printed whole before the docker run starts. The exit status is the first failure's,
-in the order cluster, unit, docker (a run the arguments select no test of counts as passed, unless none has
-one). Arguments are given to every pytest run.
+The tests beside the cluster and the last run print to the terminal as they go; the cluster run writes to a
+log file (its path is printed first), which is printed whole before the last run starts. The exit status is the
+first failure's, in the order cluster, beside, alone (a run the arguments select no test of counts as passed,
+unless none has one). Arguments are given to every pytest run.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import time
 from pathlib import Path
 
 CLUSTER = "cluster"
-UNIT = "not cluster and not engine"
-DOCKER = "not cluster and engine"
+BESIDE = "not cluster and not alone"
+ALONE = "not cluster and alone"
 INTERRUPTED, NO_TESTS = 2, 5
 """pytest's exit status when it collected nothing: a run the given arguments select no test of."""
 
@@ -41,13 +41,13 @@ def _minutes(seconds: float) -> str:
 def main(extra: list[str]) -> int:
     started = time.monotonic()
     log = Path(tempfile.gettempdir()) / f"mlops-test-lane-cluster-{os.getpid()}.log"
-    print(f"cluster tests ({CLUSTER!r}) write to {log}; the tests {UNIT!r} run beside them", flush=True)
+    print(f"cluster tests ({CLUSTER!r}) write to {log}; the tests {BESIDE!r} run beside them", flush=True)
     # Ctrl-C reaches every pytest run (same process group): each runs its teardowns (a cluster goes down purged)
     # and exits; this process waits for them instead of leaving them behind, and starts nothing after.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with log.open("w") as out:
         cluster = subprocess.Popen(_command(CLUSTER, extra), stdout=out, stderr=subprocess.STDOUT)
-        unit_code = subprocess.Popen(_command(UNIT, extra)).wait()
+        beside_code = subprocess.Popen(_command(BESIDE, extra)).wait()
         print(
             f"\nthe tests beside them done after {_minutes(time.monotonic() - started)}; waiting for the cluster tests",
             flush=True,
@@ -57,12 +57,12 @@ def main(extra: list[str]) -> int:
     print(f"\n{'=' * 30} cluster tests ({log}) {'=' * 30}", flush=True)
     sys.stdout.write(log.read_text(errors="replace"))
     print(f"\ncluster tests: exit {cluster_code} after {_minutes(cluster_seconds)}", flush=True)
-    codes = [cluster_code, unit_code]
+    codes = [cluster_code, beside_code]
     if INTERRUPTED not in codes:
-        print(f"\n{'=' * 30} Docker-engine tests ({DOCKER!r}) {'=' * 30}", flush=True)
-        codes.append(subprocess.Popen(_command(DOCKER, extra)).wait())
+        print(f"\n{'=' * 30} the tests run alone ({ALONE!r}) {'=' * 30}", flush=True)
+        codes.append(subprocess.Popen(_command(ALONE, extra)).wait())
     print(
-        f"\nexit codes (cluster, beside them, Docker engine): {codes}; {_minutes(time.monotonic() - started)} in all",
+        f"\nexit codes (cluster, beside them, alone): {codes}; {_minutes(time.monotonic() - started)} in all",
         flush=True,
     )
     if all(code == NO_TESTS for code in codes):

@@ -26,30 +26,20 @@ _PICKLER_METHODS = {name: getattr(pickle._Pickler, name) for name in ("_batch_se
 _MLFLOW_URI_AT_START = {key: os.environ.get(key) for key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
 
 
-WITHOUT_THE_ENGINE = (
-    "tests/ml/",
-    "tests/mlops/previews/",
-    "tests/toolchain/",
-    "tests/mlops/loop/test_request_outcomes.py",
-    "tests/mlops/loop/test_promotion_requests.py",
-    "tests/mlops/loop/test_stack_secret.py",
-    "tests/infra/test_stale_lock.py",
-)
-"""Where the integration tests use real services other than the Docker engine (MLflow servers, moto, the Pulumi
-CLI): `make test` runs them beside the cluster tests (scripts/test_lanes.py)."""
-WITH_THE_ENGINE_THERE = ("tests/ml/monitor/test_schedule.py", "tests/toolchain/test_docker_and_base_image.py")
-"""Under those folders, what does use the engine: these run alone."""
+RUN_ALONE = ("tests/e2e/", "tests/faults/", "tests/toolchain/test_docker_and_base_image.py")
+"""The tests that stand up whole docker environments, inject faults into them or restart the engine: beside the
+cluster tests' image imports and rollouts on a 2-core machine they ran two to three times slower, so `make test`
+(scripts/test_lanes.py) runs them after those, alone. Every other test runs beside the cluster tests."""
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark `engine` every integration or e2e test outside WITHOUT_THE_ENGINE, and those of WITH_THE_ENGINE_THERE."""
+    """Mark `alone` every integration or e2e test under RUN_ALONE."""
     root = str(config.rootpath)
     for item in items:
         if not (item.get_closest_marker("integration") or item.get_closest_marker("e2e")):
             continue
-        path = str(item.path).removeprefix(root + "/")
-        if not path.startswith(WITHOUT_THE_ENGINE) or path.startswith(WITH_THE_ENGINE_THERE):
-            item.add_marker(pytest.mark.engine)
+        if str(item.path).removeprefix(root + "/").startswith(RUN_ALONE):
+            item.add_marker(pytest.mark.alone)
 
 
 @pytest.fixture(autouse=True)
