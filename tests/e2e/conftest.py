@@ -43,12 +43,22 @@ def new_stack(tmp_path: Path, e2e_env: dict[str, str]) -> Callable[[str, str], s
     return lambda base, role: own_stack(tmp_path, base, role)
 
 
+STEP_TABLES = pytest.StashKey[list[tuple[str, str]]]()
+
+
 @pytest.fixture
-def steps() -> Iterator[Steps]:
-    """Each step's duration, printed at the end of the test."""
+def steps(request: pytest.FixtureRequest) -> Iterator[Steps]:
+    """Each step's duration, printed at the end of the test and again in the run's summary (passed or not)."""
     timed = Steps()
     yield timed
     print("\nstep durations:\n" + timed.table())
+    request.config.stash.setdefault(STEP_TABLES, []).append((request.node.nodeid, timed.table()))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    for nodeid, table in config.stash.get(STEP_TABLES, []):
+        terminalreporter.write_sep("-", f"step durations: {nodeid}")
+        terminalreporter.write_line(table)
 
 
 @pytest.fixture
