@@ -38,13 +38,19 @@ def _minutes(seconds: float) -> str:
     return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
 
 
+def wait_for_the_runs_on_interrupt() -> None:
+    """Ctrl-C does not stop this process, and does stop its children: a handler of our own, not SIG_IGN, which
+    every child would inherit (Python then never raises KeyboardInterrupt, and each test of Ctrl-C fails)."""
+    signal.signal(signal.SIGINT, lambda _signum, _frame: None)
+
+
 def main(extra: list[str]) -> int:
     started = time.monotonic()
     log = Path(tempfile.gettempdir()) / f"mlops-test-lane-cluster-{os.getpid()}.log"
     print(f"cluster tests ({CLUSTER!r}) write to {log}; the tests {BESIDE!r} run beside them", flush=True)
     # Ctrl-C reaches every pytest run (same process group): each runs its teardowns (a cluster goes down purged)
     # and exits; this process waits for them instead of leaving them behind, and starts nothing after.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    wait_for_the_runs_on_interrupt()
     with log.open("w") as out:
         cluster = subprocess.Popen(_command(CLUSTER, extra), stdout=out, stderr=subprocess.STDOUT)
         beside_code = subprocess.Popen(_command(BESIDE, extra)).wait()
