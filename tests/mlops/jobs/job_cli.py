@@ -80,3 +80,12 @@ def holdout_predictions(tracking_uri: str, name: str, version: str) -> list[floa
         local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="holdout.parquet")
     holdout = pd.read_parquet(local)
     return [float(p) for p in model.predict_proba(holdout.drop(columns=["target"]))[:, 1]]
+
+
+def assert_same_model(job: list[float], in_process: list[float]) -> None:
+    """The job's and the in-process model's predictions on the same rows agree to the last bits: the job fits in
+    the image's Python and C library, the in-process fit in the operator's, and the two may round a sum or an
+    `exp` one ulp apart (2e-16 seen). A different model (another seed, other rows) differs by far more."""
+    assert len(job) == len(in_process)
+    worst = max(abs(a - b) for a, b in zip(job, in_process, strict=True))
+    assert worst <= 1e-12, f"predictions differ by up to {worst:g}"
