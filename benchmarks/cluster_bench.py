@@ -33,20 +33,9 @@ from typing import Any
 from tests.e2e.cluster_stacks import copy_stack, tracking_login
 from tests.e2e.cluster_steps import train_config
 from tests.support.local_cluster import free_node_ports, own_cluster, skip_reason
-from tests.support.mlops_cli import mlops, tear_down
+from tests.support.mlops_cli import mlops, own_cli_env, tear_down
 
 TARGETS = {"cluster up (warm)": 30.0, "env up dev (no change)": 15.0, "promote dev -> prod (rollout)": 180.0}
-
-
-def _env(root: Path) -> dict[str, str]:
-    (root / "state").mkdir()
-    return {
-        **os.environ,
-        "PULUMI_BACKEND_URL": f"file://{root / 'state'}",
-        "PULUMI_CONFIG_PASSPHRASE": "cluster-bench",
-        "XDG_DATA_HOME": str(root / "data"),
-        "MLOPS_PROJECT_DIR": str(root / "project"),
-    }
 
 
 def _timed(figures: dict[str, float], name: str, args: list[str], env: dict[str, str]) -> Any:
@@ -67,7 +56,7 @@ def main() -> None:
     memory: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="cluster-bench-") as tmp:
         root = Path(tmp)
-        env = _env(root)
+        env = own_cli_env(root, "cluster-bench")
         model = f"bench-{uuid.uuid4().hex[:6]}"
         started = time.monotonic()
         with own_cluster(f"mlops-bench-{os.getpid()}") as cluster:

@@ -16,7 +16,7 @@ import pytest
 
 from tests.e2e.cluster_steps import Steps
 from tests.support.local_cluster import own_cluster, skip_reason
-from tests.support.mlops_cli import clear_stale_e2e_objects, own_stack
+from tests.support.mlops_cli import clear_stale_e2e_objects, own_cli_env, own_stack
 
 
 @pytest.fixture
@@ -25,16 +25,7 @@ def e2e_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     if shutil.which("docker") is None:
         pytest.fail("no docker client: run `make setup` (it installs and starts the Docker engine)")
     clear_stale_e2e_objects()
-    state = tmp_path / "state"
-    state.mkdir()
-    env = {
-        **os.environ,
-        "PULUMI_BACKEND_URL": f"file://{state}",
-        "PULUMI_CONFIG_PASSPHRASE": "e2e-test-stacks",
-        "XDG_DATA_HOME": str(tmp_path / "data"),
-        "MLOPS_PROJECT_DIR": str(tmp_path / "project"),
-    }
-    yield env
+    yield own_cli_env(tmp_path, "e2e-test-stacks")
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ name of its own with free ports and volumes of its own, so `make demo` followed 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,19 @@ from tests.support.pulumi_stacks import project_dir
 
 MLOPS = str(BIN / "mlops")
 PROJECT = "mlops-platform"
+
+
+def own_cli_env(root: Path, passphrase: str) -> dict[str, str]:
+    """Environment variables for `mlops` with a Pulumi state backend, data dir and project dir under `root`, so
+    nothing it does touches a user's stacks."""
+    (root / "state").mkdir()
+    return {
+        **os.environ,
+        "PULUMI_BACKEND_URL": f"file://{root / 'state'}",
+        "PULUMI_CONFIG_PASSPHRASE": passphrase,
+        "XDG_DATA_HOME": str(root / "data"),
+        "MLOPS_PROJECT_DIR": str(root / "project"),
+    }
 
 
 def mlops(args: list[str], env: dict[str, str], timeout: float = 1800) -> subprocess.CompletedProcess[str]:
