@@ -30,3 +30,14 @@ WEBHOOK_SECRET_FILE_ENV = "MLOPS_MONITOR_WEBHOOK_SECRET_FILE"
 """Set when the stack retrains from the schedule and announces promotion requests on a webhook
 (`mlops:monitoring.promotionRequest.webhookUrl`): the file holding `mlops:monitoring.webhookSecret`, which signs
 each announcement. A Secret of the stack, mounted; never an environment variable's value."""
+
+GATE_KEY = "gate"
+"""docker: in RETRAIN_SETUP_FILE, the job gate's URL on the stack network (`ml.jobs.gate`): the scheduler holds no
+Docker socket, so it asks the gate to start the retraining container."""
+RETRAIN_GATE_TOKEN = "gate-token"
+"""docker: in the retrain directory, the token the scheduler shows the job gate."""
+GATE_SETUP_ENV = "MLOPS_GATE_SETUP"
+"""The job gate's RETRAIN_SETUP_FILE: the environment and the training job spec of the one container it starts."""
+GATE_TOKEN_FILE_ENV = "MLOPS_GATE_TOKEN_FILE"
+"""The file holding the token a caller of the job gate must show."""
+GATE_PORT = 8780

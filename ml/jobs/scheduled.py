@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from contract import monitor_env
 from ml.jobs.kube_api import KubeApi
@@ -50,6 +50,8 @@ class RetrainSetup:
     environment: str
     spec: TrainingJobSpec
     directory: Path
+    gate: str = ""
+    """docker: the job gate's URL (`ml.jobs.gate`); its token is RETRAIN_GATE_TOKEN in `directory`."""
 
     @property
     def train_config(self) -> Path:
@@ -65,12 +67,53 @@ class RetrainSetup:
             raise JobSpecError(f"the retrain setup {directory / SETUP_FILE} cannot be read: {exc}") from exc
         environment = str(raw.get("environment") or "")
         spec = TrainingJobSpec.from_output(environment, raw.get("training"))
+        gate = str(raw.get(monitor_env.GATE_KEY) or "")
+        needed = [TRAIN_CONFIG, DATASET_SPEC]
         if spec.kubernetes is None:
-            raise JobSpecError(f"environment '{environment}' trains on {spec.target}: no Job to start from a pod")
-        missing = [name for name in (TRAIN_CONFIG, DATASET_SPEC) if not (directory / name).is_file()]
+            if not gate:
+                raise JobSpecError(f"environment '{environment}' trains on {spec.target} and names no job gate")
+            needed.append(monitor_env.RETRAIN_GATE_TOKEN)
+        missing = [name for name in needed if not (directory / name).is_file()]
         if missing:
             raise JobSpecError(f"the retrain setup in {directory} lacks {', '.join(missing)}")
-        return cls(environment, spec, directory)
+        return cls(environment, spec, directory, gate)
+
+    def runner(self) -> JobRunner:
+        """What starts and watches the retrain: the Kubernetes API with the pod's ServiceAccount, or the gate."""
+        if self.spec.kubernetes is not None:
+            return KubeJobs(KubeApi.in_cluster(), self.spec)
+        from ml.jobs.gate_client import GateJobs
+
+        return GateJobs(self.gate, (self.directory / monitor_env.RETRAIN_GATE_TOKEN).read_text().strip())
+
+
+class JobRunner(Protocol):
+    """Starts a model's retraining job and reads its end, on one target."""
+
+    def running(self, model: str) -> str | None:
+        """The name of a retrain of `model` that has not ended, if there is one."""
+
+    def start(self, request: JobRequest, model: str) -> None: ...
+
+    def wait(self, name: str) -> str:
+        """COMPLETE, FAILED or TIMED_OUT."""
+
+
+@dataclass(frozen=True)
+class KubeJobs:
+    """Retraining Jobs in the training namespace, started with the monitor pod's ServiceAccount."""
+
+    api: KubeApi
+    spec: TrainingJobSpec
+
+    def running(self, model: str) -> str | None:
+        return running_retrain(self.api, self.spec, model)
+
+    def start(self, request: JobRequest, model: str) -> None:
+        start_job(self.api, self.spec, retrain_request(request, model))
+
+    def wait(self, name: str) -> str:
+        return wait_for_job(self.api, self.spec, name)
 
 
 def model_label(model: str) -> str:

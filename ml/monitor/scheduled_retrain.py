@@ -1,12 +1,13 @@
-"""The closed loop of a scheduled pass: retrain as a Job on the training cluster, then a promotion request.
+"""The closed loop of a scheduled pass: retrain as a job on the training cluster, then a promotion request.
 
 What `mlops monitor --env ENV --retrain` does from the operator's machine (`mlops.loop.close`), done from the
-monitor's pod when the stack retrains (`mlops:monitoring.retrain`): the window's labelled rows (plus the
+scheduled monitor when the stack retrains (`mlops:monitoring.retrain`): the window's labelled rows (plus the
 reference data with `includeReference`, `ml.monitor.retrain.assemble`) uploaded once per content hash to the
-environment's artifact store, a training Job started with the pod's ServiceAccount (`ml.jobs.scheduled`), the
-trigger tags on its run and registered version, and, once the Job registered a challenger, the same pending
+environment's artifact store, a training job started (kubernetes: a Job, with the pod's ServiceAccount; docker:
+a container, by the stack's job gate; `ml.jobs.scheduled.JobRunner`), the
+trigger tags on its run and registered version, and, once the job registered a challenger, the same pending
 request in `mlops-promotion-requests` (`ml.promote.request_content.open_request`), announced on the stack's
-webhook when it has one (signed with the secret the stack mounts). It waits for the Job, so the request follows
+webhook when it has one (signed with the secret the stack mounts). It waits for the job, so the request follows
 the challenger within the pass; the CronJob's deadline leaves room for it.
 """
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,7 +26,6 @@ from ml.jobs.request import JobRequest, job_args, write_job_files
 from ml.jobs.spec import TAG_JOB_NAME, job_context_json, job_labels, job_name, job_tags
 
 if TYPE_CHECKING:
-    from ml.jobs.kube_api import KubeApi
     from ml.monitor.judge import MonitorOutcome
     from ml.monitor.loop_policy import PromotionRequestPolicy
 
@@ -47,7 +46,7 @@ class RetrainTurn:
 
 
 def _registered_version(tracking_uri: str, model: str, job: str) -> tuple[str, bool] | None:
-    """(version, gates passed) of what the Job registered, found by the `job.name` tag it sets."""
+    """(version, gates passed) of what the job registered, found by the `job.name` tag it sets."""
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
@@ -66,7 +65,7 @@ def _job_request(
     log_uri: str,
     setup: scheduled.RetrainSetup,
 ) -> tuple[JobRequest, dict[str, str]]:
-    """The retrain's rows uploaded, and the Job's request: its files in `scratch`, the trigger in its tags."""
+    """The retrain's rows uploaded, and the job's request: its files in `scratch`, the trigger in its tags."""
     from ml.jobs.datasets import upload_dataset
     from ml.monitor.retrain import assemble, trigger_tags, write_training_inputs
 
@@ -81,8 +80,7 @@ def _job_request(
     files = scratch / "job"
     files.mkdir()
     write_job_files(files, config_path, scratch / "retrain-dataset.yaml", context)
-    request = scheduled.retrain_request(JobRequest(name, job_args(spec, None), files, job_labels(spec, name)), model)
-    return request, trigger
+    return JobRequest(name, job_args(spec, None), files, job_labels(spec, name)), trigger
 
 
 def retrain_after_pass(
@@ -92,12 +90,10 @@ def retrain_after_pass(
     tracking_uri: str,
     log_uri: str,
     setup: scheduled.RetrainSetup,
-    api: KubeApi | None = None,
-    wait: Callable[[KubeApi, str], str] | None = None,
+    runner: scheduled.JobRunner | None = None,
     webhook_secret_file: Path | None = None,
 ) -> RetrainTurn:
     """One turn after a pass; raises only for what the pass's caller logs as a failed retrain."""
-    from ml.jobs.kube_api import KubeApi
     from ml.promote.request_content import OPENED_BY_SCHEDULE, open_request
 
     wanted, reason = outcome.retrain
@@ -106,22 +102,22 @@ def retrain_after_pass(
         return RetrainTurn(f"no retrain: {reason}")
     if outcome.request.labels is None:
         return RetrainTurn("no retrain: the window has no labels (set mlops:monitoring.labels)")
-    api = api or KubeApi.in_cluster()
-    running = scheduled.running_retrain(api, setup.spec, model)
+    runner = runner or setup.runner()
+    running = runner.running(model)
     if running:
-        log.info("no retrain of %s: its retrain Job %s is still running", model, running)
-        return RetrainTurn(f"no retrain: Job {running} still runs", job=running)
+        log.info("no retrain of %s: its retrain job %s is still running", model, running)
+        return RetrainTurn(f"no retrain: job {running} still runs", job=running)
     with tempfile.TemporaryDirectory(prefix="mlops-retrain-") as tmp:
         request, trigger = _job_request(
             Path(tmp), outcome, monitoring_run_id, tracking_uri=tracking_uri, log_uri=log_uri, setup=setup
         )
-        scheduled.start_job(api, setup.spec, request)
-    log.info("started retrain Job %s of %s because %s", request.name, model, reason)
-    state = (wait or (lambda a, n: scheduled.wait_for_job(a, setup.spec, n)))(api, request.name)
+        runner.start(request, model)
+    log.info("started retrain job %s of %s because %s", request.name, model, reason)
+    state = runner.wait(request.name)
     turn = RetrainTurn(reason, job=request.name, job_state=state)
     found = _registered_version(tracking_uri, model, request.name) if state == scheduled.COMPLETE else None
     if found is None:
-        log.error("retrain Job %s of %s ended %s without a registered version", request.name, model, state)
+        log.error("retrain job %s of %s ended %s without a registered version", request.name, model, state)
         return turn
     version, passed = found
     policy = outcome.request.thresholds
