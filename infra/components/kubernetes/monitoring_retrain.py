@@ -17,17 +17,16 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import pulumi
 import pulumi_kubernetes as k8s
-import yaml
 
 from contract import monitor_env
 from infra.components.kubernetes import metadata
 from infra.components.kubernetes.tracking_database import SECRET_MODE
+from infra.components.retrain_files import model_files
 from infra.settings import Settings
 
 MOUNT = "/etc/mlops/retrain"
@@ -40,24 +39,6 @@ SETUP_FILE, TRAIN_CONFIG, DATASET_SPEC = (
 API_PORTS = (443, 6443)
 """The API server as a pod reaches it: its Service's port, and the port of the endpoint behind it (a NetworkPolicy
 judges the address after the Service's translation)."""
-
-
-def model_files(s: Settings) -> dict[str, str]:
-    """The training config (its `dataset:` pointing at the spec beside it) and the dataset spec, as text.
-    A path relative to the project is read from where `up` runs the program (the project directory)."""
-    path = Path(s.monitoring.retrain_config).expanduser()
-    key = "mlops:monitoring.retrain.trainConfig"
-    try:
-        config = yaml.safe_load(path.read_text()) or {}
-        spec_path = path.parent / str(config["dataset"])
-        spec = spec_path.read_text()
-    except (OSError, KeyError, TypeError, yaml.YAMLError) as exc:
-        raise ValueError(
-            f"stack '{s.stack}': {key} = {str(path)!r}: the training config and the dataset spec it names must be "
-            f"readable from the project ({type(exc).__name__}: {exc})"
-        ) from exc
-    config["dataset"] = DATASET_SPEC
-    return {TRAIN_CONFIG: yaml.safe_dump(config, sort_keys=False), DATASET_SPEC: spec}
 
 
 def retrain_setup(
