@@ -59,3 +59,11 @@ def train_config(root: Path, model: str, source: Path = EXAMPLE / "train.yaml") 
     path = root / source.name
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
+
+
+def set_monitoring(project: Path, stack: str, **monitoring: object) -> None:
+    """The stack file's `mlops:monitoring` in the test's project, with `monitoring` merged in."""
+    path = project / "stacks" / f"Pulumi.{stack}.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["config"].setdefault("mlops:monitoring", {}).update(monitoring)
+    path.write_text(yaml.safe_dump(document, sort_keys=False))

@@ -22,7 +22,6 @@ from typing import Any
 
 import pandas as pd
 import pytest
-import yaml
 
 from contract import (
     TAG_TRIGGER_DRIFTED_FEATURES,
@@ -32,7 +31,7 @@ from contract import (
 )
 from ml.jobs.scheduled import LABEL_RETRAIN_OF, model_label
 from tests.e2e.cluster_stacks import copy_stack, tracking_login
-from tests.e2e.cluster_steps import Steps, ok, stack_outputs, train_config
+from tests.e2e.cluster_steps import Steps, ok, set_monitoring, stack_outputs, train_config
 from tests.support.drift_data import log_frame
 from tests.support.local_cluster import PodWatch
 from tests.support.mlops_cli import mlops, tear_down
@@ -45,16 +44,14 @@ PASS_TIMEOUT_S = 900
 
 def _retraining_stack(copy_name: str, project: Path, config: Path, bucket: str) -> None:
     """The copy's stack file with the loop's keys: retrain on drift from the schedule, labels, promoteTo."""
-    path = project / "stacks" / f"Pulumi.{copy_name}.yaml"
-    document = yaml.safe_load(path.read_text())
-    monitoring = document["config"].setdefault("mlops:monitoring", {})
-    monitoring.update(
+    set_monitoring(
+        project,
+        copy_name,
         schedule="0 0 1 1 *",  # once a year: the test starts its pass by hand
         retrain={"onDrift": True, "onQualityDecay": False, "includeReference": True, "trainConfig": str(config)},
         labels=f"s3://{bucket}/labels/labels.csv",
         promoteTo="staging",
     )
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
 
 
 def _write_drifted_window(endpoint: str, log_uri: str, bucket: str, model: str) -> None:
