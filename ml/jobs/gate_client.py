@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ml.jobs.request import JobRequest
+from ml.jobs.spec import TIMED_OUT
 
 WAIT_S = 3600.0
 """How long the scheduler waits for a retraining container (a docker job has no deadline of its own)."""
@@ -65,8 +66,6 @@ class GateJobs:
 
     def wait(self, name: str) -> str:
         """`Complete` or `Failed` as the gate says, or `TimedOut` past WAIT_S."""
-        from ml.jobs.scheduled import TIMED_OUT
-
         deadline = self.clock() + self.wait_s
         while True:
             state = self._call("GET", f"/jobs/{urllib.parse.quote(name)}").get("state")

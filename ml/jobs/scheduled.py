@@ -28,7 +28,7 @@ from contract import monitor_env
 from ml.jobs.kube_api import KubeApi
 from ml.jobs.kubernetes_manifests import files_configmap, job_manifest
 from ml.jobs.request import JobRequest
-from ml.jobs.spec import JobSpecError, TrainingJobSpec
+from ml.jobs.spec import COMPLETE, FAILED, TIMED_OUT, JobSpecError, TrainingJobSpec
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,6 @@ LABEL_RETRAIN_OF = "mlops.retrain-of"
 POLL_S = 5.0
 WAIT_MARGIN_S = 120
 """How long past the Job's own `activeDeadlineSeconds` the monitor waits for the Job controller to say so."""
-COMPLETE, FAILED, TIMED_OUT = "Complete", "Failed", "TimedOut"
 
 
 @dataclass(frozen=True)

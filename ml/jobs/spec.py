@@ -26,8 +26,10 @@ ROLE_TRAINING_JOB = "training-job"
 TAG_JOB_NAME = "job.name"
 TAG_JOB_IMAGE = "job.image"
 TAG_JOB_DATA_ORIGIN = "job.data_origin"
-TARGETS = ("docker", "kubernetes")
 """The operator's local path of a dataset that was uploaded for the job (`data.uri` names the upload)."""
+TARGETS = ("docker", "kubernetes")
+COMPLETE, FAILED, TIMED_OUT = "Complete", "Failed", "TimedOut"
+"""How a retraining job from the schedule ended, as its runner reports it (`ml.jobs.scheduled.JobRunner.wait`)."""
 
 
 class JobSpecError(RuntimeError):
