@@ -226,8 +226,10 @@ class Gate:
             log.error("job %s could not be removed (%s): `mlops env down` removes it with the stack", name, exc)
 
     def adopt(self) -> None:
-        """At start: watch the retraining containers a previous gate started (running, or ended meanwhile)."""
+        """At start: watch the retraining containers a previous gate started (running, or ended meanwhile); never
+        a job of `mlops train`, whose operator removes it."""
         for found in self.engine.containers(self._ours()):
-            name = found.get("Labels", {}).get(LABEL_JOB)
-            if name:
+            labels = found.get("Labels", {})
+            name = labels.get(LABEL_JOB)
+            if name and LABEL_RETRAIN_OF in labels:
                 threading.Thread(target=self.watch, args=(name,), name=f"watch-{name}", daemon=True).start()

@@ -224,6 +224,24 @@ def test_a_caller_without_the_token_is_refused_and_starts_nothing(
     assert engine.calls == []
 
 
+def test_a_restarted_gate_watches_its_own_jobs_and_leaves_mlops_trains_alone(engine: Engine) -> None:
+    spec = _spec()
+    ours = container_body(spec, NAME, "breast-cancer", login_user=None)
+    operators = container_body(spec, "mlops-local-train-by-hand-0000", "x", login_user=None)
+    operators["Labels"].pop(LABEL_RETRAIN_OF)
+    for body in (ours, operators):
+        engine.containers_by_name[body["Labels"][LABEL_JOB]] = {**body, "running": False}
+    engine.exit_code = 1
+    engine.ended.set()
+    gate = Gate(spec, engine)  # type: ignore[arg-type]
+    gate.adopt()
+    deadline = time.monotonic() + 10
+    while NAME not in gate.states and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert gate.states == {NAME: "Failed"}
+    assert set(engine.containers_by_name) == {"mlops-local-train-by-hand-0000"}
+
+
 def test_a_job_the_gate_never_started_is_unknown(served: tuple[Gate, GateJobs]) -> None:
     _, client = served
     with pytest.raises(GateError, match="404: no job mlops-local-train-x-1 was started by this gate"):
