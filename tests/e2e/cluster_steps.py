@@ -67,3 +67,21 @@ def set_monitoring(project: Path, stack: str, **monitoring: object) -> None:
     document = yaml.safe_load(path.read_text())
     document["config"].setdefault("mlops:monitoring", {}).update(monitoring)
     path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def assert_drift_trigger(tags: dict[str, str], monitoring_run_id: str, feature: str = "mean texture") -> None:
+    """A retrained version's lineage names what triggered it: drift of `feature`, in a window, found by that run."""
+    from datetime import datetime
+
+    from contract import (
+        TAG_TRIGGER_DRIFTED_FEATURES,
+        TAG_TRIGGER_KIND,
+        TAG_TRIGGER_MONITORING_RUN_ID,
+        TAG_TRIGGER_WINDOW,
+    )
+
+    assert tags[TAG_TRIGGER_KIND] == "drift"
+    assert tags[TAG_TRIGGER_MONITORING_RUN_ID] == monitoring_run_id
+    assert feature in tags[TAG_TRIGGER_DRIFTED_FEATURES].split(",")
+    start, end = tags[TAG_TRIGGER_WINDOW].split("/")
+    assert datetime.fromisoformat(start) < datetime.fromisoformat(end)

@@ -24,14 +24,11 @@ import pandas as pd
 import pytest
 
 from contract import (
-    TAG_TRIGGER_DRIFTED_FEATURES,
-    TAG_TRIGGER_KIND,
     TAG_TRIGGER_MONITORING_RUN_ID,
-    TAG_TRIGGER_WINDOW,
 )
 from ml.jobs.scheduled import LABEL_RETRAIN_OF, model_label
 from tests.e2e.cluster_stacks import copy_stack, tracking_login
-from tests.e2e.cluster_steps import Steps, ok, set_monitoring, stack_outputs, train_config
+from tests.e2e.cluster_steps import Steps, assert_drift_trigger, ok, set_monitoring, stack_outputs, train_config
 from tests.support.drift_data import log_frame
 from tests.support.local_cluster import PodWatch
 from tests.support.mlops_cli import mlops, tear_down
@@ -154,11 +151,7 @@ def test_a_scheduled_pass_finds_drift_retrains_as_a_job_and_opens_a_request(
 
         version = client.get_model_version(model_name, "2")
         tags = version.tags
-        assert tags[TAG_TRIGGER_KIND] == "drift"
-        assert tags[TAG_TRIGGER_MONITORING_RUN_ID] == monitoring_run.info.run_id
-        assert "mean texture" in tags[TAG_TRIGGER_DRIFTED_FEATURES].split(",")
-        start, end = tags[TAG_TRIGGER_WINDOW].split("/")
-        assert datetime.fromisoformat(start) < datetime.fromisoformat(end)
+        assert_drift_trigger(tags, monitoring_run.info.run_id)
         assert tags["gates.passed"] == "true" and tags["job.name"] == retrain_pods[0]["metadata"]["labels"]["job-name"]
         assert client.get_model_version_by_alias(model_name, "challenger").version == "2"
         run_tags = client.get_run(version.run_id).data.tags
