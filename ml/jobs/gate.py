@@ -34,7 +34,17 @@ from typing import Any
 
 from contract import TRACKING_PASSWORD_FILE, TRACKING_PASSWORD_FILE_ENV, TRACKING_USERNAME_ENV, monitor_env
 from ml.jobs.engine_api import EngineApi, EngineError
-from ml.jobs.request import CONFIG_FILE, CONTEXT_FILE, JOB_DIR, SECRETS_DIR, SPEC_FILE, job_args
+from ml.jobs.request import (
+    CONFIG_FILE,
+    CONTEXT_FILE,
+    JOB_DIR,
+    SCRATCH_DIR,
+    SECRETS_DIR,
+    SPEC_FILE,
+    TMPFS,
+    job_args,
+    scratch_env,
+)
 from ml.jobs.scheduled import COMPLETE, FAILED, LABEL_RETRAIN_OF, model_label
 from ml.jobs.spec import LABEL_JOB, JobSpecError, TrainingJobSpec, job_labels
 
@@ -42,8 +52,6 @@ log = logging.getLogger(__name__)
 
 JOB_FILES = (CONFIG_FILE, SPEC_FILE, CONTEXT_FILE)
 MAX_FILE_BYTES = 1 << 20
-SCRATCH_DIR = "/work"
-TMPFS = {"/tmp": "rw,nosuid,nodev,size=64m,mode=1777"}
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,127}")
 LOG_TAIL = 20
 
@@ -59,7 +67,7 @@ class GateRefused(ValueError):
 def container_body(spec: TrainingJobSpec, name: str, model: str, login_user: str | None) -> dict[str, Any]:
     """The Engine API body of one retraining container (what the unit tests check against `mlops train`'s)."""
     memory = spec.limits.memory_mb * 1024 * 1024
-    env = {"HOME": SCRATCH_DIR, "TMPDIR": SCRATCH_DIR, "MPLCONFIGDIR": f"{SCRATCH_DIR}/.matplotlib"}
+    env = scratch_env()
     mounts = [
         {"Type": "volume", "Source": f"{name}-scratch", "Target": SCRATCH_DIR},
         {"Type": "volume", "Source": f"{name}-files", "Target": JOB_DIR},
@@ -162,7 +170,7 @@ class Gate:
             if running:
                 raise GateRefused(409, f"a retrain of {model} still runs: {running[0]}")
             labels = {**job_labels(self.spec, name), LABEL_RETRAIN_OF: model_label(model)}
-            for suffix in ("scratch", "files", "secrets"):
+            for suffix in ("scratch", "files", *(("secrets",) if self.login else ())):
                 self.engine.call("POST", "/volumes/create", body={"Name": f"{name}-{suffix}", "Labels": labels})
             body = container_body(self.spec, name, model, self.login[0] if self.login else None)
             try:

@@ -17,11 +17,10 @@ from typing import Any
 
 from contract import TRACKING_PASSWORD_FILE, TRACKING_PASSWORD_FILE_ENV, TRACKING_USERNAME_ENV
 from ml.jobs.kubernetes_spec import KubernetesJob
-from ml.jobs.request import JOB_DIR, SECRETS_DIR, JobRequest
+from ml.jobs.request import JOB_DIR, SCRATCH_DIR, SECRETS_DIR, JobRequest, scratch_env
 from ml.jobs.spec import TrainingJobSpec
 
 CONTAINER = "trainer"
-SCRATCH_DIR = "/work"
 FILES_MODE = 0o444
 LABEL_JOB_NAME = "batch.kubernetes.io/job-name"
 """Set by the Job controller on its pods (Kubernetes 1.27+)."""
@@ -50,9 +49,7 @@ def files_configmap(spec: TrainingJobSpec, request: JobRequest) -> dict[str, Any
 def _env(spec: TrainingJobSpec, request: JobRequest) -> list[dict[str, Any]]:
     kube = _kube(spec)
     env: list[dict[str, Any]] = [
-        {"name": "HOME", "value": SCRATCH_DIR},
-        {"name": "TMPDIR", "value": SCRATCH_DIR},
-        {"name": "MPLCONFIGDIR", "value": f"{SCRATCH_DIR}/.matplotlib"},
+        *({"name": k, "value": v} for k, v in scratch_env().items()),
         *({"name": k, "value": v} for k, v in sorted(request.env.items())),
     ]
     if kube.s3 is not None:

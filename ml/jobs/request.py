@@ -20,9 +20,19 @@ SECRETS_DIR = "/run/mlops-secrets"
 """Where a job finds its secret files (the tracking password: `contract.TRACKING_PASSWORD_FILE`), read-only."""
 JOB_DIR = "/job"
 """Where the job finds its files (training config, dataset spec, job context), read-only."""
+SCRATCH_DIR = "/work"
+"""The job's working directory, HOME and TMPDIR: a writable volume of its own (downloads and model files can be
+large); the root filesystem is read-only."""
+TMPFS = {"/tmp": "rw,nosuid,nodev,size=64m,mode=1777"}
+"""docker: the small tmpfs a job gets at /tmp."""
 CONFIG_FILE = "train.yaml"
 SPEC_FILE = "dataset.yaml"
 CONTEXT_FILE = "job.json"
+
+
+def scratch_env() -> dict[str, str]:
+    """The environment that points a job's writes at SCRATCH_DIR, on every target."""
+    return {"HOME": SCRATCH_DIR, "TMPDIR": SCRATCH_DIR, "MPLCONFIGDIR": f"{SCRATCH_DIR}/.matplotlib"}
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from contextlib import suppress
 from dataclasses import replace
 from typing import Any
 
-from ml.jobs.request import JOB_DIR, SECRETS_DIR
+from ml.jobs.request import JOB_DIR, SCRATCH_DIR, SECRETS_DIR, TMPFS, scratch_env
 from ml.jobs.spec import LABEL_JOB, TrainingJobSpec
 from mlops.jobs.launcher import (
     TAIL_LINES,
@@ -36,8 +36,6 @@ from mlops.jobs.signals import sigterm_as_interrupt, uninterruptible
 
 log = logging.getLogger(__name__)
 
-SCRATCH_DIR = "/work"
-TMPFS = {"/tmp": "rw,nosuid,nodev,size=64m,mode=1777"}
 INTERRUPTED_EXIT = 130
 
 
@@ -73,9 +71,7 @@ def container_kwargs(spec: TrainingJobSpec, request: JobRequest) -> dict[str, An
         },
         "working_dir": SCRATCH_DIR,
         "environment": {
-            "HOME": SCRATCH_DIR,
-            "TMPDIR": SCRATCH_DIR,
-            "MPLCONFIGDIR": f"{SCRATCH_DIR}/.matplotlib",
+            **scratch_env(),
             **request.env,
         },
         "detach": True,

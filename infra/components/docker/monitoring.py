@@ -41,6 +41,7 @@ ROLE = "monitor"
 GATE_ROLE = "job-gate"
 GATE_ENTRYPOINT = ["python", "-m", "ml.jobs.gate_server"]
 GATE_CPUS, GATE_MEMORY_MB = 0.25, 256
+WEBHOOK_FILE = "webhook-secret"
 
 
 def engine_socket() -> tuple[str, int]:
@@ -141,9 +142,6 @@ def create(component: pulumi.ComponentResource, args: MonitoringScheduleArgs) ->
         opts=pulumi.ResourceOptions(parent=component, depends_on=depends),
     )
     return MonitoringScheduleOutputs(runner=container.name)
-
-
-WEBHOOK_FILE = "webhook-secret"
 
 
 def _login(args: MonitoringScheduleArgs, env: dict[str, Any], secret_files: dict[str, pulumi.Input[str]]) -> None:

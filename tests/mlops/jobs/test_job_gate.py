@@ -28,16 +28,8 @@ from ml.jobs.request import JobRequest, job_args
 from ml.jobs.scheduled import LABEL_RETRAIN_OF, RetrainSetup
 from ml.jobs.spec import LABEL_JOB, JobSpecError, TrainingJobSpec, job_labels
 from mlops.jobs.docker import container_kwargs
+from tests.mlops.jobs.test_docker_spec import OUTPUT
 
-OUTPUT = {
-    "target": "docker",
-    "image": "127.0.0.1:5501/mlops-local/trainer:0123456789ab",
-    "tracking_uri": "http://mlops-local-tracking:5000",
-    "limits": {"cpus": 1.5, "memory_mb": 2048},
-    "network": "mlops-local",
-    "labels": {"mlops.stack": "local", "mlops.project": "mlops-platform"},
-    "user": "10001:10001",
-}
 TOKEN = "gate-token-of-the-stack"
 NAME = "mlops-local-train-breast-cancer-abcd1234"
 FILES = {
